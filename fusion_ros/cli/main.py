@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``fusion-ros``: thermal + RGB fusion tools. Each subcommand has its own ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from fusion_ros import __version__
+from fusion_ros.errors import FusionError
+
+# subcommand -> module in fusion_ros.cli (imported lazily so --help stays instant)
+SUBCOMMANDS = {
+    'demo': 'demo',
+    'synth': 'synth',
+    'models': 'models',
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='fusion-ros',
+        description=__doc__.split('\n')[0].split(': ', 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='Run "fusion-ros demo" for the day-to-night demonstration.',
+    )
+    parser.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(f'fusion_ros.cli.{module_name}')
+        doc = (module.__doc__ or '').strip()
+        cmd = sub.add_parser(name, help=doc.split('\n')[0], description=doc,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(cmd)
+        cmd.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fusion-ros`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FusionError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``FusionEngine``: arrays in, fused array out.
+
+Owns everything around the network: thermal gain control, normalisation, YCbCr (fuse Y,
+keep the visible chroma), padding to the model's size multiple, device and precision
+choice, ``inference_mode``. Knows nothing of ROS.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fusion_ros.errors import ConfigError, ShapeError
+from fusion_ros.models import FusionModel, build_model
+from fusion_ros.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
+from fusion_ros.ops.convert import (
+    array_to_tensor,
+    tensor_to_uint8,
+    thermal_to_unit,
+    visible_to_unit,
+)
+from fusion_ros.ops.illumination import luminance_day_probability
+
+__all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
+
+DEFAULT_MODEL = 'laplacian'
+
+_PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error."""
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ConfigError(f'invalid device {device!r}: use auto, cpu or cuda[:N]') from err
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ConfigError(f'device {device!r} requested but CUDA is not available')
+    return dev
+
+
+@dataclass
+class FusionResult:
+    """One fused frame.
+
+    Attributes:
+        fused: uint8, RGB :math:`(H, W, 3)` when the visible input is colour, else :math:`(H, W)`.
+        day_probability: probability the scene is lit by day, in [0, 1].
+        enhanced: low-light-enhanced visible image (same layout as ``fused``), when the model
+            provides one.
+        inference_ms: wall time of :meth:`FusionEngine.fuse`.
+    """
+
+    fused: np.ndarray
+    day_probability: float
+    enhanced: np.ndarray | None
+    inference_ms: float
+
+
+class FusionEngine:
+    """Run a registered fusion model on thermal + visible arrays.
+
+    Args:
+        model: registry name (see ``fusion_ros.models.list_models()``).
+        weights: checkpoint path, loaded with ``weights_only=True``.
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        precision: ``fp32``, ``fp16`` (CUDA only) or ``bf16``.
+        thermal_agc: percentiles (low, high) of the 16-bit/float thermal stretch.
+        model_options: keyword arguments of the model entrypoint.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        weights: Path | str | None = None,
+        device: str = 'auto',
+        precision: str = 'fp32',
+        thermal_agc: tuple[float, float] = (1.0, 99.0),
+        model_options: dict[str, Any] | None = None,
+    ) -> None:
+        if precision not in _PRECISIONS:
+            raise ConfigError(f'unknown precision {precision!r}; use one of {list(_PRECISIONS)}')
+        self.device = resolve_device(device)
+        if precision == 'fp16' and self.device.type != 'cuda':
+            raise ConfigError('precision fp16 needs a CUDA device; use fp32 or bf16 on the CPU')
+        low, high = thermal_agc
+        if not 0.0 <= low < high <= 100.0:
+            raise ConfigError(f'thermal_agc percentiles must satisfy 0 <= low < high <= 100, '
+                              f'got {thermal_agc!r}')
+        self.thermal_agc = (float(low), float(high))
+        self.precision = precision
+        self.dtype = _PRECISIONS[precision]
+        self.model_name = model
+        self.model: FusionModel = build_model(
+            model, weights=weights, device=self.device, **(model_options or {})
+        )
+        self.model.to(dtype=self.dtype)
+
+    def fuse(self, thermal: np.ndarray, visible: np.ndarray) -> FusionResult:
+        """Fuse one pair.
+
+        Args:
+            thermal: :math:`(H, W)` uint8, uint16 or float (16-bit and float get gain control).
+            visible: RGB :math:`(H, W, 3)` or grey :math:`(H, W)`, uint8/uint16/float.
+
+        Raises:
+            ShapeError: sizes differ or channel counts are wrong.
+            EncodingError: unsupported dtype or non-finite visible pixels.
+        """
+        start = time.perf_counter()
+        ir = thermal_to_unit(thermal, *self.thermal_agc)
+        vi = visible_to_unit(visible)
+        if ir.shape[:2] != vi.shape[:2]:
+            raise ShapeError(
+                f'thermal {ir.shape[1]}x{ir.shape[0]} and visible {vi.shape[1]}x{vi.shape[0]} '
+                'differ in size; register them first (registration.homography)'
+            )
+        with torch.inference_mode():
+            ir_t = array_to_tensor(ir, self.device)
+            vi_t = array_to_tensor(vi, self.device)
+            colour = vi_t.shape[1] == 3
+            ycbcr = rgb_to_ycbcr(vi_t) if colour else None
+            y = ycbcr[:, :1] if ycbcr is not None else vi_t
+            out = self._run(ir_t, y)
+            day = out.day_probability
+            if day is None:
+                day = luminance_day_probability(y)
+            fused = self._recolour(out.fused.float(), ycbcr)
+            enhanced = None
+            if out.enhanced is not None:
+                enhanced = tensor_to_uint8(self._recolour(out.enhanced.float(), ycbcr))
+            result = FusionResult(
+                fused=tensor_to_uint8(fused),
+                day_probability=float(day[0]),
+                enhanced=enhanced,
+                inference_ms=0.0,
+            )
+        result.inference_ms = (time.perf_counter() - start) * 1e3
+        return result
+
+    def _run(self, ir: torch.Tensor, y: torch.Tensor) -> Any:
+        h, w = ir.shape[-2:]
+        m = self.model.size_multiple
+        pad_h, pad_w = (-h) % m, (-w) % m
+        if pad_h or pad_w:
+            # replicate, not reflect: reflect fails when the pad exceeds the image size
+            ir = F.pad(ir, (0, pad_w, 0, pad_h), mode='replicate')
+            y = F.pad(y, (0, pad_w, 0, pad_h), mode='replicate')
+        out = self.model(ir.to(self.dtype), y.to(self.dtype))
+        if pad_h or pad_w:
+            out.fused = out.fused[..., :h, :w]
+            if out.enhanced is not None:
+                out.enhanced = out.enhanced[..., :h, :w]
+        return out
+
+    @staticmethod
+    def _recolour(y: torch.Tensor, ycbcr: torch.Tensor | None) -> torch.Tensor:
+        if ycbcr is None:
+            return y.clamp(0.0, 1.0)
+        return ycbcr_to_rgb(torch.cat((y, ycbcr[:, 1:]), 1))

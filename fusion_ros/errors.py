@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Exception classes of fusion_ros. This module imports nothing.
+
+The core raises these and never logs; nodes catch :class:`FusionError` per message, log it
+throttled and keep serving; the CLI prints ``error: ...`` and returns 1.
+"""
+
+
+class FusionError(Exception):
+    """Base class of every error fusion_ros raises on purpose."""
+
+
+class ConfigError(FusionError, ValueError):
+    """A parameter, option or configuration value is invalid."""
+
+
+class ShapeError(FusionError, ValueError):
+    """An array or tensor has the wrong shape, size or channel count."""
+
+
+class EncodingError(FusionError, ValueError):
+    """An image message has an unsupported encoding or inconsistent layout."""
+
+
+class ModelNotFoundError(FusionError, LookupError):
+    """A model name is not in the registry."""
+
+
+class WeightsError(FusionError):
+    """A checkpoint is missing, corrupt or does not match the model."""
+
+
+class BagError(FusionError):
+    """A rosbag2 recording cannot be read or written."""

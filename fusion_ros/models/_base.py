@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What every fusion model returns and promises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ['FusionModel', 'FusionOutput']
+
+
+@dataclass
+class FusionOutput:
+    """Outputs of a fusion model, all in [0, 1].
+
+    Attributes:
+        fused: fused luminance :math:`(B, 1, H, W)`.
+        enhanced: low-light-enhanced visible luminance :math:`(B, 1, H, W)`, if the model has
+            an enhancement head.
+        day_probability: :math:`(B,)`, if the model has an illumination head.
+    """
+
+    fused: torch.Tensor
+    enhanced: torch.Tensor | None = None
+    day_probability: torch.Tensor | None = None
+
+
+class FusionModel(nn.Module):
+    """Base class: ``forward(thermal, visible_y) -> FusionOutput``.
+
+    Both inputs are :math:`(B, 1, H, W)` in [0, 1]; colour is handled outside the model by
+    fusing luminance and keeping the visible chroma. ``size_multiple`` tells the engine to
+    pad H and W up to a multiple of it (and crop back) instead of failing.
+    """
+
+    size_multiple: int = 1
+    needs_weights: bool = False
+
+    def num_params(self) -> int:
+        """Number of parameters."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
+        raise NotImplementedError

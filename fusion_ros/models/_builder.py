@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``build_model``: the one way nodes, training and evaluation construct a model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fusion_ros.errors import ConfigError, WeightsError
+from fusion_ros.models._registry import get_model_entrypoint
+
+__all__ = ['build_model', 'load_state_dict']
+
+
+def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
+    """Read a checkpoint with ``weights_only=True`` and return its state dict.
+
+    Accepts a plain state dict or one nested under ``state_dict``, ``model`` or ``weight``.
+
+    Raises:
+        WeightsError: missing file, corrupt file, or a file that needs code to unpickle.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f'weights file {str(path)!r} does not exist')
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise WeightsError(
+            f'cannot load {str(path)!r} as plain tensors (weights_only=True): {err}'
+        ) from err
+    for key in ('state_dict', 'model', 'weight'):
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f'{str(path)!r} does not hold a state dict of tensors')
+    return dict(obj)
+
+
+def build_model(
+    name: str,
+    weights: Path | str | None = None,
+    device: torch.device | str = 'cpu',
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model, load its weights strictly, move it to ``device``, eval mode.
+
+    Raises:
+        ModelNotFoundError: unknown ``name`` (the message lists the known ones).
+        ConfigError: bad model options.
+        WeightsError: weights that do not load (the message names missing/unexpected keys).
+    """
+    entrypoint = get_model_entrypoint(name)
+    try:
+        model = entrypoint(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f'bad options for model {name!r}: {err}') from err
+    if weights is not None:
+        state = load_state_dict(weights)
+        missing, unexpected = _key_diff(model, state)
+        if missing or unexpected:
+            raise WeightsError(
+                f'{str(weights)!r} does not match model {name!r}: '
+                f'missing keys {missing[:10]}, unexpected keys {unexpected[:10]}'
+            )
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as err:  # shape mismatches
+            raise WeightsError(f'{str(weights)!r} does not fit model {name!r}: {err}') from err
+    return model.to(device).eval()
+
+
+def _key_diff(model: nn.Module, state: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    expected = set(model.state_dict())
+    return sorted(expected - set(state)), sorted(set(state) - expected)

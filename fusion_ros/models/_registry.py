@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The model registry: every model is built by name (timm's pattern)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from fusion_ros.errors import ModelNotFoundError
+
+__all__ = ['get_model_entrypoint', 'list_models', 'register_model']
+
+_ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register an entrypoint under its function name. Registering a name twice raises."""
+    name = fn.__name__
+    if name in _ENTRYPOINTS:
+        raise ValueError(f'model {name!r} is already registered')
+    _ENTRYPOINTS[name] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Registered model names, sorted."""
+    return sorted(_ENTRYPOINTS)
+
+
+def get_model_entrypoint(name: str) -> Callable[..., nn.Module]:
+    """The entrypoint of ``name``; :class:`ModelNotFoundError` lists the known names."""
+    try:
+        return _ENTRYPOINTS[name]
+    except KeyError:
+        raise ModelNotFoundError(
+            f'unknown model {name!r}; available: {", ".join(list_models())}'
+        ) from None

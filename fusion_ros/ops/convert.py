@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: Apache-2.0
+"""NumPy (message side) <-> torch (core side) image conversion, and thermal gain control.
+
+Arrays are :math:`(H, W)` or :math:`(H, W, C)` in the message dtype; tensors are float32
+:math:`(B, C, H, W)` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fusion_ros.errors import EncodingError, ShapeError
+
+__all__ = ['array_to_tensor', 'tensor_to_uint8', 'thermal_to_unit', 'visible_to_unit']
+
+
+def thermal_to_unit(
+    thermal: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0
+) -> np.ndarray:
+    """Map a thermal frame to float32 [0, 1].
+
+    8-bit frames (KAIST, LLVIP, ...) are divided by 255. 16-bit raw counts and float
+    temperatures get a percentile stretch (automatic gain control): cv_bridge's plain
+    x255/65535 scale turns 14-bit counts almost black. Non-finite pixels become 0.
+
+    Args:
+        thermal: :math:`(H, W)` uint8, uint16 or float.
+        low_pct: percentile mapped to 0 for 16-bit and float input.
+        high_pct: percentile mapped to 1.
+
+    Raises:
+        ShapeError: not a single-channel image.
+        EncodingError: unsupported dtype, or no finite pixel at all.
+    """
+    if thermal.ndim == 3 and thermal.shape[2] == 1:
+        thermal = thermal[..., 0]
+    if thermal.ndim != 2:
+        raise ShapeError(f'thermal image must be single-channel (H, W), got {thermal.shape}')
+    if thermal.dtype == np.uint8:
+        return thermal.astype(np.float32) * np.float32(1.0 / 255.0)
+    if thermal.dtype not in (np.uint16, np.float32, np.float64):
+        raise EncodingError(f'unsupported thermal dtype {thermal.dtype}')
+    values = thermal.astype(np.float32)
+    finite = np.isfinite(values)
+    all_finite = bool(finite.all())
+    sample = values if all_finite else values[finite]
+    if sample.size == 0:
+        raise EncodingError('thermal image has no finite pixel')
+    # A strided subsample keeps the percentiles exact enough and 16x cheaper.
+    lo, hi = np.percentile(sample.reshape(-1)[::16], (low_pct, high_pct))
+    scale = np.float32(1.0 / max(float(hi - lo), 1e-6))
+    out = np.clip((values - np.float32(lo)) * scale, 0.0, 1.0)
+    if not all_finite:
+        out[~finite] = 0.0
+    return out
+
+
+def visible_to_unit(visible: np.ndarray) -> np.ndarray:
+    """Map a visible frame (RGB :math:`(H, W, 3)` or grey :math:`(H, W)`) to float32 [0, 1]."""
+    if visible.ndim == 3 and visible.shape[2] == 1:
+        visible = visible[..., 0]
+    if not (visible.ndim == 2 or (visible.ndim == 3 and visible.shape[2] == 3)):
+        raise ShapeError(f'visible image must be (H, W) or (H, W, 3), got {visible.shape}')
+    if visible.dtype == np.uint8:
+        return visible.astype(np.float32) * np.float32(1.0 / 255.0)
+    if visible.dtype == np.uint16:
+        return visible.astype(np.float32) * np.float32(1.0 / 65535.0)
+    if visible.dtype in (np.float32, np.float64):
+        if not np.isfinite(visible).all():
+            raise EncodingError('visible image contains NaN or inf')
+        return np.clip(visible.astype(np.float32), 0.0, 1.0)
+    raise EncodingError(f'unsupported visible dtype {visible.dtype}')
+
+
+def array_to_tensor(arr: np.ndarray, device: torch.device | str = 'cpu') -> torch.Tensor:
+    """float32 :math:`(H, W)` or :math:`(H, W, C)` -> :math:`(1, C, H, W)` on ``device``."""
+    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    t = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+    return t.unsqueeze(0).to(device, non_blocking=True)
+
+
+def tensor_to_uint8(t: torch.Tensor) -> np.ndarray:
+    """:math:`(1, C, H, W)` in [0, 1] -> uint8 :math:`(H, W)` (C = 1) or :math:`(H, W, C)`."""
+    t = (t[0].float().clamp(0.0, 1.0) * 255.0).round_().to(torch.uint8).cpu()
+    arr = t[0] if t.shape[0] == 1 else t.permute(1, 2, 0)
+    return np.ascontiguousarray(arr.numpy())

@@ -1,0 +1,285 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Fusion node: synchronised thermal + RGB in, fused image and illumination out.
+
+Subscribes:
+    thermal/image_raw (sensor_msgs/Image): mono8, mono16, 16UC1, 8UC1 or 32FC1.
+    rgb/image_raw (sensor_msgs/Image): rgb8, bgr8, rgba8, bgra8 or mono8.
+Publishes:
+    fused/image_raw (sensor_msgs/Image): rgb8 when the visible input is colour, else mono8;
+        header (stamp, frame_id) of the source RGB frame.
+    illumination/day_probability (std_msgs/Float32): probability the RGB frame is daylit.
+
+Pairs are made with message_filters' ApproximateTimeSynchronizer semantics (``sync.slop``,
+``sync.queue_size``). Inference runs in a worker thread off the callbacks; at most one pair
+waits and a newer pair replaces it (a counted drop), so latency stays bounded. A bad frame
+is logged once per cause (then throttled) and skipped; the node keeps serving.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32
+
+from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
+from fusion_ros.engine.slot import LatestSlot
+from fusion_ros.errors import ConfigError, FusionError
+from fusion_ros.io.image_msg import array_to_fields, image_to_array, to_rgb_or_grey
+from fusion_ros.io.sync import ApproximateTimeSynchronizer
+from fusion_ros.ros.params import ParamSpec, declare_params, read_params
+from fusion_ros.ros.qos import QOS_NAMES, make_qos
+
+PARAMS = (
+    ParamSpec('model', DEFAULT_MODEL, 'Fusion model registry name (`fusion-ros models`).'),
+    ParamSpec('weights', '', 'Checkpoint path for the model; empty: the model needs none.'),
+    ParamSpec('device', 'auto', 'auto (CUDA when available), cpu or cuda[:N].'),
+    ParamSpec('precision', 'fp32', 'fp32, fp16 (CUDA only) or bf16.'),
+    ParamSpec('sync.slop', 0.025, 'Largest stamp difference within a pair, seconds '
+              '(message_filters ApproximateTime semantics).', (0.0, 10.0)),
+    ParamSpec('sync.queue_size', 10, 'Messages kept per input while waiting for a partner.',
+              (1, 10000)),
+    ParamSpec('qos.input', 'sensor_data', f'QoS of the camera subscriptions: {QOS_NAMES}.'),
+    ParamSpec('qos.output', 'default', f'QoS of the publishers: {QOS_NAMES}.'),
+    ParamSpec('qos.depth', 5, 'History depth of every subscription and publisher.', (1, 1000)),
+    ParamSpec('thermal.agc', [1.0, 99.0], 'Percentiles (low, high) of the gain control '
+              'applied to 16-bit and float thermal images.'),
+    ParamSpec('autostart', True, 'Configure and activate at start-up; false: wait for '
+              'lifecycle transitions.', read_only=True),
+)
+
+
+@dataclass(frozen=True)
+class FusionNodeConfig:
+    """Validated parameter values."""
+
+    model: str
+    weights: str
+    device: str
+    precision: str
+    slop: float
+    queue_size: int
+    qos_input: str
+    qos_output: str
+    qos_depth: int
+    thermal_agc: tuple[float, float]
+
+    @classmethod
+    def from_params(cls, values: dict[str, Any]) -> FusionNodeConfig:
+        agc = tuple(float(v) for v in values['thermal.agc'])
+        if len(agc) != 2:
+            raise ConfigError(f'thermal.agc must be [low, high], got {list(agc)!r}')
+        for key in ('qos.input', 'qos.output'):
+            if values[key] not in QOS_NAMES:
+                raise ConfigError(f'{key} = {values[key]!r}; use one of {QOS_NAMES}')
+        return cls(
+            model=values['model'],
+            weights=values['weights'],
+            device=values['device'],
+            precision=values['precision'],
+            slop=float(values['sync.slop']),
+            queue_size=int(values['sync.queue_size']),
+            qos_input=values['qos.input'],
+            qos_output=values['qos.output'],
+            qos_depth=int(values['qos.depth']),
+            thermal_agc=(agc[0], agc[1]),
+        )
+
+
+@dataclass
+class NodeStats:
+    """Counters since activation."""
+
+    thermal_in: int = 0
+    rgb_in: int = 0
+    pairs: int = 0
+    fused: int = 0
+    dropped: int = 0
+    errors: int = 0
+
+
+class FusionNode(LifecycleNode):
+    """Lifecycle node fusing thermal and RGB streams (see the module docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('fusion_node', **kwargs)
+        declare_params(self, PARAMS)
+        self.config: FusionNodeConfig | None = None
+        self.engine: FusionEngine | None = None
+        self.stats = NodeStats()
+        self._subs: list[Any] = []
+        self._pub_fused: Any = None
+        self._pub_day: Any = None
+        self._sync: ApproximateTimeSynchronizer | None = None
+        self._slot: LatestSlot[tuple[Image, Image]] = LatestSlot()
+        self._worker: threading.Thread | None = None
+        self._causes: dict[str, float] = {}
+
+    # lifecycle -------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            cfg = FusionNodeConfig.from_params(read_params(self, PARAMS))
+            engine = FusionEngine(
+                cfg.model,
+                weights=cfg.weights or None,
+                device=cfg.device,
+                precision=cfg.precision,
+                thermal_agc=cfg.thermal_agc,
+            )
+            self._sync = ApproximateTimeSynchronizer(
+                2, cfg.queue_size, cfg.slop, callback=self.image_pair_cb
+            )
+        except FusionError as err:
+            self.get_logger().error(f'configuration failed: {err}')
+            return TransitionCallbackReturn.FAILURE
+        self.config, self.engine = cfg, engine
+        qos_out = make_qos(cfg.qos_output, cfg.qos_depth)
+        self._pub_fused = self.create_lifecycle_publisher(Image, 'fused/image_raw', qos_out)
+        self._pub_day = self.create_lifecycle_publisher(
+            Float32, 'illumination/day_probability', qos_out
+        )
+        self.get_logger().info(
+            f'model {cfg.model!r} ({engine.model.num_params()} params) on {engine.device}, '
+            f'{cfg.precision}; slop {cfg.slop}s, queue {cfg.queue_size}'
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        assert self.config is not None
+        qos_in = make_qos(self.config.qos_input, self.config.qos_depth)
+        self._subs = [
+            self.create_subscription(Image, 'thermal/image_raw', self.thermal_cb, qos_in),
+            self.create_subscription(Image, 'rgb/image_raw', self.rgb_cb, qos_in),
+        ]
+        self.stats = NodeStats()
+        self._slot = LatestSlot()
+        self._worker = threading.Thread(target=self._work, name='fusion_worker', daemon=True)
+        self._worker.start()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop()
+        for pub in (self._pub_fused, self._pub_day):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self._pub_fused = self._pub_day = None
+        self.engine = self.config = self._sync = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop(self) -> None:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self._slot.close()
+        if self._worker is not None:
+            self._worker.join(timeout=2.0)
+            self._worker = None
+        if self._sync is not None:
+            self._sync.reset()
+
+    # callbacks -------------------------------------------------------------------------
+    def thermal_cb(self, msg: Image) -> None:
+        self.stats.thermal_in += 1
+        self._add(0, msg)
+
+    def rgb_cb(self, msg: Image) -> None:
+        self.stats.rgb_in += 1
+        self._add(1, msg)
+
+    def _add(self, index: int, msg: Image) -> None:
+        if self._sync is not None:
+            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            self._sync.add(index, stamp, msg)
+
+    def image_pair_cb(self, thermal: Image, rgb: Image) -> None:
+        self.stats.pairs += 1
+        if self._slot.put((thermal, rgb)):
+            self.stats.dropped += 1
+
+    # worker ----------------------------------------------------------------------------
+    def _work(self) -> None:
+        slot = self._slot
+        while True:
+            pair = slot.take()
+            if pair is None:
+                return
+            try:
+                self._fuse_and_publish(*pair)
+            except FusionError as err:
+                self.stats.errors += 1
+                self._report(type(err).__name__ + str(err)[:40], f'frame skipped: {err}')
+            except Exception as err:  # noqa: BLE001 - a bad frame must never kill the node
+                self.stats.errors += 1
+                self._report(type(err).__name__, f'unexpected error, frame skipped: {err!r}')
+
+    def _fuse_and_publish(self, thermal_msg: Image, rgb_msg: Image) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        thermal = image_to_array(thermal_msg)
+        visible = to_rgb_or_grey(image_to_array(rgb_msg), rgb_msg.encoding)
+        result = engine.fuse(thermal, visible)
+        fields = array_to_fields(result.fused, 'rgb8' if result.fused.ndim == 3 else 'mono8')
+        out = Image(
+            header=rgb_msg.header,
+            height=fields.height,
+            width=fields.width,
+            encoding=fields.encoding,
+            is_bigendian=fields.is_bigendian,
+            step=fields.step,
+        )
+        out.data = fields.data.tobytes()
+        self._pub_fused.publish(out)
+        self._pub_day.publish(Float32(data=result.day_probability))
+        self.stats.fused += 1
+
+    def _report(self, cause: str, text: str, every_s: float = 10.0) -> None:
+        """Log once per cause, then at most every ``every_s`` seconds per cause."""
+        now = time.monotonic()
+        last = self._causes.get(cause)
+        if last is None or now - last >= every_s:
+            self._causes[cause] = now
+            self.get_logger().warning(f'{text} ({self.stats.errors} errors so far)')
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until SIGINT/SIGTERM."""
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = FusionNode()
+        if node.get_parameter('autostart').value:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                code = 1
+            else:
+                node.trigger_activate()
+        if code == 0:
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node._stop()
+            node.get_logger().info(f'stats at exit: {node.stats}')
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

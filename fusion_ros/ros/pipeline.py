@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Replay a bag through a fusion node process and record what it publishes.
+
+The fusion node runs as its own process, talking over real DDS: this is the path users run
+with ``ros2 bag play`` + ``ros2 launch``, measured end to end (RGB publish to fused receipt).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from fusion_ros.io.bag import BagMessage, cdr_header_stamp, read_bag
+from fusion_ros.io.sync import ApproximateTimeSynchronizer
+from fusion_ros.resources import share_file
+from fusion_ros.ros.player import BagPlayer
+from fusion_ros.ros.qos import make_qos
+from fusion_ros.ros.recorder import TopicRecorder
+
+__all__ = ['PipelineReport', 'count_pairs', 'isolated_ros_env', 'run_pipeline']
+
+THERMAL_TOPIC = '/thermal/image_raw'
+RGB_TOPIC = '/rgb/image_raw'
+FUSED_TOPIC = '/fused/image_raw'
+DAY_TOPIC = '/illumination/day_probability'
+OUTPUT_TOPICS = {FUSED_TOPIC: 'sensor_msgs/msg/Image', DAY_TOPIC: 'std_msgs/msg/Float32'}
+
+
+def isolated_ros_env(domain_id: int | None = None) -> dict[str, str]:
+    """Environment for a private ROS graph: own domain id, localhost-only discovery."""
+    env = dict(os.environ)
+    if domain_id is None:
+        domain_id = random.SystemRandom().randint(1, 101)
+    env['ROS_DOMAIN_ID'] = str(domain_id)
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+    # Default Fast DDS transports lose most best-effort 1 MB frames on a busy CPU.
+    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE',
+                   str(share_file('config/fastdds_large_images.xml')))
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+def count_pairs(bag: Path, slop_s: float, queue_size: int) -> int:
+    """How many pairs the node's synchronizer makes from a bag in arrival order."""
+    sync = ApproximateTimeSynchronizer(2, queue_size, slop_s)
+    index = {THERMAL_TOPIC: 0, RGB_TOPIC: 1}
+    return sum(
+        sync.add(index[m.topic], cdr_header_stamp(m.raw), None) is not None
+        for m in read_bag(bag, index)
+    )
+
+
+@dataclass
+class PipelineReport:
+    """What went in and came out of one replay."""
+
+    published: dict[str, int]
+    expected_pairs: int
+    fused: int
+    latencies_ms: list[float]
+    wall_s: float
+    node_returncode: int | None
+    node_log: str = ''
+    day_probability: list[tuple[int, float]] = field(default_factory=list)
+    receipts_ns: list[int] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> int:
+        return max(self.expected_pairs - self.fused, 0)
+
+    @property
+    def throughput_fps(self) -> float:
+        """Fused frames per second over the span from the first to the last receipt."""
+        if len(self.receipts_ns) < 2:
+            return 0.0
+        span = (self.receipts_ns[-1] - self.receipts_ns[0]) / 1e9
+        return (len(self.receipts_ns) - 1) / span if span > 0 else 0.0
+
+    def latency_percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float('nan')
+
+    def summary(self) -> dict[str, float | int]:
+        return {
+            'thermal_in': self.published.get(THERMAL_TOPIC, 0),
+            'rgb_in': self.published.get(RGB_TOPIC, 0),
+            'pairs_in': self.expected_pairs,
+            'fused_out': self.fused,
+            'dropped': self.dropped,
+            'throughput_fps': self.throughput_fps,
+            'latency_p50_ms': self.latency_percentile(50),
+            'latency_p95_ms': self.latency_percentile(95),
+        }
+
+
+def run_pipeline(
+    in_bag: Path,
+    out_bag: Path,
+    node_args: Sequence[str] = (),
+    *,
+    slop_s: float = 0.025,
+    queue_size: int = 10,
+    rate: float = 1.0,
+    env: dict[str, str] | None = None,
+    ready_timeout_s: float = 60.0,
+    drain_s: float = 3.0,
+) -> PipelineReport:
+    """Start ``fusion_node`` with ``node_args`` (after ``--ros-args``), play ``in_bag``, record.
+
+    ``slop_s`` and ``queue_size`` must be the node's, so the expected pair count is right.
+    The caller's process joins the same ROS graph: call this with ``os.environ`` already
+    holding ``env`` (see :func:`isolated_ros_env`).
+    """
+    env = env or isolated_ros_env()
+    for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'FASTDDS_DEFAULT_PROFILES_FILE',
+                'RMW_IMPLEMENTATION'):
+        if key in env:
+            os.environ[key] = env[key]
+    expected = count_pairs(in_bag, slop_s, queue_size)
+    cmd = [sys.executable, '-m', 'fusion_ros.ros.fusion_node', '--ros-args',
+           '-p', f'sync.slop:={slop_s}', '-p', f'sync.queue_size:={queue_size}', *node_args]
+    log_path = Path(out_bag).with_name(Path(out_bag).name + '.node.log')
+    log = open(log_path, 'w+')  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    rclpy.init()
+    node = Node('fusion_ros_replay')
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    published: dict[str, int] = {}
+    rgb_wall: dict[int, int] = {}
+    try:
+        player = BagPlayer(node, in_bag, make_qos('sensor_data', 10), [THERMAL_TOPIC, RGB_TOPIC],
+                           rate=rate)
+        player.prepare()
+        recorder = TopicRecorder(node, out_bag, OUTPUT_TOPICS, make_qos('reliable', 200),
+                                 stamped=[FUSED_TOPIC])
+        spinner.start()
+        with recorder:
+            _wait_ready(player, recorder, proc, ready_timeout_s)
+
+            def on_publish(msg: BagMessage, wall_ns: int) -> None:
+                published[msg.topic] = published.get(msg.topic, 0) + 1
+                if msg.topic == RGB_TOPIC:
+                    rgb_wall[cdr_header_stamp(msg.raw)] = wall_ns
+
+            start = time.monotonic()
+            player.play(on_publish, should_stop=lambda: proc.poll() is not None)
+            _drain(recorder, expected, drain_s)
+            wall_s = time.monotonic() - start
+    finally:
+        code = _stop(proc)
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+        log.seek(0)
+        node_log = log.read()
+        log.close()
+
+    fused = recorder.receipts[FUSED_TOPIC]
+    latencies = [(recv - rgb_wall[s]) / 1e6 for s, recv in fused if s in rgb_wall]
+    day = [(t, v) for t, v in _float_values(out_bag, DAY_TOPIC)]
+    return PipelineReport(published, expected, len(fused), latencies, wall_s, code, node_log, day,
+                          [recv for _, recv in fused])
+
+
+def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: subprocess.Popen,
+                timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while player.subscriber_count() < 1 or recorder.publisher_count() < 1:
+        if proc.poll() is not None:
+            raise RuntimeError(f'fusion node exited with code {proc.returncode} before ready')
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'fusion node did not connect within {timeout_s:.0f} s')
+        time.sleep(0.05)
+    time.sleep(0.3)  # let discovery settle in both directions
+
+
+def _drain(recorder: TopicRecorder, expected: int, quiet_s: float) -> None:
+    """Wait until every expected fused frame arrived or nothing arrived for ``quiet_s``."""
+    received = recorder.receipts[FUSED_TOPIC]
+    last_n, last_change = -1, time.monotonic()
+    while len(received) < expected and time.monotonic() - last_change < quiet_s:
+        if len(received) != last_n:
+            last_n, last_change = len(received), time.monotonic()
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen) -> int | None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def _float_values(bag: Path, topic: str) -> list[tuple[int, float]]:
+    import struct
+
+    # std_msgs/Float32 CDR: 4-byte encapsulation header, then the float
+    return [(m.time_ns, struct.unpack_from('<f', m.raw, 4)[0]) for m in read_bag(bag, [topic])]

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Record live topics into a rosbag2 (``ros2 bag record``'s job), raw CDR, off the callbacks.
+
+Callbacks only enqueue the received bytes; a writer thread stores them, so a slow disk never
+delays the executor.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+
+from fusion_ros.io.bag import BagWriter, cdr_header_stamp
+from fusion_ros.ros.msg_types import import_msg_type
+
+__all__ = ['TopicRecorder']
+
+
+class TopicRecorder:
+    """Subscribe to ``topics`` (``{topic: 'pkg/msg/Type'}``) and write what arrives.
+
+    Attributes:
+        receipts: per topic, ``(header stamp ns or None, wall receipt ns)`` for each message.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        out_bag: Path,
+        topics: dict[str, str],
+        qos: QoSProfile,
+        stamped: Iterable[str] = (),
+    ) -> None:
+        self._writer = BagWriter(Path(out_bag))
+        self._queue: queue.Queue = queue.Queue()
+        self._stamped = set(stamped)
+        self.receipts: dict[str, list[tuple[int | None, int]]] = {t: [] for t in topics}
+        self._subs = [
+            node.create_subscription(
+                import_msg_type(msgtype), topic, self._make_cb(topic, msgtype), qos, raw=True
+            )
+            for topic, msgtype in topics.items()
+        ]
+        self._thread = threading.Thread(target=self._write, name='recorder', daemon=True)
+
+    def _make_cb(self, topic: str, msgtype: str):
+        def cb(raw: bytes) -> None:
+            now = time.time_ns()
+            stamp = cdr_header_stamp(raw) if topic in self._stamped else None
+            self.receipts[topic].append((stamp, now))
+            self._queue.put((topic, msgtype, now, raw))
+
+        return cb
+
+    def publisher_count(self) -> int:
+        """Smallest number of matched publishers over the subscriptions."""
+        return min((s.get_publisher_count() for s in self._subs), default=0)
+
+    def __enter__(self) -> TopicRecorder:
+        self._writer.__enter__()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.__exit__(*exc)
+
+    def _write(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self._writer.write_raw(*item)
