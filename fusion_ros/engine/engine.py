@@ -43,8 +43,13 @@ def resolve_device(device: str) -> torch.device:
         dev = torch.device(device)
     except RuntimeError as err:
         raise ConfigError(f'invalid device {device!r}: use auto, cpu or cuda[:N]') from err
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ConfigError(f'device {device!r} requested but CUDA is not available')
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ConfigError(f'device {device!r} requested but CUDA is not available')
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f'device {device!r}: only {torch.cuda.device_count()} GPU(s)')
+    elif dev.type != 'cpu':
+        raise ConfigError(f'device {device!r} is not supported; use auto, cpu or cuda[:N]')
     return dev
 
 

@@ -61,10 +61,10 @@ class LaplacianFusion(FusionModel):
         # separable [1 4 6 4 1]/16 as sums of shifted slices: far cheaper than a
         # one-channel conv2d on the CPU
         w = [t * gain / 16.0 for t in (1.0, 4.0, 6.0, 4.0, 1.0)]
-        x = F.pad(x, (2, 2, 0, 0), mode='reflect')
+        x = F.pad(x, (2, 2, 0, 0), mode='replicate')  # reflect fails below 3 px
         n = x.shape[-1] - 4
         x = sum(w[i] * x[..., i:i + n] for i in range(5))
-        x = F.pad(x, (0, 0, 2, 2), mode='reflect')
+        x = F.pad(x, (0, 0, 2, 2), mode='replicate')
         n = x.shape[-2] - 4
         return sum(w[i] * x[..., i:i + n, :] for i in range(5))
 

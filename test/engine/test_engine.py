@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: Apache-2.0
+"""FusionEngine: colour handling, thermal formats, padding, devices, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from fusion_ros.engine import FusionEngine, resolve_device
+from fusion_ros.errors import ConfigError, EncodingError, ShapeError
+from fusion_ros.ops.color import rgb_to_ycbcr
+from fusion_ros.ops.convert import array_to_tensor
+
+RNG = np.random.default_rng(0)
+
+
+def test_colour_output_keeps_visible_chroma_and_fuses_luma():
+    vi = RNG.integers(40, 200, (32, 40, 3), dtype=np.uint8)
+    ir = np.full((32, 40), 255, np.uint8)  # a hot scene: max fusion takes the thermal Y
+    res = FusionEngine('max').fuse(ir, vi)
+    assert res.fused.shape == (32, 40, 3) and res.fused.dtype == np.uint8
+    ycc_in = rgb_to_ycbcr(array_to_tensor(vi / 255.0))
+    ycc_out = rgb_to_ycbcr(array_to_tensor(res.fused / 255.0))
+    # chroma preserved (up to clamping and 8-bit rounding), luminance from thermal
+    assert (ycc_out[:, 1:] - ycc_in[:, 1:]).abs().mean() < 0.08
+    assert ycc_out[:, 0].mean() > ycc_in[:, 0].mean() + 0.2
+
+
+def test_grey_visible_gives_grey_output():
+    ir = RNG.integers(0, 256, (20, 30), dtype=np.uint8)
+    vi = RNG.integers(0, 256, (20, 30), dtype=np.uint8)
+    res = FusionEngine('max').fuse(ir, vi)
+    np.testing.assert_array_equal(res.fused, np.maximum(ir, vi))
+
+
+def test_16bit_thermal_is_gain_controlled():
+    raw = np.full((16, 16), 7000, np.uint16)
+    raw[4:8, 4:8] = 9000  # a hot object in 14-bit counts
+    vi = np.zeros((16, 16), np.uint8)
+    fused = FusionEngine('max').fuse(raw, vi).fused
+    assert fused[5, 5] == 255 and fused[0, 0] == 0
+
+
+@pytest.mark.parametrize('size', [(31, 45), (1, 1), (7, 300)])
+def test_odd_sizes_are_padded_and_cropped(size):
+    ir = RNG.integers(0, 256, size, dtype=np.uint8)
+    vi = RNG.integers(0, 256, (*size, 3), dtype=np.uint8)
+    res = FusionEngine('laplacian').fuse(ir, vi)
+    assert res.fused.shape == (*size, 3)
+
+
+def test_day_probability_tracks_brightness():
+    engine = FusionEngine('average')
+    ir = np.zeros((32, 32), np.uint8)
+    day = engine.fuse(ir, np.full((32, 32, 3), 180, np.uint8)).day_probability
+    night = engine.fuse(ir, np.full((32, 32, 3), 10, np.uint8)).day_probability
+    assert day > 0.9 and night < 0.1
+
+
+def test_bad_inputs_raise_clear_errors():
+    engine = FusionEngine('max')
+    with pytest.raises(ShapeError, match='differ in size'):
+        engine.fuse(np.zeros((10, 10), np.uint8), np.zeros((10, 12, 3), np.uint8))
+    with pytest.raises(ShapeError):
+        engine.fuse(np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(ShapeError):
+        engine.fuse(np.zeros((10, 10), np.uint8), np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(EncodingError):
+        engine.fuse(np.zeros((4, 4), np.uint8), np.full((4, 4, 3), np.nan, np.float32))
+
+
+def test_device_and_precision_validation():
+    assert resolve_device('cpu').type == 'cpu'
+    assert resolve_device('auto').type == ('cuda' if torch.cuda.is_available() else 'cpu')
+    with pytest.raises(ConfigError, match='invalid device'):
+        resolve_device('tpu-ish')
+    with pytest.raises(ConfigError, match='precision'):
+        FusionEngine('max', precision='int4')
+    with pytest.raises(ConfigError, match='percentiles'):
+        FusionEngine('max', thermal_agc=(50.0, 10.0))
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match='CUDA is not available'):
+            FusionEngine('max', device='cuda')
+        with pytest.raises(ConfigError, match='fp16 needs a CUDA'):
+            FusionEngine('max', precision='fp16')
+
+
+def test_bf16_runs_on_cpu_close_to_fp32():
+    ir = RNG.integers(0, 256, (24, 24), dtype=np.uint8)
+    vi = RNG.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    a = FusionEngine('laplacian').fuse(ir, vi).fused.astype(int)
+    b = FusionEngine('laplacian', precision='bf16').fuse(ir, vi).fused.astype(int)
+    assert np.abs(a - b).mean() < 3.0

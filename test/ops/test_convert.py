@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Thermal gain control and array/tensor conversion."""
+
+import numpy as np
+import pytest
+
+from fusion_ros.errors import EncodingError, ShapeError
+from fusion_ros.ops.convert import (
+    array_to_tensor,
+    tensor_to_uint8,
+    thermal_to_unit,
+    visible_to_unit,
+)
+
+
+def test_8bit_thermal_is_scaled_not_stretched():
+    t = np.array([[0, 51, 255]], np.uint8)
+    np.testing.assert_allclose(thermal_to_unit(t), [[0.0, 0.2, 1.0]], atol=1e-6)
+
+
+def test_14bit_raw_counts_are_stretched_to_full_range():
+    rng = np.random.default_rng(0)
+    raw = rng.integers(7000, 9000, (64, 80)).astype(np.uint16)  # typical 14-bit scene
+    out = thermal_to_unit(raw, 1.0, 99.0)
+    assert out.dtype == np.float32
+    assert out.min() == 0.0 and out.max() == 1.0
+    assert 0.3 < float(np.median(out)) < 0.7  # cv_bridge's /65535 would give ~0.12
+
+
+def test_float_thermal_with_nan_masks_them():
+    t = np.linspace(20.0, 40.0, 100, dtype=np.float32).reshape(10, 10)
+    t[0, 0] = np.nan
+    t[1, 1] = np.inf
+    out = thermal_to_unit(t)
+    assert np.isfinite(out).all()
+    assert out[0, 0] == 0.0 and out[1, 1] == 0.0
+
+
+def test_thermal_errors():
+    with pytest.raises(EncodingError, match='no finite'):
+        thermal_to_unit(np.full((4, 4), np.nan, np.float32))
+    with pytest.raises(ShapeError):
+        thermal_to_unit(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(EncodingError):
+        thermal_to_unit(np.zeros((4, 4), np.int32))
+
+
+def test_visible_errors():
+    with pytest.raises(ShapeError):
+        visible_to_unit(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(EncodingError, match='NaN'):
+        visible_to_unit(np.full((4, 4), np.nan, np.float32))
+
+
+def test_tensor_round_trip():
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    t = array_to_tensor(visible_to_unit(rgb))
+    assert tuple(t.shape) == (1, 3, 5, 6)
+    np.testing.assert_array_equal(tensor_to_uint8(t), rgb)
+    grey = array_to_tensor(thermal_to_unit(rgb[..., 0]))
+    assert tuple(grey.shape) == (1, 1, 5, 6)
+    np.testing.assert_array_equal(tensor_to_uint8(grey), rgb[..., 0])
