@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 # pip prints one warning per missing local index directory; they are noise here.
-PIP_FILTER := grep -v "is ignored: it is neither a file nor a directory" || true
+PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: setup demo test lint clean help
 
