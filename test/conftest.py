@@ -18,7 +18,7 @@ os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 SHARED = Path(os.environ.get('FUSION_ROS_SHARED', Path(__file__).parents[1] / '..' / 'shared'))
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def shared_dir() -> Path:
     """The team's shared data folder; skips the test when it is absent."""
     if not (SHARED / 'README.md').exists():

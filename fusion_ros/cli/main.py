@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     'demo': 'demo',
     'synth': 'synth',
     'models': 'models',
+    'eval': 'eval',
 }
 
 

@@ -9,8 +9,10 @@ same size (colour goes through :func:`to_grey_uint8`, MATLAB's ``rgb2gray``) and
     produced the published tables, quirks included: PSNR = 20 log10(255 / sqrt(MSE)) with MSE
     on images scaled to [0, 1] and averaged over both sources (conventional PSNR + 48.13 dB);
     MI's joint histogram indexes ``uint8 + 1``, which saturates so grey levels 254 and 255
-    share a bin; CC centres the second source with the mean of the first; SD squares in
-    saturating uint8 arithmetic; VIF's first scale multiplies uint8 images (saturating).
+    share a bin; CC centres the second source with the mean of the first (harmless: the
+    constant cancels); SD squares in saturating uint8 arithmetic; VIF's first scale
+    multiplies uint8 images (saturating); Qabf's Sobel responses are summed in MATLAB's
+    order, whose rounding decides its ``atan`` branches.
 ``standard``
     The textbook definitions: PSNR = 10 log10(1 / MSE) in dB, MI without saturation, CC with
     each source's own mean, SD as the float standard deviation, VIF in floating point.
@@ -23,7 +25,8 @@ Formulas (A, B sources, F fused, all in grey levels unless noted):
 - AG  = sum(sqrt((Fx^2 + Fy^2) / 2)) / ((H - 1)(W - 1)), central-difference gradients.
 - MI  = I(A; F) + I(B; F), 256-bin histograms, bits.
 - SCD = corr(F - B, A) + corr(F - A, B) (Aslantas & Bendes 2015).
-- VIF = VIF_p(A, F) + VIF_p(B, F), multi-scale pixel VIF (Sheikh & Bovik), sigma_n^2 = 2.
+- VIF = VIF_p(A, F) + VIF_p(B, F), multi-scale pixel VIF (Sheikh & Bovik), sigma_n^2 = 2;
+  NaN when a source is perfectly flat (0 / 0, as in MATLAB).
 - Qabf: Xydeas & Petrovic edge preservation with Sobel strength/orientation.
 - SSIM = SSIM(A, F) + SSIM(B, F), Gaussian 11x11 window, sigma 1.5 (Wang et al. 2004).
 - MSE = (mean((F - A)^2) + mean((F - B)^2)) / 2 on images / 255.
@@ -269,7 +272,8 @@ def _ssim(x: np.ndarray, y: np.ndarray) -> float:
     sxx = _filter2_valid(win, x * x) - mx * mx
     syy = _filter2_valid(win, y * y) - my * my
     sxy = _filter2_valid(win, x * y) - mx * my
-    ssim_map = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    ssim_map = ((2 * mx * my + c1) * (2 * sxy + c2)) / (
+        (mx * mx + my * my + c1) * (sxx + syy + c2))
     return float(ssim_map.mean())
 
 
@@ -299,7 +303,8 @@ def correlation(a: np.ndarray, b: np.ndarray, f: np.ndarray, convention: str) ->
     a, b, f = (x.astype(np.float64) / 255.0 for x in (a, b, f))
     fc = f - f.mean()
     ac = a - a.mean()
-    # tang: the second source is centred with the FIRST source's mean (a bug kept for parity)
+    # tang centres the second source with the FIRST source's mean (the MATLAB bug); the
+    # constant cancels since sum(fc) = 0, so both conventions agree up to rounding
     bc = b - (a.mean() if convention == 'tang' else b.mean())
     bn = b - b.mean()
     r_af = (ac * fc).sum() / np.sqrt((ac * ac).sum() * (fc * fc).sum())
