@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument('--models', nargs='+', default=list_models())
     parser.add_argument('--repeat', type=int, default=20)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--sizes', nargs='+', default=[f'{w}x{h}' for w, h in SIZES])
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(f'device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, '
@@ -32,8 +33,8 @@ def main() -> None:
     print('| model | size | ms median | ms p95 | frames/s |')
     print('|---|---|---:|---:|---:|')
     for name in args.models:
-        engine = FusionEngine(name, device=args.device)
-        for w, h in SIZES:
+        engine = FusionEngine(name, device=args.device, random_init=True)
+        for w, h in (tuple(int(v) for v in s.split('x')) for s in args.sizes):
             ir = rng.integers(0, 256, (h, w), dtype=np.uint8)
             vi = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
             for _ in range(3):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fusion_ros.errors import ConfigError, ShapeError
+from fusion_ros.errors import ConfigError, ShapeError, WeightsError
 from fusion_ros.models import FusionModel, build_model
 from fusion_ros.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
 from fusion_ros.ops.convert import (
@@ -81,6 +81,10 @@ class FusionEngine:
         precision: ``fp32``, ``fp16`` (CUDA only) or ``bf16``.
         thermal_agc: percentiles (low, high) of the 16-bit/float thermal stretch.
         model_options: keyword arguments of the model entrypoint.
+        random_init: run a model that needs weights without them (tests, benchmarks).
+
+    Raises:
+        WeightsError: the model needs weights, none were given and ``random_init`` is False.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class FusionEngine:
         precision: str = 'fp32',
         thermal_agc: tuple[float, float] = (1.0, 99.0),
         model_options: dict[str, Any] | None = None,
+        random_init: bool = False,
     ) -> None:
         if precision not in _PRECISIONS:
             raise ConfigError(f'unknown precision {precision!r}; use one of {list(_PRECISIONS)}')
@@ -110,6 +115,12 @@ class FusionEngine:
             model, weights=weights, device=self.device, **(model_options or {})
         )
         self.model.to(dtype=self.dtype)
+        if self.model.needs_weights and weights is None and not random_init:
+            raise WeightsError(
+                f'model {model!r} needs trained weights: pass weights=PATH (the weights '
+                'parameter of the node, --weights on the CLI; models/README.md says where '
+                "each model's weights come from), or random_init=True to run it untrained"
+            )
 
     def fuse(self, thermal: np.ndarray, visible: np.ndarray) -> FusionResult:
         """Fuse one pair.
@@ -155,8 +166,9 @@ class FusionEngine:
 
     def _run(self, ir: torch.Tensor, y: torch.Tensor) -> Any:
         h, w = ir.shape[-2:]
-        m = self.model.size_multiple
-        pad_h, pad_w = (-h) % m, (-w) % m
+        m, least = self.model.size_multiple, self.model.min_size
+        pad_h = max(h + (-h) % m, least + (-least) % m) - h
+        pad_w = max(w + (-w) % m, least + (-least) % m) - w
         if pad_h or pad_w:
             # replicate, not reflect: reflect fails when the pad exceeds the image size
             ir = F.pad(ir, (0, pad_w, 0, pad_h), mode='replicate')

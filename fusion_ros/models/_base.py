@@ -32,10 +32,13 @@ class FusionModel(nn.Module):
 
     Both inputs are :math:`(B, 1, H, W)` in [0, 1]; colour is handled outside the model by
     fusing luminance and keeping the visible chroma. ``size_multiple`` tells the engine to
-    pad H and W up to a multiple of it (and crop back) instead of failing.
+    pad H and W up to a multiple of it and at least ``min_size`` (and crop back) instead of
+    failing. ``needs_weights`` models refuse to run without a checkpoint unless the caller
+    asks for random initialisation.
     """
 
     size_multiple: int = 1
+    min_size: int = 1  # reflect padding needs at least 2 pixels
     needs_weights: bool = False
 
     def num_params(self) -> int:

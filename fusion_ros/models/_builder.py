@@ -13,7 +13,7 @@ from torch import nn
 from fusion_ros.errors import ConfigError, WeightsError
 from fusion_ros.models._registry import get_model_entrypoint
 
-__all__ = ['build_model', 'load_state_dict']
+__all__ = ['build_model', 'load_state_dict', 'load_strict']
 
 
 def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
@@ -61,18 +61,26 @@ def build_model(
     except (TypeError, ValueError) as err:
         raise ConfigError(f'bad options for model {name!r}: {err}') from err
     if weights is not None:
-        state = load_state_dict(weights)
-        missing, unexpected = _key_diff(model, state)
-        if missing or unexpected:
-            raise WeightsError(
-                f'{str(weights)!r} does not match model {name!r}: '
-                f'missing keys {missing[:10]}, unexpected keys {unexpected[:10]}'
-            )
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as err:  # shape mismatches
-            raise WeightsError(f'{str(weights)!r} does not fit model {name!r}: {err}') from err
+        loader = getattr(model, 'load_weights', None)
+        if loader is not None:  # models with release formats of their own (e.g. DIDFuse)
+            loader(weights)
+        else:
+            load_strict(model, load_state_dict(weights), str(weights))
     return model.to(device).eval()
+
+
+def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` strictly; :class:`WeightsError` names missing/unexpected keys and shapes."""
+    missing, unexpected = _key_diff(model, state)
+    if missing or unexpected:
+        raise WeightsError(
+            f'{source!r} does not match {type(model).__name__}: '
+            f'missing keys {missing[:10]}, unexpected keys {unexpected[:10]}'
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # shape mismatches
+        raise WeightsError(f'{source!r} does not fit {type(model).__name__}: {err}') from err
 
 
 def _key_diff(model: nn.Module, state: Mapping[str, Any]) -> tuple[list[str], list[str]]:

@@ -3,6 +3,7 @@
 
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -33,13 +34,17 @@ def test_forward_shape_finite_range(name, size):
 
     model = build_model(name)
     h, w = size
-    m = getattr(model, 'size_multiple', 1)
-    hp, wp = h + (-h) % m, w + (-w) % m  # the engine pads; the model sees multiples
+    m = model.size_multiple
+    # the engine pads; the model sees multiples of size_multiple, at least min_size
+    hp, wp = (max(v + (-v) % m, model.min_size) for v in (h, w))
     out = model(torch.rand(2, 1, hp, wp), torch.rand(2, 1, hp, wp))
     assert out.fused.shape == (2, 1, hp, wp)
     assert torch.isfinite(out.fused).all()
     assert out.fused.min() >= 0 and out.fused.max() <= 1
-    assert isinstance(FusionEngine(name).model.num_params(), int)
+    engine = FusionEngine(name, random_init=True)
+    assert isinstance(engine.model.num_params(), int)
+    ir = np.zeros(size, np.uint8)
+    assert engine.fuse(ir, np.zeros((*size, 3), np.uint8)).fused.shape == (*size, 3)
 
 
 def test_max_and_average_are_what_they_say():

@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: Apache-2.0
+"""DIDFuse: official weights, golden outputs, fusion rules, training-mode gradients."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from fusion_ros.engine import FusionEngine
+from fusion_ros.errors import ConfigError, WeightsError
+from fusion_ros.models import build_model
+from fusion_ros.models.didfuse import OFFICIAL_FILES
+
+
+@pytest.fixture(scope='module')
+def didfuse_ref(shared_dir):
+    return shared_dir / 'data' / 'reference' / 'didfuse'
+
+
+def _official_layout(didfuse_ref, tmp_path, drop=None, reshape=None):
+    """Random tensors with exactly the authors' key names and shapes, in their .pkl format."""
+    shapes = json.loads((didfuse_ref / 'official_state_dict_shapes.json').read_text())
+    for part, name in zip(('Encoder', 'Decoder'), OFFICIAL_FILES):
+        state = {}
+        for key, shape in shapes[part].items():
+            if key == drop:
+                continue
+            if key == reshape:
+                shape = [s + 1 for s in shape]
+            state[key] = (torch.tensor(5) if key.endswith('num_batches_tracked')
+                          else torch.rand(shape) + 0.5)
+        torch.save({'weight': state, 'epoch': 120}, tmp_path / name)
+    return tmp_path
+
+
+@pytest.mark.shared
+def test_official_layout_loads_strictly(didfuse_ref, tmp_path):
+    folder = _official_layout(didfuse_ref, tmp_path)
+    model = build_model('didfuse', weights=folder)
+    enc = torch.load(folder / OFFICIAL_FILES[0], weights_only=True)['weight']
+    torch.testing.assert_close(model.encoder.cov1[1].weight, enc['cov1.cov1.1.weight'])
+    torch.testing.assert_close(model.encoder.cov4[1].running_var,
+                               enc['cov4.cov4.1.running_var'])
+
+
+@pytest.mark.shared
+def test_mismatched_official_files_name_the_problem(didfuse_ref, tmp_path):
+    (tmp_path / 'a').mkdir()
+    folder = _official_layout(didfuse_ref, tmp_path / 'a', drop='cov3.cov3.0.bias')
+    with pytest.raises(WeightsError, match=r"missing keys \['encoder.cov3.0.bias'\]"):
+        build_model('didfuse', weights=folder)
+    (tmp_path / 'b').mkdir()
+    folder = _official_layout(didfuse_ref, tmp_path / 'b', reshape='cov5.cov5.0.weight')
+    with pytest.raises(WeightsError, match='size mismatch'):
+        build_model('didfuse', weights=folder)
+    (tmp_path / 'c').mkdir()
+    with pytest.raises(WeightsError, match='lacks the DIDFuse release'):
+        build_model('didfuse', weights=tmp_path / 'c')
+
+
+@pytest.mark.shared
+def test_golden_released_weights_reproduce_authors_outputs(didfuse_ref):
+    """All 40 TNO pairs: round(255 * output) within 0.1 mean and 2 max grey levels."""
+    model = build_model('didfuse', weights=didfuse_ref / 'weights')
+    names = sorted(p.name for p in (didfuse_ref / 'tno40' / 'ir').iterdir())
+    assert len(names) == 40
+    for name in names:
+        ir = cv2.imread(str(didfuse_ref / 'tno40' / 'ir' / name), cv2.IMREAD_GRAYSCALE)
+        vi = cv2.imread(str(didfuse_ref / 'tno40' / 'vi' / name), cv2.IMREAD_GRAYSCALE)
+        ref = cv2.imread(str(didfuse_ref / 'tno40' / 'official_output' / name),
+                         cv2.IMREAD_GRAYSCALE).astype(np.int32)
+        with torch.inference_mode():
+            out = model(torch.from_numpy(ir / 255.0).float()[None, None],
+                        torch.from_numpy(vi / 255.0).float()[None, None]).fused
+        ours = np.rint(out[0, 0].numpy() * 255.0).astype(np.int32)
+        diff = np.abs(ours - ref)
+        assert diff.mean() <= 0.1 and diff.max() <= 2, (name, diff.mean(), diff.max())
+
+
+def test_fusion_rules_differ_and_bad_rule_is_rejected():
+    torch.manual_seed(0)
+    ir, vi = torch.rand(1, 1, 24, 20), torch.rand(1, 1, 24, 20)
+    outs = {}
+    for rule in ('sum', 'average', 'l1_norm'):
+        torch.manual_seed(1)
+        model = build_model('didfuse', fusion_rule=rule)
+        outs[rule] = model(ir, vi).fused
+        assert outs[rule].shape == (1, 1, 24, 20)
+    assert not torch.allclose(outs['sum'], outs['average'])
+    assert not torch.allclose(outs['l1_norm'], outs['average'])
+    with pytest.raises(ConfigError, match='fusion_rule'):
+        build_model('didfuse', fusion_rule='max')
+
+
+def test_gradients_reach_every_parameter_in_training_mode():
+    model = build_model('didfuse').train()
+    x = torch.rand(2, 1, 16, 16)
+    loss = model.reconstruct(x).mean() + model(x, torch.rand(2, 1, 16, 16)).fused.mean()
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not missing
+
+
+def test_parameter_count_matches_the_paper():
+    assert build_model('didfuse').num_params() == 260_935
+
+
+def test_engine_refuses_untrained_didfuse():
+    with pytest.raises(WeightsError, match='needs trained weights'):
+        FusionEngine('didfuse')
+    FusionEngine('didfuse', random_init=True)
+
+
+def test_deterministic():
+    torch.manual_seed(0)
+    model = build_model('didfuse')
+    ir, vi = torch.rand(1, 1, 12, 12), torch.rand(1, 1, 12, 12)
+    torch.testing.assert_close(model(ir, vi).fused, model(ir, vi).fused, rtol=0, atol=0)
