@@ -22,6 +22,7 @@ from fusion_ros.io.image_msg import array_to_fields
 __all__ = [
     'BagMessage',
     'BagWriter',
+    'bag_topics',
     'cdr_header_stamp',
     'read_bag',
     'remove_bag',
@@ -143,20 +144,34 @@ class BagMessage:
         return typestore().deserialize_cdr(self.raw, self.msgtype)
 
 
+def _open_reader(path: Path) -> Any:
+    from rosbags.highlevel import AnyReader
+
+    try:
+        reader = AnyReader([Path(path)], default_typestore=typestore())
+        reader.open()
+    except Exception as err:  # rosbags raises several unrelated error types here
+        raise BagError(f'cannot read bag {str(path)!r}: {err}') from err
+    return reader
+
+
+def bag_topics(path: Path) -> dict[str, str]:
+    """``{topic: msgtype}`` of a bag, from its metadata (no message is read)."""
+    reader = _open_reader(path)
+    try:
+        return {c.topic: c.msgtype for c in reader.connections}
+    finally:
+        reader.close()
+
+
 def read_bag(path: Path, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
     """Yield the messages of a rosbag2 (any storage, any version) in log-time order.
 
     Raises:
         BagError: the path is not a readable bag.
     """
-    from rosbags.highlevel import AnyReader
-
     wanted = None if topics is None else set(topics)
-    try:
-        reader = AnyReader([Path(path)], default_typestore=typestore())
-        reader.open()
-    except Exception as err:  # rosbags raises several unrelated error types here
-        raise BagError(f'cannot read bag {str(path)!r}: {err}') from err
+    reader = _open_reader(path)
     try:
         conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
         for conn, time_ns, raw in reader.messages(connections=conns):

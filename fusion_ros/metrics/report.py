@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from fusion_ros.errors import ConfigError, ShapeError
-from fusion_ros.metrics.fusion_metrics import METRICS, compute_metrics
+from fusion_ros.metrics.fusion_metrics import compute_metrics
 
 __all__ = ['EvalProblem', 'EvalTask', 'LOWER_IS_BETTER', 'evaluate', 'find_tasks',
            'write_report']
@@ -216,7 +216,3 @@ def _plots(out_dir: Path, stats, rows, metrics) -> dict[str, Path]:
         plt.close(fig)
         out[kind] = path
     return out
-
-
-def default_metrics() -> list[str]:
-    return list(METRICS)

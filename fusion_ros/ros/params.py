@@ -55,8 +55,3 @@ def declare_params(node: Node, specs: Iterable[ParamSpec]) -> None:
 def read_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     """Current values of ``specs`` by name."""
     return {spec.name: node.get_parameter(spec.name).value for spec in specs}
-
-
-def defaults(specs: Iterable[ParamSpec]) -> dict[str, Any]:
-    """Defaults by name (what ``config/*.yaml`` must mirror)."""
-    return {spec.name: spec.default for spec in specs}

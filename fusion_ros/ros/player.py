@@ -13,7 +13,7 @@ from pathlib import Path
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from fusion_ros.io.bag import BagMessage, read_bag
+from fusion_ros.io.bag import BagMessage, bag_topics, read_bag
 from fusion_ros.ros.msg_types import import_msg_type
 
 __all__ = ['BagPlayer']
@@ -53,8 +53,9 @@ class BagPlayer:
 
     def prepare(self) -> int:
         """Create the publishers up front (so subscribers can match); return their count."""
-        for msg in read_bag(self.bag, self.topics):
-            self.publisher(msg.topic, msg.msgtype)
+        for topic, msgtype in bag_topics(self.bag).items():
+            if self.topics is None or topic in self.topics:
+                self.publisher(topic, msgtype)
         return len(self._pubs)
 
     def subscriber_count(self) -> int:

@@ -56,3 +56,11 @@ def test_remove_bag_refuses_non_bag_directories(tmp_path):
 def test_cdr_header_stamp_rejects_short_buffers():
     with pytest.raises(BagError):
         cdr_header_stamp(b'\x00\x01\x00\x00')
+
+
+def test_bag_topics_reads_metadata_only(tmp_path):
+    from fusion_ros.io.bag import bag_topics
+
+    with BagWriter(tmp_path / 'b') as bag:
+        bag.write_image('/a', np.zeros((2, 2), np.uint8), 'mono8', 1, 'a')
+    assert bag_topics(tmp_path / 'b') == {'/a': 'sensor_msgs/msg/Image'}
