@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusion_ros.errors import ConfigError, WeightsError
+from fusion_ros.errors import WeightsError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.shape import check_same_size, check_shape
@@ -157,7 +157,4 @@ def checkpoint_filter_fn(encoder: Mapping[str, torch.Tensor],
 @register_model
 def didfuse(**kwargs: object) -> DIDFuse:
     """DIDFuse (IJCAI 2020); ``fusion_rule`` = sum | average | l1_norm."""
-    try:
-        return DIDFuse(**kwargs)  # type: ignore[arg-type]
-    except ValueError as err:
-        raise ConfigError(str(err)) from err
+    return DIDFuse(**kwargs)  # type: ignore[arg-type]

@@ -35,9 +35,7 @@ class ParamSpec:
         desc = ParameterDescriptor(description=self.description, read_only=self.read_only)
         if self.range is not None:
             lo, hi = self.range
-            if isinstance(self.default, bool):
-                pass
-            elif isinstance(self.default, int):
+            if isinstance(self.default, int) and not isinstance(self.default, bool):
                 desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
             elif isinstance(self.default, float):
                 desc.floating_point_range = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -172,7 +173,7 @@ def run_pipeline(
 
     fused = recorder.receipts[FUSED_TOPIC]
     latencies = [(recv - rgb_wall[s]) / 1e6 for s, recv in fused if s in rgb_wall]
-    day = [(t, v) for t, v in _float_values(out_bag, DAY_TOPIC)]
+    day = _float_values(out_bag, DAY_TOPIC)
     return PipelineReport(published, expected, len(fused), latencies, wall_s, code, node_log, day,
                           [recv for _, recv in fused])
 
@@ -211,7 +212,5 @@ def _stop(proc: subprocess.Popen) -> int | None:
 
 
 def _float_values(bag: Path, topic: str) -> list[tuple[int, float]]:
-    import struct
-
     # std_msgs/Float32 CDR: 4-byte encapsulation header, then the float
     return [(m.time_ns, struct.unpack_from('<f', m.raw, 4)[0]) for m in read_bag(bag, [topic])]
