@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Launch the fusion node (and optionally a bag and rviz2).
 
-    ros2 launch fusion_ros fusion.launch.py model:=laplacian bag:=/path/to/bag rviz:=true
+    ros2 launch fusion_ros fusion.launch.py model:=fastfusion bag:=/path/to/bag rviz:=true
 
 Parameters come from config/fusion.yaml; launch arguments override model and device.
 Topics are relative (thermal/image_raw, rgb/image_raw, fused/image_raw): remap or use
@@ -24,7 +24,7 @@ def generate_launch_description() -> LaunchDescription:
     config = os.path.join(share, 'config', 'fusion.yaml')
     fastdds_profile = os.path.join(share, 'config', 'fastdds_large_images.xml')
     args = [
-        DeclareLaunchArgument('model', default_value='laplacian', description='fusion model'),
+        DeclareLaunchArgument('model', default_value='fastfusion', description='fusion model'),
         DeclareLaunchArgument('device', default_value='auto', description='auto, cpu, cuda'),
         DeclareLaunchArgument('namespace', default_value='', description='node namespace'),
         DeclareLaunchArgument('use_sim_time', default_value='false',

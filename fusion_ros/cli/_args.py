@@ -22,3 +22,35 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f'must be > 0, got {text!r}')
     return value
+
+
+def model_option(text: str) -> tuple[str, object]:
+    """``key=value`` with a YAML-typed value (``flavour=port``, ``strip_rows=32``)."""
+    import yaml
+
+    key, sep, value = text.partition('=')
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f'model option must look like key=value, got {text!r}')
+    return key.strip(), yaml.safe_load(value)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | None) -> None:
+    """--model/--weights/--weights-format/--option/--device/--precision/--random-init."""
+    parser.add_argument('--model', default=default_model,
+                        help='registered model name, see "fusion-ros models" '
+                             '(default: %(default)s)')
+    parser.add_argument('--weights', default=None, metavar='PATH',
+                        help='checkpoint file, or a folder with a release (DIDFuse: the '
+                             'folder with Encoder_/Decoder_weight_IJCAI.pkl)')
+    parser.add_argument('--weights-format', default=None, metavar='FORMAT',
+                        help='native, didfuse-release, piafusion-port or dfvo-official '
+                             '(default: detected from the file)')
+    parser.add_argument('--option', dest='options', action='append', type=model_option,
+                        default=[], metavar='KEY=VALUE',
+                        help='model option, repeatable (e.g. flavour=port, variant=full)')
+    parser.add_argument('--device', default='auto',
+                        help='auto (cuda when available), cpu or cuda[:N] (default: auto)')
+    parser.add_argument('--precision', default='fp32', choices=('fp32', 'fp16', 'bf16'),
+                        help='inference precision; fp16 needs CUDA (default: fp32)')
+    parser.add_argument('--random-init', action='store_true',
+                        help='run a model that needs weights untrained (smoke tests, speed)')

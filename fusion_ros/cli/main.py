@@ -16,6 +16,10 @@ SUBCOMMANDS = {
     'synth': 'synth',
     'models': 'models',
     'eval': 'eval',
+    'fuse': 'fuse',
+    'illumination': 'illumination',
+    'bench': 'bench',
+    'train': 'train',
 }
 
 

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fusion_ros.defaults import DEFAULT_MODEL
 from fusion_ros.errors import ConfigError, ShapeError, WeightsError
 from fusion_ros.models import FusionModel, build_model
-from fusion_ros.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
+from fusion_ros.ops.color import COLOUR_TRANSFORMS
 from fusion_ros.ops.convert import (
     array_to_tensor,
     tensor_to_uint8,
@@ -30,7 +31,6 @@ from fusion_ros.ops.illumination import luminance_day_probability
 
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
 
-DEFAULT_MODEL = 'laplacian'
 
 _PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -76,12 +76,14 @@ class FusionEngine:
 
     Args:
         model: registry name (see ``fusion_ros.models.list_models()``).
-        weights: checkpoint path, loaded with ``weights_only=True``.
+        weights: checkpoint path (or release folder), loaded with ``weights_only=True``.
+        weights_format: ``native`` or a release format the model reads; None detects it.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
         precision: ``fp32``, ``fp16`` (CUDA only) or ``bf16``.
         thermal_agc: percentiles (low, high) of the 16-bit/float thermal stretch.
         model_options: keyword arguments of the model entrypoint.
         random_init: run a model that needs weights without them (tests, benchmarks).
+        channels_last: store activations NHWC (faster convolutions on many CPUs/GPUs).
 
     Raises:
         WeightsError: the model needs weights, none were given and ``random_init`` is False.
@@ -92,11 +94,13 @@ class FusionEngine:
         model: str = DEFAULT_MODEL,
         *,
         weights: Path | str | None = None,
+        weights_format: str | None = None,
         device: str = 'auto',
         precision: str = 'fp32',
         thermal_agc: tuple[float, float] = (1.0, 99.0),
         model_options: dict[str, Any] | None = None,
         random_init: bool = False,
+        channels_last: bool = False,
     ) -> None:
         if precision not in _PRECISIONS:
             raise ConfigError(f'unknown precision {precision!r}; use one of {list(_PRECISIONS)}')
@@ -112,10 +116,15 @@ class FusionEngine:
         self.dtype = _PRECISIONS[precision]
         self.model_name = model
         self.model: FusionModel = build_model(
-            model, weights=weights, device=self.device, **(model_options or {})
+            model, weights=weights, device=self.device, weights_format=weights_format,
+            pretrained=not random_init, **(model_options or {})
         )
         self.model.to(dtype=self.dtype)
-        if self.model.needs_weights and weights is None and not random_init:
+        self.channels_last = channels_last
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self._to_ycbcr, self._from_ycbcr = COLOUR_TRANSFORMS[self.model.colour]
+        if self.model.needs_weights and self.model.weights_source is None and not random_init:
             raise WeightsError(
                 f'model {model!r} needs trained weights: pass weights=PATH (the weights '
                 'parameter of the node, --weights on the CLI; models/README.md says where '
@@ -145,7 +154,7 @@ class FusionEngine:
             ir_t = array_to_tensor(ir, self.device)
             vi_t = array_to_tensor(vi, self.device)
             colour = vi_t.shape[1] == 3
-            ycbcr = rgb_to_ycbcr(vi_t) if colour else None
+            ycbcr = self._to_ycbcr(vi_t) if colour else None
             y = ycbcr[:, :1] if ycbcr is not None else vi_t
             out = self._run(ir_t, y)
             day = out.day_probability
@@ -173,15 +182,26 @@ class FusionEngine:
             # replicate, not reflect: reflect fails when the pad exceeds the image size
             ir = F.pad(ir, (0, pad_w, 0, pad_h), mode='replicate')
             y = F.pad(y, (0, pad_w, 0, pad_h), mode='replicate')
-        out = self.model(ir.to(self.dtype), y.to(self.dtype))
+        ir, y = ir.to(self.dtype), y.to(self.dtype)
+        if self.channels_last:
+            ir = ir.contiguous(memory_format=torch.channels_last)
+            y = y.contiguous(memory_format=torch.channels_last)
+        out = self.model(ir, y)
         if pad_h or pad_w:
             out.fused = out.fused[..., :h, :w]
             if out.enhanced is not None:
                 out.enhanced = out.enhanced[..., :h, :w]
         return out
 
-    @staticmethod
-    def _recolour(y: torch.Tensor, ycbcr: torch.Tensor | None) -> torch.Tensor:
+    def warmup(self, width: int, height: int, colour: bool = True, runs: int = 1) -> None:
+        """Run ``runs`` dummy frames so the first real frame does not pay for allocator and
+        kernel selection (cuDNN autotuning, oneDNN primitive caches)."""
+        thermal = np.zeros((height, width), np.uint8)
+        visible = np.zeros((height, width, 3) if colour else (height, width), np.uint8)
+        for _ in range(runs):
+            self.fuse(thermal, visible)
+
+    def _recolour(self, y: torch.Tensor, ycbcr: torch.Tensor | None) -> torch.Tensor:
         if ycbcr is None:
             return y.clamp(0.0, 1.0)
-        return ycbcr_to_rgb(torch.cat((y, ycbcr[:, 1:]), 1))
+        return self._from_ycbcr(torch.cat((y, ycbcr[:, 1:]), 1))

@@ -10,17 +10,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fusion_ros.errors import ConfigError, ShapeError
+from fusion_ros.io.image_files import list_images, read_image
 from fusion_ros.metrics.fusion_metrics import compute_metrics
 
 __all__ = ['EvalProblem', 'EvalTask', 'LOWER_IS_BETTER', 'evaluate', 'find_tasks',
            'write_report']
 
 LOWER_IS_BETTER = frozenset({'MSE'})
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 
 
 @dataclass(frozen=True)
@@ -41,23 +40,17 @@ class EvalProblem:
     reason: str
 
 
-def _images(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise ConfigError(f'{str(folder)!r} is not a directory')
-    return {p.name: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-
-
 def find_tasks(ir_dir: Path, vi_dir: Path, fused: dict[str, Path]
                ) -> tuple[list[EvalTask], list[EvalProblem]]:
     """Pair source and fused images by file name; report every missing counterpart by name."""
-    ir, vi = _images(ir_dir), _images(vi_dir)
+    ir, vi = list_images(ir_dir), list_images(vi_dir)
     if not ir:
         raise ConfigError(f'no images in {str(ir_dir)!r}')
     tasks, problems = [], []
     for name in sorted(set(ir) - set(vi)):
         problems.append(EvalProblem('-', name, f'no visible image {name!r} in {vi_dir}'))
     for method, folder in fused.items():
-        images = _images(folder)
+        images = list_images(folder)
         for name in sorted(set(ir) & set(vi)):
             if name in images:
                 tasks.append(EvalTask(method, name, ir[name], vi[name], images[name]))
@@ -69,13 +62,7 @@ def find_tasks(ir_dir: Path, vi_dir: Path, fused: dict[str, Path]
 
 
 def _read(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ShapeError(f'cannot read image {str(path)!r}')
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[..., :3]
-    if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    img = read_image(path)
     if img.dtype != np.uint8:
         raise ShapeError(f'{str(path)!r} is {img.dtype}; the metrics take 8-bit images')
     return img

@@ -34,9 +34,13 @@ class FusionModel(nn.Module):
     fusing luminance and keeping the visible chroma. ``size_multiple`` tells the engine to
     pad H and W up to a multiple of it and at least ``min_size`` (and crop back) instead of
     failing. ``needs_weights`` models refuse to run without a checkpoint unless the caller
-    asks for random initialisation.
+    asks for random initialisation. ``colour`` names the RGB <-> YCbCr transform the model
+    was trained with (``fusion_ros.ops.color.COLOUR_TRANSFORMS``).
     """
 
+    colour: str = 'bt601_full'
+    default_weights: str | None = None  # shipped file (relative to the package share)
+    weights_source: str | None = None  # set by build_model when weights were loaded
     size_multiple: int = 1
     min_size: int = 1  # reflect padding needs at least 2 pixels
     needs_weights: bool = False

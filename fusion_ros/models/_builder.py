@@ -46,13 +46,25 @@ def build_model(
     name: str,
     weights: Path | str | None = None,
     device: torch.device | str = 'cpu',
+    weights_format: str | None = None,
+    pretrained: bool = True,
     **kwargs: Any,
 ) -> nn.Module:
     """Build a registered model, load its weights strictly, move it to ``device``, eval mode.
 
+    Args:
+        name: registry name.
+        weights: checkpoint file, or a release folder (DIDFuse's two ``.pkl``).
+        device: where to put the model.
+        weights_format: ``native`` or one of the model's release formats
+            (``weight_formats``); None detects it from the file.
+        pretrained: with no ``weights``, load the model's shipped weights
+            (``default_weights``) when it has them; False leaves it randomly initialised.
+        **kwargs: model options.
+
     Raises:
         ModelNotFoundError: unknown ``name`` (the message lists the known ones).
-        ConfigError: bad model options.
+        ConfigError: bad model options or a format the model does not read.
         WeightsError: weights that do not load (the message names missing/unexpected keys).
     """
     entrypoint = get_model_entrypoint(name)
@@ -60,12 +72,21 @@ def build_model(
         model = entrypoint(**kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f'bad options for model {name!r}: {err}') from err
+    formats = ('native', *getattr(model, 'weight_formats', ()))
+    if weights_format is not None and weights_format not in formats:
+        raise ConfigError(f'model {name!r} reads weight formats {list(formats)}, '
+                          f'not {weights_format!r}')
+    if weights is None and pretrained and getattr(model, 'default_weights', None):
+        from fusion_ros.resources import share_file
+
+        weights = share_file(model.default_weights)
     if weights is not None:
         loader = getattr(model, 'load_weights', None)
         if loader is not None:  # models with release formats of their own (e.g. DIDFuse)
-            loader(weights)
+            loader(weights, weights_format)
         else:
             load_strict(model, load_state_dict(weights), str(weights))
+        model.weights_source = str(weights)
     return model.to(device).eval()
 
 

@@ -103,6 +103,7 @@ class DIDFuse(FusionModel):
 
     needs_weights = True
     min_size = 2
+    weight_formats = ('didfuse-release',)
 
     def __init__(self, fusion_rule: str = 'sum', channels: int = 64) -> None:
         super().__init__()
@@ -125,11 +126,14 @@ class DIDFuse(FusionModel):
         """Encode and decode one image (the training objective)."""
         return self.decoder(*self.encoder(image))
 
-    def load_weights(self, path: Path | str) -> None:
+    def load_weights(self, path: Path | str, fmt: str | None = None) -> None:
         """Load our checkpoint (a file) or the authors' release (the folder with both .pkl)."""
         from fusion_ros.models._builder import load_state_dict, load_strict
 
         path = Path(path)
+        if fmt == 'didfuse-release' and not path.is_dir():
+            raise WeightsError(f'format didfuse-release is a folder holding {OFFICIAL_FILES}; '
+                               f'{str(path)!r} is not a folder')
         if path.is_dir():
             missing = [n for n in OFFICIAL_FILES if not (path / n).is_file()]
             if missing:

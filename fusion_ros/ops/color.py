@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Full-range BT.601 RGB <-> YCbCr, the convention of DFVO and the PIAFusion port.
+"""RGB <-> YCbCr transforms used by the fusion networks.
 
-Y = .299R + .587G + .114B; Cr = (R - Y) * .713 + .5; Cb = (B - Y) * .564 + .5.
+``bt601_full`` (DFVO, the PIAFusion port, our models): Y = .299R + .587G + .114B;
+Cr = (R - Y) * .713 + .5; Cb = (B - Y) * .564 + .5.
+``bt601_studio_tf`` (the TensorFlow PIAFusion, which its model was trained with):
+studio-swing BT.601 with the original's typo (G weight .564 instead of .504) kept.
 Fusion networks fuse Y with the thermal image and keep the visible Cb/Cr.
 """
 
@@ -12,7 +15,8 @@ from torch import nn
 
 from fusion_ros.ops.shape import check_shape
 
-__all__ = ['RgbToYcbcr', 'YcbcrToRgb', 'rgb_to_ycbcr', 'ycbcr_to_rgb']
+__all__ = ['COLOUR_TRANSFORMS', 'RgbToYcbcr', 'YcbcrToRgb', 'rgb_to_ycbcr',
+           'rgb_to_ycbcr_studio_tf', 'ycbcr_studio_tf_to_rgb', 'ycbcr_to_rgb']
 
 
 def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
@@ -51,6 +55,43 @@ def ycbcr_to_rgb(image: torch.Tensor) -> torch.Tensor:
     g = y - 0.714 * (cr - 0.5) - 0.344 * (cb - 0.5)
     b = y + 1.773 * (cb - 0.5)
     return torch.stack((r, g, b), 1).clamp_(0.0, 1.0)
+
+
+def rgb_to_ycbcr_studio_tf(image: torch.Tensor) -> torch.Tensor:
+    """Studio-swing BT.601 as the TensorFlow PIAFusion computes it (typo included).
+
+    Args:
+        image: RGB in [0, 1] :math:`(B, 3, H, W)`.
+
+    Returns:
+        (Y, Cb, Cr) :math:`(B, 3, H, W)`, Y in [16/255, 235/255] for in-gamut input.
+    """
+    check_shape(image, ['B', '3', 'H', 'W'])
+    r, g, b = image.unbind(1)
+    y = 0.257 * r + 0.564 * g + 0.098 * b + 16.0 / 255.0
+    cb = -0.148 * r - 0.291 * g + 0.439 * b + 128.0 / 255.0
+    cr = 0.439 * r - 0.368 * g - 0.071 * b + 128.0 / 255.0
+    return torch.stack((y, cb, cr), 1)
+
+
+def ycbcr_studio_tf_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    """Inverse used by the TensorFlow PIAFusion, clamped to [0, 1]."""
+    check_shape(image, ['B', '3', 'H', 'W'])
+    y, cb, cr = image.unbind(1)
+    y = 1.164 * (y - 16.0 / 255.0)
+    cb = cb - 128.0 / 255.0
+    cr = cr - 128.0 / 255.0
+    r = y + 1.596 * cr
+    g = y - 0.392 * cb - 0.813 * cr
+    b = y + 2.017 * cb
+    return torch.stack((r, g, b), 1).clamp_(0.0, 1.0)
+
+
+# name -> (forward, inverse); models name theirs in ``FusionModel.colour``
+COLOUR_TRANSFORMS = {
+    'bt601_full': (rgb_to_ycbcr, ycbcr_to_rgb),
+    'bt601_studio_tf': (rgb_to_ycbcr_studio_tf, ycbcr_studio_tf_to_rgb),
+}
 
 
 class RgbToYcbcr(nn.Module):

@@ -38,7 +38,7 @@ from fusion_ros.ros.qos import QOS_NAMES, make_qos
 
 PARAMS = (
     ParamSpec('model', DEFAULT_MODEL, 'Fusion model registry name (`fusion-ros models`).'),
-    ParamSpec('weights', '', 'Checkpoint path for the model; empty: the model needs none.'),
+    ParamSpec('weights', '', 'Checkpoint path; empty: the shipped weights, or none needed.'),
     ParamSpec('device', 'auto', 'auto (CUDA when available), cpu or cuda[:N].'),
     ParamSpec('precision', 'fp32', 'fp32, fp16 (CUDA only) or bf16.'),
     ParamSpec('sync.slop', 0.025, 'Largest stamp difference within a pair, seconds '

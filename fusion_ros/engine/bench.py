@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Speed and memory of one model through the engine (what ``fusion-ros bench model`` prints)."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from fusion_ros.engine.engine import FusionEngine
+
+__all__ = ['bench_model', 'peak_memory_mb']
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak CUDA allocation on a GPU; on the CPU the process's peak resident set (it includes
+    the interpreter and libraries, about 250 MB, so run one benchmark per process)."""
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
+                precision: str = 'fp32', repeat: int = 10, warmup: int = 1,
+                weights: str | None = None, random_init: bool = False,
+                model_options: dict[str, Any] | None = None,
+                channels_last: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Time ``engine.fuse`` on a random 8-bit thermal + RGB pair of ``size`` (W, H).
+
+    Returns:
+        ``{"model", "size", "device", "precision", "ms_median", "ms_p95", "peak_mem_mb",
+        "params"}``; ms are wall time per frame after ``warmup`` frames.
+    """
+    engine = FusionEngine(model, weights=weights, device=device, precision=precision,
+                          random_init=random_init, model_options=model_options,
+                          channels_last=channels_last)
+    w, h = size
+    rng = np.random.default_rng(seed)
+    thermal = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    visible = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    cuda = engine.device.type == 'cuda'
+    for _ in range(warmup):
+        engine.fuse(thermal, visible)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(engine.device)
+    times = []
+    for _ in range(repeat):
+        if cuda:
+            torch.cuda.synchronize(engine.device)
+        start = time.perf_counter()
+        engine.fuse(thermal, visible)  # ends with a copy to host, so CUDA work is finished
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    return {
+        'model': model,
+        'size': f'{w}x{h}',
+        'device': str(engine.device),
+        'precision': precision,
+        'ms_median': round(statistics.median(times), 2),
+        'ms_p95': round(times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))], 2),
+        'peak_mem_mb': round(peak_memory_mb(engine.device), 1),
+        'params': engine.model.num_params(),
+    }

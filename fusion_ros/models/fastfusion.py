@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: Apache-2.0
+"""FastFusion: our real-time, illumination-aware fusion network for the CPU.
+
+The published networks run 64-256-channel convolutions at full resolution (seconds per
+frame on a CPU). FastFusion moves all learned computation to a quarter-resolution
+"guidance" branch and keeps only per-pixel arithmetic at full resolution:
+
+1. full resolution: both images are split into base (9x9 box blur) and detail layers, and
+   the local detail energy of each (box-blurred |detail|) is measured;
+2. quarter resolution: a small depthwise-separable CNN (dilations 1, 2, 4, 8) sees both
+   images and predicts four maps: the base weight of IR vs. visible, an offset to the
+   detail selection, a detail gain (0..2, so details can be sharpened) and a low-light
+   curve parameter; its pooled features also give the day probability (our own
+   illumination estimator);
+3. the maps are upsampled bilinearly and applied per pixel:
+   s = sigmoid(a * (E_ir - E_vi) / (E_ir + E_vi) + offset) (soft choose-max of details, as
+   a Laplacian pyramid does, with a learned sharpness a),
+   fused = w * IR_base + (1 - w) * VI_base + g * (s * IR_detail + (1 - s) * VI_detail);
+   enhanced = the visible luminance through a 4-step quadratic light curve (Zero-DCE form).
+
+Trained with the PIAFusion-style illumination-aware loss (``fusion_ros.training.losses``);
+the shipped weights are ``models/fastfusion.pt`` (model card: ``models/fastfusion.md``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fusion_ros.models._base import FusionModel, FusionOutput
+from fusion_ros.models._registry import register_model
+from fusion_ros.ops.shape import check_same_size, check_shape
+
+__all__ = ['FastFusion', 'box_blur']
+
+_MAPS = 4  # IR base weight, detail-selection offset, detail gain, light-curve parameter
+
+
+def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a (2r+1)^2 window, borders averaged over the pixels inside the image.
+
+    Separable (rows then columns): the same numbers as the 2-D window, k instead of k^2
+    operations per pixel.
+    """
+    k = 2 * radius + 1
+    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
+    return F.avg_pool2d(x, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+
+
+class _SeparableBlock(nn.Module):
+    """Residual depthwise 3x3 (dilated) + pointwise 1x1, ReLU."""
+
+    def __init__(self, width: int, dilation: int) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation, groups=width)
+        self.pw = nn.Conv2d(width, width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pw(F.relu(self.dw(x)))
+
+
+class FastFusion(FusionModel):
+    """Real-time illumination-aware fusion.
+
+    Args:
+        width: channels of the guidance branch.
+        scale: downsampling factor of the guidance branch (input padded to a multiple of it).
+        blur_radius: radius of the base/detail box filter at full resolution.
+
+    Shape:
+        thermal, visible_y: :math:`(B, 1, H, W)` in [0, 1], H and W multiples of ``scale``.
+        Outputs fused and enhanced :math:`(B, 1, H, W)`, day probability :math:`(B,)`.
+
+    Example:
+        >>> out = FastFusion().eval()(torch.rand(1, 1, 16, 24), torch.rand(1, 1, 16, 24))
+        >>> out.fused.shape, out.day_probability.shape
+        (torch.Size([1, 1, 16, 24]), torch.Size([1]))
+    """
+
+    needs_weights = True
+    default_weights = 'models/fastfusion.pt'
+
+    def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 4) -> None:
+        super().__init__()
+        if width < 1 or scale < 1 or blur_radius < 1:
+            raise ValueError('width, scale and blur_radius must be >= 1')
+        self.scale = scale
+        self.size_multiple = scale
+        self.min_size = scale
+        self.blur_radius = blur_radius
+        # inputs: IR, Y, their local contrast (|detail| pooled) -> 4 channels
+        self.stem = nn.Conv2d(4, width, 3, padding=1)
+        self.blocks = nn.Sequential(*(_SeparableBlock(width, d) for d in (1, 2, 4, 8)))
+        self.maps = nn.Conv2d(width, _MAPS, 1)
+        self.day = nn.Linear(width, 1)
+        self.sharpness = nn.Parameter(torch.tensor(20.0))  # of the detail selection
+        with torch.no_grad():  # start as plain averaging with unit detail gains
+            self.maps.weight.mul_(0.1)
+            self.maps.bias.zero_()
+
+    def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
+        check_shape(thermal, ['B', '1', 'H', 'W'])
+        check_shape(visible_y, ['B', '1', 'H', 'W'])
+        check_same_size(thermal, visible_y)
+        h, w = thermal.shape[-2:]
+        if h % self.scale or w % self.scale:
+            raise ValueError(f'FastFusion needs H and W multiples of {self.scale}, got {w}x{h}')
+        images = torch.cat((thermal, visible_y), 1)
+        base = box_blur(images, self.blur_radius)
+        detail = images - base
+        low = F.avg_pool2d(torch.cat((images, detail.abs()), 1), self.scale)
+        feats = self.blocks(F.relu(self.stem(low)))
+        maps = F.interpolate(self.maps(feats), size=(h, w), mode='bilinear',
+                             align_corners=False)
+        energy = box_blur(detail.abs(), self.blur_radius)
+        e_ir, e_vi = energy[:, 0:1], energy[:, 1:2]
+        select = torch.sigmoid(self.sharpness * (e_ir - e_vi) / (e_ir + e_vi + 1e-3)
+                               + maps[:, 1:2])
+        w_ir = torch.sigmoid(maps[:, 0:1])
+        gain = 2.0 * torch.sigmoid(maps[:, 2:3])  # (0, 2); 1 at initialisation
+        fused = (w_ir * base[:, 0:1] + (1 - w_ir) * base[:, 1:2]
+                 + gain * (select * detail[:, 0:1] + (1 - select) * detail[:, 1:2]))
+        curve = torch.tanh(maps[:, 3:4])
+        enhanced = visible_y
+        for _ in range(4):
+            enhanced = enhanced + curve * enhanced * (1 - enhanced)
+        day = torch.sigmoid(self.day(feats.mean((2, 3)))).squeeze(1)
+        return FusionOutput(fused=fused.clamp(0.0, 1.0), enhanced=enhanced.clamp(0.0, 1.0),
+                            day_probability=day)
+
+
+@register_model
+def fastfusion(**kwargs: object) -> FastFusion:
+    """FastFusion: our real-time CPU model (ships trained: models/fastfusion.pt)."""
+    return FastFusion(**kwargs)  # type: ignore[arg-type]

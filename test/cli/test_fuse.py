@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: Apache-2.0
+"""fusion-ros fuse / illumination / bench model."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from fusion_ros.cli.main import main
+
+
+def write_pair(root, name, size=(40, 48), seed=0):
+    rng = np.random.default_rng(seed)
+    (root / 'ir').mkdir(parents=True, exist_ok=True)
+    (root / 'vi').mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / 'ir' / name), rng.integers(0, 256, size, dtype=np.uint8))
+    cv2.imwrite(str(root / 'vi' / name), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+
+
+def test_fuse_single_pair_equals_engine(tmp_path):
+    from fusion_ros.engine import FusionEngine
+    from fusion_ros.io.image_files import read_image, read_thermal
+
+    write_pair(tmp_path, 'a.png')
+    out = tmp_path / 'fused.png'
+    assert main(['fuse', '--model', 'max', '--ir', str(tmp_path / 'ir' / 'a.png'),
+                 '--vi', str(tmp_path / 'vi' / 'a.png'), '--out', str(out)]) == 0
+    expected = FusionEngine('max').fuse(read_thermal(tmp_path / 'ir' / 'a.png'),
+                                        read_image(tmp_path / 'vi' / 'a.png')).fused
+    np.testing.assert_array_equal(read_image(out), expected)
+
+
+def test_fuse_folders_names_every_failure(tmp_path, capsys):
+    for i, name in enumerate(['1.png', '2.png', '3.png']):
+        write_pair(tmp_path, name, seed=i)
+    (tmp_path / 'vi' / '2.png').unlink()
+    cv2.imwrite(str(tmp_path / 'vi' / '3.png'), np.zeros((20, 20, 3), np.uint8))  # wrong size
+    out = tmp_path / 'out'
+    code = main(['fuse', '--model', 'laplacian', '--ir', str(tmp_path / 'ir'),
+                 '--vi', str(tmp_path / 'vi'), '--out', str(out)])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ['1.png']
+    assert '2.png: no visible image' in text and '3.png:' in text and 'differ in size' in text
+    assert 'fused 1/2 pair(s)' in text
+
+
+def test_fuse_refuses_untrained_model_and_enhanced_without_head(tmp_path, capsys):
+    write_pair(tmp_path, 'a.png', size=(16, 24))
+    args = ['fuse', '--ir', str(tmp_path / 'ir' / 'a.png'), '--vi', str(tmp_path / 'vi' / 'a.png')]
+    assert main([*args, '--model', 'didfuse', '--out', str(tmp_path / 'f.png')]) == 1
+    assert 'needs trained weights' in capsys.readouterr().err
+    assert main([*args, '--model', 'dfvo', '--option', 'variant=full', '--random-init',
+                 '--out', str(tmp_path / 'f.png'), '--enhanced-out', str(tmp_path / 'e.png')]) == 0
+    assert cv2.imread(str(tmp_path / 'e.png')).shape == (16, 24, 3)
+    assert main([*args, '--model', 'max', '--out', str(tmp_path / 'g.png'),
+                 '--enhanced-out', str(tmp_path / 'h.png')]) == 1
+    assert 'no enhancement output' in capsys.readouterr().out
+
+
+def test_bench_model_json(capsys):
+    assert main(['bench', 'model', '--model', 'average', '--size', '64x48', '--repeat', '3',
+                 '--json']) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {'model', 'size', 'device', 'precision', 'ms_median', 'ms_p95',
+                           'peak_mem_mb', 'params'}
+    assert result['size'] == '64x48' and result['device'] == 'cpu'
+    assert 0 < result['ms_median'] <= result['ms_p95'] and result['peak_mem_mb'] > 0
+
+
+def test_illumination_without_weights_uses_luminance(tmp_path, capsys):
+    bright, dark = tmp_path / 'day.png', tmp_path / 'night.png'
+    cv2.imwrite(str(bright), np.full((32, 32, 3), 200, np.uint8))
+    cv2.imwrite(str(dark), np.full((32, 32, 3), 10, np.uint8))
+    assert main(['illumination', '--json', str(bright), str(dark)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r['image'] for r in rows] == [str(bright), str(dark)]
+    assert rows[0]['day'] > 0.95 and rows[1]['night'] > 0.95
+    assert rows[0]['raw'] == [rows[0]['day'], rows[0]['night']]
+
+
+@pytest.mark.shared
+def test_illumination_json_reproduces_the_released_classifier(shared_dir, capsys):
+    ref = shared_dir / 'data' / 'reference' / 'piafusion'
+    golden = json.loads((ref / 'classifier_reference.json').read_text())['outputs']
+    names = sorted(golden)[:3]
+    images = [str(shared_dir / 'data' / 'pairs' / 'msrs' / 'vi' / n) for n in names]
+    assert main(['illumination', '--weights',
+                 str(ref / 'weights' / 'illumination_classifier_pytorch_port.pth'),
+                 '--json', *images]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    for name, row in zip(names, rows):
+        assert set(row) == {'image', 'day', 'night', 'raw'}
+        np.testing.assert_allclose(row['raw'], golden[name], atol=1e-3)
+        assert row['day'] + row['night'] == pytest.approx(1.0)

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: Apache-2.0
+"""DFVO: structure, official layouts, attention forms, strip inference, the IR-detail fix."""
+
+import json
+
+import pytest
+import torch
+
+from fusion_ros.errors import ShapeError, WeightsError
+from fusion_ros.models import build_model
+from fusion_ros.models import dfvo as dfvo_module
+from fusion_ros.models.dfvo import DFVO, hcam_attention
+
+
+def _randomise_bn(model):
+    gen = torch.Generator().manual_seed(1)
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.copy_(torch.rand(mod.running_mean.shape, generator=gen) - 0.5)
+            mod.running_var.copy_(torch.rand(mod.running_var.shape, generator=gen) + 0.5)
+    return model
+
+
+def test_parameter_counts_match_the_authors_modules():
+    assert DFVO('inference').num_params() == 9_720_449
+    assert DFVO('full').num_params() == 10_105_316
+
+
+@pytest.mark.parametrize('n', [7, 64, 300])
+def test_attention_forms_agree(monkeypatch, n):
+    gen = torch.Generator().manual_seed(n)
+    q, k = torch.randn(2, n, 32, generator=gen), torch.randn(2, n, 32, generator=gen)
+    v = torch.randn(2, n, 40, generator=gen)
+    dense = hcam_attention(q, k, v, 'dense')
+    monkeypatch.setattr(dfvo_module, '_SCORE_BUDGET', 5 * n)  # 5-query chunks
+    assert (hcam_attention(q, k, v, 'chunked') - dense).abs().max() <= 1e-4
+    assert (hcam_attention(q, k, v, 'sdpa') - dense).abs().max() <= 1e-4
+    # unscaled logits, as the authors: differs from the 1/sqrt(d) convention
+    scaled = torch.softmax(q @ k.transpose(1, 2) / 32 ** 0.5, -1) @ v
+    assert (scaled - dense).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize('variant', ['inference', 'full'])
+def test_strip_inference_equals_plain_forward(monkeypatch, variant):
+    monkeypatch.setattr(dfvo_module, '_SCORE_BUDGET', 64)  # chunked attention too
+    torch.manual_seed(0)
+    model = _randomise_bn(DFVO(variant, strip_rows=5)).eval()
+    ir, vi = torch.rand(1, 1, 44, 28), torch.rand(1, 1, 44, 28)
+    with torch.no_grad():
+        plain, extras = model.forward_all(ir, vi)
+        model.CSA.attention = 'dense'
+        dense, _ = model.forward_all(ir, vi)
+        model.CSA.attention = 'chunked'
+    with torch.inference_mode():
+        strips = model(ir, vi)
+    assert (strips.fused - plain.fused).abs().max() <= 1e-5
+    assert (dense.fused - plain.fused).abs().max() <= 1e-4
+    if variant == 'full':
+        assert (strips.enhanced - plain.enhanced).abs().max() <= 1e-5
+        assert extras['illumination'].shape == extras['ir_reconstructed'].shape == ir.shape
+    else:
+        assert strips.enhanced is None and extras == {}
+
+
+def test_ir_detail_fix_and_bug_reproduction():
+    torch.manual_seed(0)
+    fixed = DFVO('full', fix_ir_detail=True).train()
+    buggy = DFVO('full', fix_ir_detail=False).train()
+    buggy.load_state_dict(fixed.state_dict())
+    ir, vi = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    out, extras = buggy.forward_all(ir, vi)
+    (out.fused.mean() + out.enhanced.mean() + extras['ir_reconstructed'].mean()).backward()
+    assert buggy.IrDeConv.weight.grad is None  # the authors' code never uses IrDeConv
+    out, extras = fixed.forward_all(ir, vi)
+    (out.fused.mean() + out.enhanced.mean() + extras['ir_reconstructed'].mean()).backward()
+    assert fixed.IrDeConv.weight.grad is not None and fixed.IrDeConv.weight.grad.abs().sum() > 0
+
+
+def test_bad_inputs_give_clear_errors():
+    model = DFVO().eval()
+    with pytest.raises(ValueError, match='multiples of 4'):
+        model(torch.rand(1, 1, 10, 12), torch.rand(1, 1, 10, 12))
+    with pytest.raises(ShapeError):
+        model(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 12))
+    with pytest.raises(ShapeError):
+        model(torch.rand(1, 3, 8, 8), torch.rand(1, 1, 8, 8))
+
+
+@pytest.mark.shared
+def test_official_layouts_load_strictly(shared_dir, tmp_path):
+    shapes = json.loads((shared_dir / 'data' / 'reference' / 'dfvo' /
+                         'official_state_dict_shapes.json').read_text())
+    gen = torch.Generator().manual_seed(0)
+    paths = {}
+    for cls, layout in shapes.items():
+        state = {k: (torch.randint(0, 9, v, generator=gen) if k.endswith('num_batches_tracked')
+                     else torch.rand(v, generator=gen)) for k, v in layout.items()}
+        paths[cls] = tmp_path / f'{cls}.pth'
+        torch.save({'model': state, 'epoch': 3}, paths[cls])  # the authors' wrapping
+    full = build_model('dfvo', variant='full', weights=paths['DFLONet'],
+                       weights_format='dfvo-official')
+    simple = build_model('dfvo', weights=paths['SimplifiedModel'])
+    also = build_model('dfvo', weights=paths['DFLONet'])  # inference drops training heads
+    assert set(simple.state_dict()) == set(shapes['SimplifiedModel'])
+    assert set(full.state_dict()) == set(shapes['DFLONet'])
+    torch.testing.assert_close(also.FuSigmoid.Conv.weight, full.FuSigmoid.Conv.weight)
+    with pytest.raises(WeightsError, match="variant='inference'"):
+        build_model('dfvo', variant='full', weights=paths['SimplifiedModel'])

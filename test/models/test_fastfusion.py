@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: Apache-2.0
+"""FastFusion: the per-pixel fusion formula, outputs, shipped weights, engine default."""
+
+import pytest
+import torch
+
+from fusion_ros.models import build_model
+from fusion_ros.models.fastfusion import FastFusion, box_blur
+
+
+def test_neutral_maps_average_bases_and_select_the_stronger_detail():
+    model = FastFusion().eval()
+    with torch.no_grad():
+        model.maps.weight.zero_()  # w_ir = 0.5, no selection offset, gain 1, curve 0
+        model.sharpness.fill_(1e4)  # hard selection
+    ir = torch.rand(1, 1, 32, 24) * 0.2 + 0.4  # weak texture
+    y = (torch.rand(1, 1, 32, 24) > 0.5).float()  # strong texture
+    out = model(ir, y)
+    ir_b, y_b = box_blur(ir, 4), box_blur(y, 4)
+    expected = (0.5 * (ir_b + y_b) + (y - y_b)).clamp(0, 1)
+    torch.testing.assert_close(out.fused, expected)
+    torch.testing.assert_close(out.enhanced, y)  # curve parameter 0 = identity
+    assert out.day_probability.shape == (1,)
+
+
+def test_box_blur_keeps_constants_at_borders_and_equals_the_2d_window():
+    x = torch.full((1, 1, 7, 9), 0.3)
+    torch.testing.assert_close(box_blur(x, 2), x)
+    x = torch.rand(2, 3, 11, 13)
+    window = torch.nn.functional.avg_pool2d(x, 5, 1, 2, count_include_pad=False)
+    torch.testing.assert_close(box_blur(x, 2), window)
+
+
+def test_size_rules_and_options():
+    with pytest.raises(ValueError, match='multiples of 4'):
+        FastFusion()(torch.rand(1, 1, 10, 12), torch.rand(1, 1, 10, 12))
+    assert FastFusion(scale=2).size_multiple == 2
+    with pytest.raises(ValueError):
+        FastFusion(width=0)
+
+
+def test_shipped_weights_load_by_default():
+    model = build_model('fastfusion')
+    assert model.weights_source is not None and model.weights_source.endswith('fastfusion.pt')
+    assert build_model('fastfusion', pretrained=False).weights_source is None
+    size = sum(p.numel() * p.element_size() for p in model.state_dict().values())
+    assert size < 5 * 2**20
+
+
+def test_engine_and_node_default_is_fastfusion():
+    from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
+    from fusion_ros.ros.fusion_node import PARAMS
+
+    assert DEFAULT_MODEL == 'fastfusion'
+    assert {p.name: p.default for p in PARAMS}['model'] == 'fastfusion'
+    engine = FusionEngine()
+    assert engine.model_name == 'fastfusion' and engine.model.weights_source
