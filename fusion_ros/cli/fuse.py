@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
     engine = FusionEngine(args.model, weights=args.weights, weights_format=args.weights_format,
                           device=args.device, precision=args.precision,
-                          model_options=dict(args.options), random_init=args.random_init)
+                          model_options=dict(args.options), random_init=args.random_init,
+                          enhanced=args.enhanced_out is not None)
     total_ms = 0.0
     done = 0
     for ir_path, vi_path, out_path, enh_path in tqdm(jobs, unit='pair', disable=len(jobs) < 2):

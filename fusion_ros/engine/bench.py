@@ -28,8 +28,10 @@ def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
                 precision: str = 'fp32', repeat: int = 10, warmup: int = 1,
                 weights: str | None = None, random_init: bool = False,
                 model_options: dict[str, Any] | None = None,
-                channels_last: bool = False, seed: int = 0) -> dict[str, Any]:
-    """Time ``engine.fuse`` on a random 8-bit thermal + RGB pair of ``size`` (W, H).
+                channels_last: bool = False, enhanced: bool = False,
+                seed: int = 0) -> dict[str, Any]:
+    """Time ``engine.fuse`` on a random 8-bit thermal + RGB pair of ``size`` (W, H); the
+    fused image only unless ``enhanced``.
 
     Returns:
         ``{"model", "size", "device", "precision", "ms_median", "ms_p95", "peak_mem_mb",
@@ -37,7 +39,7 @@ def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
     """
     engine = FusionEngine(model, weights=weights, device=device, precision=precision,
                           random_init=random_init, model_options=model_options,
-                          channels_last=channels_last)
+                          channels_last=channels_last, enhanced=enhanced)
     w, h = size
     rng = np.random.default_rng(seed)
     thermal = rng.integers(0, 256, (h, w), dtype=np.uint8)

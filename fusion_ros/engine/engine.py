@@ -84,6 +84,8 @@ class FusionEngine:
         model_options: keyword arguments of the model entrypoint.
         random_init: run a model that needs weights without them (tests, benchmarks).
         channels_last: store activations NHWC (faster convolutions on many CPUs/GPUs).
+        enhanced: also return the enhanced visible image when the model makes one (costs a
+            second colour conversion; models with ``return_enhanced`` skip computing it).
 
     Raises:
         WeightsError: the model needs weights, none were given and ``random_init`` is False.
@@ -101,6 +103,7 @@ class FusionEngine:
         model_options: dict[str, Any] | None = None,
         random_init: bool = False,
         channels_last: bool = False,
+        enhanced: bool = True,
     ) -> None:
         if precision not in _PRECISIONS:
             raise ConfigError(f'unknown precision {precision!r}; use one of {list(_PRECISIONS)}')
@@ -121,6 +124,9 @@ class FusionEngine:
         )
         self.model.to(dtype=self.dtype)
         self.channels_last = channels_last
+        self.want_enhanced = enhanced
+        if hasattr(self.model, 'return_enhanced'):
+            self.model.return_enhanced = enhanced
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._to_ycbcr, self._from_ycbcr = COLOUR_TRANSFORMS[self.model.colour]
@@ -162,7 +168,7 @@ class FusionEngine:
                 day = luminance_day_probability(y)
             fused = self._recolour(out.fused.float(), ycbcr)
             enhanced = None
-            if out.enhanced is not None:
+            if out.enhanced is not None and self.want_enhanced:
                 enhanced = tensor_to_uint8(self._recolour(out.enhanced.float(), ycbcr))
             result = FusionResult(
                 fused=tensor_to_uint8(fused),

@@ -5,17 +5,18 @@ The published networks run 64-256-channel convolutions at full resolution (secon
 frame on a CPU). FastFusion moves all learned computation to a quarter-resolution
 "guidance" branch and keeps only per-pixel arithmetic at full resolution:
 
-1. full resolution: both images are split into base (9x9 box blur) and detail layers, and
-   the local detail energy of each (box-blurred |detail|) is measured;
+1. full resolution: both images are split into base (5x5 box blur) and detail layers, and
+   the local energy of each detail layer (box-blurred |detail|) is measured;
 2. quarter resolution: a small depthwise-separable CNN (dilations 1, 2, 4, 8) sees both
-   images and predicts four maps: the base weight of IR vs. visible, an offset to the
-   detail selection, a detail gain (0..2, so details can be sharpened) and a low-light
-   curve parameter; its pooled features also give the day probability (our own
+   images and predicts three maps: an offset to the base selection, the detail gain and a
+   low-light curve parameter; its pooled features also give the day probability (our own
    illumination estimator);
-3. the maps are upsampled bilinearly and applied per pixel:
-   s = sigmoid(a * (E_ir - E_vi) / (E_ir + E_vi) + offset) (soft choose-max of details, as
-   a Laplacian pyramid does, with a learned sharpness a),
-   fused = w * IR_base + (1 - w) * VI_base + g * (s * IR_detail + (1 - s) * VI_detail);
+3. the maps are upsampled bilinearly and applied per pixel, around two fixed priors:
+   the base layers are soft-maxed, w = sigmoid(k (IR_base - VI_base) + offset), and the
+   details soft-chosen by energy as a Laplacian pyramid does,
+   s = sigmoid(a (E_ir - E_vi) / (E_ir + E_vi)), with the weaker detail kept at 0.3:
+   fused = w IR_base + (1 - w) VI_base + g (s IR_d + (1 - s) VI_d) + 0.3 ((1 - s) IR_d + s VI_d)
+   with g in (1.1, 2): never an exact copy of one source (which the Qabf metric punishes);
    enhanced = the visible luminance through a 4-step quadratic light curve (Zero-DCE form).
 
 Trained with the PIAFusion-style illumination-aware loss (``fusion_ros.training.losses``);
@@ -34,7 +35,8 @@ from fusion_ros.ops.shape import check_same_size, check_shape
 
 __all__ = ['FastFusion', 'box_blur']
 
-_MAPS = 4  # IR base weight, detail-selection offset, detail gain, light-curve parameter
+_MAPS = 3  # base-selection offset, detail gain, light-curve parameter
+_WEAK_DETAIL = 0.3  # share of the weaker detail layer that is kept
 
 
 def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -81,7 +83,8 @@ class FastFusion(FusionModel):
     needs_weights = True
     default_weights = 'models/fastfusion.pt'
 
-    def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 4) -> None:
+    def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 2,
+                 base_sharpness: float = 20.0, detail_sharpness: float = 20.0) -> None:
         super().__init__()
         if width < 1 or scale < 1 or blur_radius < 1:
             raise ValueError('width, scale and blur_radius must be >= 1')
@@ -94,10 +97,12 @@ class FastFusion(FusionModel):
         self.blocks = nn.Sequential(*(_SeparableBlock(width, d) for d in (1, 2, 4, 8)))
         self.maps = nn.Conv2d(width, _MAPS, 1)
         self.day = nn.Linear(width, 1)
-        self.sharpness = nn.Parameter(torch.tensor(20.0))  # of the detail selection
-        with torch.no_grad():  # start as plain averaging with unit detail gains
+        self.return_enhanced = True  # the engine turns it off when nobody wants it
+        self.base_sharpness = base_sharpness
+        self.detail_sharpness = detail_sharpness
+        with torch.no_grad():  # start at the priors: no offset, gain 1.25, identity curve
             self.maps.weight.mul_(0.1)
-            self.maps.bias.zero_()
+            self.maps.bias.copy_(torch.tensor([0.0, -1.609, 0.0]))
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
         check_shape(thermal, ['B', '1', 'H', 'W'])
@@ -115,19 +120,23 @@ class FastFusion(FusionModel):
                              align_corners=False)
         energy = box_blur(detail.abs(), self.blur_radius)
         e_ir, e_vi = energy[:, 0:1], energy[:, 1:2]
-        select = torch.sigmoid(self.sharpness * (e_ir - e_vi) / (e_ir + e_vi + 1e-3)
-                               + maps[:, 1:2])
-        w_ir = torch.sigmoid(maps[:, 0:1])
-        gain = 2.0 * torch.sigmoid(maps[:, 2:3])  # (0, 2); 1 at initialisation
+        select = torch.sigmoid(self.detail_sharpness * (e_ir - e_vi) / (e_ir + e_vi + 1e-3))
+        w_ir = torch.sigmoid(self.base_sharpness * (base[:, 0:1] - base[:, 1:2])
+                             + maps[:, 0:1])
+        gain = 1.1 + 0.9 * torch.sigmoid(maps[:, 1:2])
+        strong = select * detail[:, 0:1] + (1 - select) * detail[:, 1:2]
+        weak = detail[:, 0:1] + detail[:, 1:2] - strong
         fused = (w_ir * base[:, 0:1] + (1 - w_ir) * base[:, 1:2]
-                 + gain * (select * detail[:, 0:1] + (1 - select) * detail[:, 1:2]))
-        curve = torch.tanh(maps[:, 3:4])
-        enhanced = visible_y
-        for _ in range(4):
-            enhanced = enhanced + curve * enhanced * (1 - enhanced)
+                 + gain * strong + _WEAK_DETAIL * weak)
+        enhanced = None
+        if self.return_enhanced or self.training:
+            curve = torch.tanh(maps[:, 2:3])
+            enhanced = visible_y
+            for _ in range(4):
+                enhanced = enhanced + curve * enhanced * (1 - enhanced)
+            enhanced = enhanced.clamp(0.0, 1.0)
         day = torch.sigmoid(self.day(feats.mean((2, 3)))).squeeze(1)
-        return FusionOutput(fused=fused.clamp(0.0, 1.0), enhanced=enhanced.clamp(0.0, 1.0),
-                            day_probability=day)
+        return FusionOutput(fused=fused.clamp(0.0, 1.0), enhanced=enhanced, day_probability=day)
 
 
 @register_model

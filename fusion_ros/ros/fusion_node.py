@@ -131,6 +131,7 @@ class FusionNode(LifecycleNode):
                 device=cfg.device,
                 precision=cfg.precision,
                 thermal_agc=cfg.thermal_agc,
+                enhanced=False,  # not published yet: skip computing it
             )
             self._sync = ApproximateTimeSynchronizer(
                 2, cfg.queue_size, cfg.slop, callback=self.image_pair_cb

@@ -8,17 +8,18 @@ from fusion_ros.models import build_model
 from fusion_ros.models.fastfusion import FastFusion, box_blur
 
 
-def test_neutral_maps_average_bases_and_select_the_stronger_detail():
-    model = FastFusion().eval()
+def test_priors_soft_max_bases_and_choose_the_stronger_detail():
+    model = FastFusion(detail_sharpness=1e4).eval()
     with torch.no_grad():
-        model.maps.weight.zero_()  # w_ir = 0.5, no selection offset, gain 1, curve 0
-        model.sharpness.fill_(1e4)  # hard selection
+        model.maps.weight.zero_()  # maps = their biases: offset 0, gain 1.25, curve 0
     ir = torch.rand(1, 1, 32, 24) * 0.2 + 0.4  # weak texture
     y = (torch.rand(1, 1, 32, 24) > 0.5).float()  # strong texture
     out = model(ir, y)
-    ir_b, y_b = box_blur(ir, 4), box_blur(y, 4)
-    expected = (0.5 * (ir_b + y_b) + (y - y_b)).clamp(0, 1)
-    torch.testing.assert_close(out.fused, expected)
+    ir_b, y_b = box_blur(ir, 2), box_blur(y, 2)
+    w = torch.sigmoid(20 * (ir_b - y_b))
+    gain = 1.1 + 0.9 * torch.sigmoid(model.maps.bias[1])  # 1.25
+    expected = w * ir_b + (1 - w) * y_b + gain * (y - y_b) + 0.3 * (ir - ir_b)
+    torch.testing.assert_close(out.fused, expected.clamp(0, 1), atol=1e-5, rtol=0)
     torch.testing.assert_close(out.enhanced, y)  # curve parameter 0 = identity
     assert out.day_probability.shape == (1,)
 
