@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument('--repeat', type=int, default=10, help='timed frames (default: 10)')
     model.add_argument('--warmup', type=int, default=1, help='untimed frames first (default: 1)')
     model.add_argument('--channels-last', action='store_true', help='NHWC activations')
+    model.add_argument('--model-only', action='store_true',
+                       help='time the network alone on ready tensors (no engine work)')
     model.add_argument('--json', action='store_true', help='print one JSON object')
 
 
@@ -42,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
     result = bench_model(args.model, args.size, device=args.device, precision=args.precision,
                          repeat=args.repeat, warmup=args.warmup, weights=args.weights,
                          random_init=args.random_init, model_options=dict(args.options),
-                         channels_last=args.channels_last)
+                         channels_last=args.channels_last, model_only=args.model_only)
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{result['model']} {result['size']} {result['device']} {result['precision']}: "
+        scope = 'model only' if args.model_only else 'engine'
+        print(f"{result['model']} ({scope}) {result['size']} {result['device']} "
+              f"{result['precision']}: "
               f"{result['ms_median']:.1f} ms median, {result['ms_p95']:.1f} ms p95, "
               f"peak {result['peak_mem_mb']:.0f} MB, {result['params']:,d} params")
     return 0

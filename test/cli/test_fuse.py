@@ -67,6 +67,9 @@ def test_bench_model_json(capsys):
                            'peak_mem_mb', 'params'}
     assert result['size'] == '64x48' and result['device'] == 'cpu'
     assert 0 < result['ms_median'] <= result['ms_p95'] and result['peak_mem_mb'] > 0
+    assert main(['bench', 'model', '--model', 'fastfusion', '--size', '64x48', '--repeat', '2',
+                 '--model-only']) == 0
+    assert 'fastfusion (model only) 64x48' in capsys.readouterr().out
 
 
 def test_illumination_without_weights_uses_luminance(tmp_path, capsys):
