@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--vi', type=Path, required=True, help='visible image or folder')
     parser.add_argument('--out', type=Path, required=True, help='fused image or folder')
     parser.add_argument('--enhanced-out', type=Path, default=None, metavar='PATH',
-                        help='also write the enhanced visible image(s), for models with an '
-                             'enhancement head')
+                        help="also write the enhanced visible image(s): the model's "
+                             'enhancement head, else a weight-free gamma lift')
     add_model_arguments(parser, DEFAULT_MODEL)
 
 
@@ -67,9 +67,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = engine.fuse(read_thermal(ir_path), read_image(vi_path))
             write_image(out_path, result.fused)
-            if enh_path is not None:
-                if result.enhanced is None:
-                    raise ConfigError(f'model {args.model!r} has no enhancement output')
+            if enh_path is not None and result.enhanced is not None:
                 write_image(enh_path, result.enhanced)
         except FusionError as err:
             problems.append(f'{ir_path.name}: {err}')

@@ -27,6 +27,7 @@ from fusion_ros.ops.convert import (
     thermal_to_unit,
     visible_to_unit,
 )
+from fusion_ros.ops.enhance import gamma_enhance
 from fusion_ros.ops.illumination import luminance_day_probability
 
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
@@ -60,8 +61,8 @@ class FusionResult:
     Attributes:
         fused: uint8, RGB :math:`(H, W, 3)` when the visible input is colour, else :math:`(H, W)`.
         day_probability: probability the scene is lit by day, in [0, 1].
-        enhanced: low-light-enhanced visible image (same layout as ``fused``), when the model
-            provides one.
+        enhanced: low-light-enhanced visible image (same layout as ``fused``) when asked for:
+            the model's head, else the weight-free gamma lift.
         inference_ms: wall time of :meth:`FusionEngine.fuse`.
     """
 
@@ -84,8 +85,9 @@ class FusionEngine:
         model_options: keyword arguments of the model entrypoint.
         random_init: run a model that needs weights without them (tests, benchmarks).
         channels_last: store activations NHWC (faster convolutions on many CPUs/GPUs).
-        enhanced: also return the enhanced visible image when the model makes one (costs a
-            second colour conversion; models with ``return_enhanced`` skip computing it).
+        enhanced: also return the enhanced visible image: the model's enhancement head, or
+            for models without one the weight-free gamma lift (``ops.enhance``). Costs a
+            second colour conversion; models with ``return_enhanced`` skip computing it.
 
     Raises:
         WeightsError: the model needs weights, none were given and ``random_init`` is False.
@@ -168,8 +170,10 @@ class FusionEngine:
                 day = luminance_day_probability(y)
             fused = self._recolour(out.fused.float(), ycbcr)
             enhanced = None
-            if out.enhanced is not None and self.want_enhanced:
-                enhanced = tensor_to_uint8(self._recolour(out.enhanced.float(), ycbcr))
+            if self.want_enhanced:
+                # models without an enhancement head get the weight-free gamma lift
+                lifted = out.enhanced if out.enhanced is not None else gamma_enhance(y)
+                enhanced = tensor_to_uint8(self._recolour(lifted.float(), ycbcr))
             result = FusionResult(
                 fused=tensor_to_uint8(fused),
                 day_probability=float(day[0]),

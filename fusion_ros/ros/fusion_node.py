@@ -7,7 +7,13 @@ Subscribes:
 Publishes:
     fused/image_raw (sensor_msgs/Image): rgb8 when the visible input is colour, else mono8;
         header (stamp, frame_id) of the source RGB frame.
+    enhanced/image_raw (sensor_msgs/Image): low-light-enhanced visible image (the model's
+        enhancement head, else a weight-free gamma lift), when ``publish_enhanced``.
     illumination/day_probability (std_msgs/Float32): probability the RGB frame is daylit.
+    illumination/is_night (std_msgs/Bool): day/night state with hysteresis
+        (``illumination.*`` thresholds and minimum dwell, on the image stamps).
+    /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz): input rates, pairs, fused, drops,
+        errors, model, device, illumination state; WARN when an input goes silent for 2 s.
 
 Pairs are made with message_filters' ApproximateTimeSynchronizer semantics (``sync.slop``,
 ``sync.queue_size``). Inference runs in a worker thread off the callbacks; at most one pair
@@ -23,12 +29,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32
+from std_msgs.msg import Bool, Float32
 
 from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
+from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError
 from fusion_ros.io.image_msg import array_to_fields, image_to_array, to_rgb_or_grey
@@ -50,6 +58,14 @@ PARAMS = (
     ParamSpec('qos.depth', 5, 'History depth of every subscription and publisher.', (1, 1000)),
     ParamSpec('thermal.agc', [1.0, 99.0], 'Percentiles (low, high) of the gain control '
               'applied to 16-bit and float thermal images.'),
+    ParamSpec('publish_enhanced', True, 'Publish enhanced/image_raw (costs a second colour '
+              'conversion per frame).'),
+    ParamSpec('illumination.night_threshold', 0.4, 'P(day) below which night starts to '
+              'count.', (0.0, 1.0)),
+    ParamSpec('illumination.day_threshold', 0.6, 'P(day) above which day starts to count.',
+              (0.0, 1.0)),
+    ParamSpec('illumination.min_dwell_s', 2.0, 'Seconds (image time) a new state must hold '
+              'before is_night switches.', (0.0, 3600.0)),
     ParamSpec('autostart', True, 'Configure and activate at start-up; false: wait for '
               'lifecycle transitions.', read_only=True),
 )
@@ -69,6 +85,10 @@ class FusionNodeConfig:
     qos_output: str
     qos_depth: int
     thermal_agc: tuple[float, float]
+    publish_enhanced: bool = True
+    night_threshold: float = 0.4
+    day_threshold: float = 0.6
+    min_dwell_s: float = 2.0
 
     @classmethod
     def from_params(cls, values: dict[str, Any]) -> FusionNodeConfig:
@@ -89,6 +109,10 @@ class FusionNodeConfig:
             qos_output=values['qos.output'],
             qos_depth=int(values['qos.depth']),
             thermal_agc=(agc[0], agc[1]),
+            publish_enhanced=bool(values['publish_enhanced']),
+            night_threshold=float(values['illumination.night_threshold']),
+            day_threshold=float(values['illumination.day_threshold']),
+            min_dwell_s=float(values['illumination.min_dwell_s']),
         )
 
 
@@ -102,6 +126,8 @@ class NodeStats:
     fused: int = 0
     dropped: int = 0
     errors: int = 0
+    last_thermal: float = 0.0  # monotonic time of the last message per input
+    last_rgb: float = 0.0
 
 
 class FusionNode(LifecycleNode):
@@ -116,6 +142,12 @@ class FusionNode(LifecycleNode):
         self._subs: list[Any] = []
         self._pub_fused: Any = None
         self._pub_day: Any = None
+        self._pub_enhanced: Any = None
+        self._pub_night: Any = None
+        self._pub_diag: Any = None
+        self._diag_timer: Any = None
+        self._diag_prev: tuple[float, NodeStats] | None = None
+        self._night: NightHysteresis | None = None
         self._sync: ApproximateTimeSynchronizer | None = None
         self._slot: LatestSlot[tuple[Image, Image]] = LatestSlot()
         self._worker: threading.Thread | None = None
@@ -131,8 +163,9 @@ class FusionNode(LifecycleNode):
                 device=cfg.device,
                 precision=cfg.precision,
                 thermal_agc=cfg.thermal_agc,
-                enhanced=False,  # not published yet: skip computing it
+                enhanced=cfg.publish_enhanced,
             )
+            night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
             # the first frames otherwise pay for allocations and kernel set-up (and get
             # replaced in the slot): warm up at the common 640x512 camera size
             engine.warmup(640, 512)
@@ -142,12 +175,17 @@ class FusionNode(LifecycleNode):
         except FusionError as err:
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
-        self.config, self.engine = cfg, engine
+        self.config, self.engine, self._night = cfg, engine, night
         qos_out = make_qos(cfg.qos_output, cfg.qos_depth)
         self._pub_fused = self.create_lifecycle_publisher(Image, 'fused/image_raw', qos_out)
         self._pub_day = self.create_lifecycle_publisher(
             Float32, 'illumination/day_probability', qos_out
         )
+        self._pub_night = self.create_lifecycle_publisher(Bool, 'illumination/is_night', qos_out)
+        if cfg.publish_enhanced:
+            self._pub_enhanced = self.create_lifecycle_publisher(Image, 'enhanced/image_raw',
+                                                                 qos_out)
+        self._pub_diag = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
         self.get_logger().info(
             f'model {cfg.model!r} ({engine.model.num_params()} params) on {engine.device}, '
             f'{cfg.precision}; slop {cfg.slop}s, queue {cfg.queue_size}'
@@ -165,6 +203,8 @@ class FusionNode(LifecycleNode):
         self._slot = LatestSlot()
         self._worker = threading.Thread(target=self._work, name='fusion_worker', daemon=True)
         self._worker.start()
+        self._diag_prev = None
+        self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -173,10 +213,12 @@ class FusionNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
-        for pub in (self._pub_fused, self._pub_day):
+        for pub in (self._pub_fused, self._pub_day, self._pub_night, self._pub_enhanced,
+                    self._pub_diag):
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
-        self._pub_fused = self._pub_day = None
+        self._pub_fused = self._pub_day = self._pub_night = None
+        self._pub_enhanced = self._pub_diag = None
         self.engine = self.config = self._sync = None
         return TransitionCallbackReturn.SUCCESS
 
@@ -185,6 +227,9 @@ class FusionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _stop(self) -> None:
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
@@ -198,10 +243,12 @@ class FusionNode(LifecycleNode):
     # callbacks -------------------------------------------------------------------------
     def thermal_cb(self, msg: Image) -> None:
         self.stats.thermal_in += 1
+        self.stats.last_thermal = time.monotonic()
         self._add(0, msg)
 
     def rgb_cb(self, msg: Image) -> None:
         self.stats.rgb_in += 1
+        self.stats.last_rgb = time.monotonic()
         self._add(1, msg)
 
     def _add(self, index: int, msg: Image) -> None:
@@ -237,19 +284,53 @@ class FusionNode(LifecycleNode):
         thermal = image_to_array(thermal_msg)
         visible = to_rgb_or_grey(image_to_array(rgb_msg), rgb_msg.encoding)
         result = engine.fuse(thermal, visible)
-        fields = array_to_fields(result.fused, 'rgb8' if result.fused.ndim == 3 else 'mono8')
-        out = Image(
-            header=rgb_msg.header,
-            height=fields.height,
-            width=fields.width,
-            encoding=fields.encoding,
-            is_bigendian=fields.is_bigendian,
-            step=fields.step,
-        )
-        out.data = fields.data.tobytes()
-        self._pub_fused.publish(out)
+        self._pub_fused.publish(_image(result.fused, rgb_msg))
+        if self._pub_enhanced is not None and result.enhanced is not None:
+            self._pub_enhanced.publish(_image(result.enhanced, rgb_msg))
         self._pub_day.publish(Float32(data=result.day_probability))
+        if self._night is not None:
+            stamp_s = rgb_msg.header.stamp.sec + rgb_msg.header.stamp.nanosec * 1e-9
+            self._pub_night.publish(Bool(data=self._night.update(result.day_probability,
+                                                                 stamp_s)))
         self.stats.fused += 1
+
+    # diagnostics -----------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        if self._pub_diag is None:
+            return
+        now = time.monotonic()
+        stats = self.stats
+        prev_t, prev = self._diag_prev or (now, NodeStats())
+        self._diag_prev = (now, NodeStats(**vars(stats)))
+        span = max(now - prev_t, 1e-3)
+        silent = [name for name, last in (('thermal', stats.last_thermal),
+                                          ('rgb', stats.last_rgb))
+                  if now - last > 2.0]
+        if self.engine is None:
+            level, text = DiagnosticStatus.ERROR, 'no model loaded'
+        elif stats.errors > prev.errors and stats.fused == prev.fused:
+            level, text = DiagnosticStatus.ERROR, 'every frame of the last second failed'
+        elif silent:
+            level, text = DiagnosticStatus.WARN, f'no {" and no ".join(silent)} images for 2 s'
+        else:
+            level, text = DiagnosticStatus.OK, 'fusing'
+        night = self._night.is_night if self._night is not None else None
+        values = {
+            'thermal rate (Hz)': f'{(stats.thermal_in - prev.thermal_in) / span:.1f}',
+            'rgb rate (Hz)': f'{(stats.rgb_in - prev.rgb_in) / span:.1f}',
+            'fused rate (Hz)': f'{(stats.fused - prev.fused) / span:.1f}',
+            'pairs': str(stats.pairs), 'fused': str(stats.fused),
+            'dropped': str(stats.dropped), 'errors': str(stats.errors),
+            'model': self.config.model if self.config else '',
+            'device': str(self.engine.device) if self.engine else '',
+            'illumination': 'unknown' if night is None else ('night' if night else 'day'),
+        }
+        status = DiagnosticStatus(level=level, name=f'{self.get_name()}: fusion',
+                                  message=text, hardware_id=values['device'],
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._pub_diag.publish(array)
 
     def _report(self, cause: str, text: str, every_s: float = 10.0) -> None:
         """Log once per cause, then at most every ``every_s`` seconds per cause."""
@@ -258,6 +339,15 @@ class FusionNode(LifecycleNode):
         if last is None or now - last >= every_s:
             self._causes[cause] = now
             self.get_logger().warning(f'{text} ({self.stats.errors} errors so far)')
+
+
+def _image(array: Any, source: Image) -> Image:
+    """An Image message of ``array`` (rgb8 or mono8) with the header of ``source``."""
+    fields = array_to_fields(array, 'rgb8' if array.ndim == 3 else 'mono8')
+    msg = Image(header=source.header, height=fields.height, width=fields.width,
+                encoding=fields.encoding, is_bigendian=fields.is_bigendian, step=fields.step)
+    msg.data = fields.data.tobytes()
+    return msg
 
 
 def main(args: list[str] | None = None) -> int:

@@ -37,7 +37,12 @@ THERMAL_TOPIC = '/thermal/image_raw'
 RGB_TOPIC = '/rgb/image_raw'
 FUSED_TOPIC = '/fused/image_raw'
 DAY_TOPIC = '/illumination/day_probability'
-OUTPUT_TOPICS = {FUSED_TOPIC: 'sensor_msgs/msg/Image', DAY_TOPIC: 'std_msgs/msg/Float32'}
+ENHANCED_TOPIC = '/enhanced/image_raw'
+NIGHT_TOPIC = '/illumination/is_night'
+DIAG_TOPIC = '/diagnostics'
+OUTPUT_TOPICS = {FUSED_TOPIC: 'sensor_msgs/msg/Image', DAY_TOPIC: 'std_msgs/msg/Float32',
+                 ENHANCED_TOPIC: 'sensor_msgs/msg/Image', NIGHT_TOPIC: 'std_msgs/msg/Bool',
+                 DIAG_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray'}
 
 
 def isolated_ros_env(domain_id: int | None = None) -> dict[str, str]:

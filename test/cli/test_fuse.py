@@ -46,7 +46,7 @@ def test_fuse_folders_names_every_failure(tmp_path, capsys):
     assert 'fused 1/2 pair(s)' in text
 
 
-def test_fuse_refuses_untrained_model_and_enhanced_without_head(tmp_path, capsys):
+def test_fuse_refuses_untrained_model_and_writes_enhanced(tmp_path, capsys):
     write_pair(tmp_path, 'a.png', size=(16, 24))
     args = ['fuse', '--ir', str(tmp_path / 'ir' / 'a.png'), '--vi', str(tmp_path / 'vi' / 'a.png')]
     assert main([*args, '--model', 'didfuse', '--out', str(tmp_path / 'f.png')]) == 1
@@ -54,9 +54,13 @@ def test_fuse_refuses_untrained_model_and_enhanced_without_head(tmp_path, capsys
     assert main([*args, '--model', 'dfvo', '--option', 'variant=full', '--random-init',
                  '--out', str(tmp_path / 'f.png'), '--enhanced-out', str(tmp_path / 'e.png')]) == 0
     assert cv2.imread(str(tmp_path / 'e.png')).shape == (16, 24, 3)
-    assert main([*args, '--model', 'max', '--out', str(tmp_path / 'g.png'),
-                 '--enhanced-out', str(tmp_path / 'h.png')]) == 1
-    assert 'no enhancement output' in capsys.readouterr().out
+    # no head: the weight-free gamma lift brightens a dark visible image
+    dark = tmp_path / 'dark.png'
+    cv2.imwrite(str(dark), np.full((16, 24, 3), 20, np.uint8))
+    assert main(['fuse', '--ir', str(tmp_path / 'ir' / 'a.png'), '--vi', str(dark), '--model',
+                 'max', '--out', str(tmp_path / 'g.png'),
+                 '--enhanced-out', str(tmp_path / 'h.png')]) == 0
+    assert cv2.imread(str(tmp_path / 'h.png')).mean() > 60
 
 
 def test_bench_model_json(capsys):

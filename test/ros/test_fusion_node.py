@@ -13,7 +13,10 @@ rclpy = pytest.importorskip('rclpy')
 from fusion_ros.io.bag import BagWriter, cdr_header_stamp, read_bag  # noqa: E402
 from fusion_ros.io.image_msg import image_to_array  # noqa: E402
 from fusion_ros.ros.pipeline import (  # noqa: E402
+    DIAG_TOPIC,
+    ENHANCED_TOPIC,
     FUSED_TOPIC,
+    NIGHT_TOPIC,
     RGB_TOPIC,
     count_pairs,
     isolated_ros_env,
@@ -29,7 +32,7 @@ def env():
 
 def test_replayed_bag_is_fused_with_rgb_stamps(small_bag, tmp_path):
     out = tmp_path / 'fused'
-    report = run_pipeline(small_bag, out, env=env())
+    report = run_pipeline(small_bag, out, ['-p', 'illumination.min_dwell_s:=0.3'], env=env())
     assert report.node_returncode == 0, report.node_log  # clean SIGINT shutdown
     assert report.expected_pairs == 60
     # the node may drop a pair when the CPU is busy, but not many
@@ -47,6 +50,20 @@ def test_replayed_bag_is_fused_with_rgb_stamps(small_bag, tmp_path):
     assert len(set(stamps)) == len(stamps)
     assert len(report.day_probability) == report.fused
     assert report.latencies_ms and max(report.latencies_ms) < 2000
+    # enhanced frames carry the RGB stamps too
+    enhanced = list(read_bag(out, [ENHANCED_TOPIC]))
+    assert len(enhanced) == report.fused
+    assert {cdr_header_stamp(m.raw) for m in enhanced} == set(stamps)
+    # the synthetic sequence goes from day to night: is_night turns on once and stays on
+    night = [bool(m.raw[4]) for m in read_bag(out, [NIGHT_TOPIC])]
+    assert len(night) == report.fused
+    assert not night[0] and night[-1]
+    assert sum(a != b for a, b in zip(night, night[1:])) == 1
+    # diagnostics at 1 Hz with the node's counters
+    diags = [m.decode() for m in read_bag(out, [DIAG_TOPIC])]
+    assert diags, 'no /diagnostics published'
+    keys = {kv.key: kv.value for kv in diags[-1].status[0].values}
+    assert keys['model'] == 'fastfusion' and int(keys['fused']) > 0
 
 
 def _bad_rgb(bag: BagWriter, stamp: int, kind: str):
