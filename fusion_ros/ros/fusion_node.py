@@ -15,6 +15,11 @@ Publishes:
     /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz): input rates, pairs, fused, drops,
         errors, model, device, illumination state; WARN when an input goes silent for 2 s.
 
+Setting ``model``, ``weights``, ``device`` or ``precision`` at run time builds the new engine
+first and swaps it in between frames; a value that cannot run is rejected with the reason
+and the old model keeps serving. ``illumination.*`` apply at once; the other parameters at
+the next configure.
+
 Pairs are made with message_filters' ApproximateTimeSynchronizer semantics (``sync.slop``,
 ``sync.queue_size``). Inference runs in a worker thread off the callbacks; at most one pair
 waits and a newer pair replaces it (a counted drop), so latency stays bounded. A bad frame
@@ -25,13 +30,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32
 
@@ -152,6 +159,7 @@ class FusionNode(LifecycleNode):
         self._slot: LatestSlot[tuple[Image, Image]] = LatestSlot()
         self._worker: threading.Thread | None = None
         self._causes: dict[str, float] = {}
+        self.add_on_set_parameters_callback(self._on_set_params)
 
     # lifecycle -------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -239,6 +247,34 @@ class FusionNode(LifecycleNode):
             self._worker = None
         if self._sync is not None:
             self._sync.reset()
+
+    # run-time parameter changes ------------------------------------------------------------
+    def _on_set_params(self, params: list[Parameter]) -> SetParametersResult:
+        if self.config is None:  # not configured: values are read at configure
+            return SetParametersResult(successful=True)
+        values = read_params(self, PARAMS)
+        values.update({p.name: p.value for p in params})
+        try:
+            cfg = FusionNodeConfig.from_params(values)
+            night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
+            engine = self.engine
+            swap = any(getattr(cfg, k) != getattr(self.config, k)
+                       for k in ('model', 'weights', 'device', 'precision'))
+            if swap:
+                engine = _make_engine(replace(cfg, publish_enhanced=self.config.publish_enhanced))
+        except FusionError as err:
+            self.get_logger().warning(f'parameter change rejected: {err}')
+            return SetParametersResult(successful=False, reason=str(err))
+        if swap:
+            self.engine = engine  # the worker picks it up with the next pair
+            self.get_logger().info(f'switched to model {cfg.model!r} on {engine.device}')
+        if self._night is not None:
+            night.is_night = self._night.is_night
+        self._night = night
+        live = ('model', 'weights', 'device', 'precision', 'night_threshold',
+                'day_threshold', 'min_dwell_s')
+        self.config = replace(self.config, **{k: getattr(cfg, k) for k in live})
+        return SetParametersResult(successful=True)
 
     # callbacks -------------------------------------------------------------------------
     def thermal_cb(self, msg: Image) -> None:
@@ -339,6 +375,16 @@ class FusionNode(LifecycleNode):
         if last is None or now - last >= every_s:
             self._causes[cause] = now
             self.get_logger().warning(f'{text} ({self.stats.errors} errors so far)')
+
+
+def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
+    engine = FusionEngine(cfg.model, weights=cfg.weights or None, device=cfg.device,
+                          precision=cfg.precision, thermal_agc=cfg.thermal_agc,
+                          enhanced=cfg.publish_enhanced)
+    # the first frames otherwise pay for allocations and kernel set-up (and get replaced
+    # in the slot): warm up at the common 640x512 camera size
+    engine.warmup(640, 512)
+    return engine
 
 
 def _image(array: Any, source: Image) -> Image:
