@@ -37,19 +37,17 @@ def run(args: argparse.Namespace) -> int:
 
     from fusion_ros.engine import FusionEngine
     from fusion_ros.errors import ConfigError, FusionError
-    from fusion_ros.io.image_files import list_images, read_image, read_thermal, write_image
+    from fusion_ros.io.image_files import pair_folders, read_image, read_thermal, write_image
 
     if args.ir.is_dir() != args.vi.is_dir():
         raise ConfigError('--ir and --vi must both be files or both be folders')
     if args.ir.is_dir():
-        ir, vi = list_images(args.ir), list_images(args.vi)
-        names = sorted(set(ir) & set(vi))
-        problems = [f'{n}: no visible image in {args.vi}' for n in sorted(set(ir) - set(vi))]
-        problems += [f'{n}: no thermal image in {args.ir}' for n in sorted(set(vi) - set(ir))]
-        if not names:
+        pairs, unmatched = pair_folders(args.ir, args.vi)
+        problems = [f'{name}: {reason}' for name, reason in unmatched]
+        if not pairs:
             raise ConfigError(f'no pairs with the same file name in {args.ir} and {args.vi}')
-        jobs = [(ir[n], vi[n], args.out / n,
-                 args.enhanced_out / n if args.enhanced_out else None) for n in names]
+        jobs = [(ir, vi, args.out / n, args.enhanced_out / n if args.enhanced_out else None)
+                for n, (ir, vi) in pairs.items()]
     else:
         for path in (args.ir, args.vi):
             if not path.is_file():

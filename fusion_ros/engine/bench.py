@@ -46,18 +46,19 @@ def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
     thermal = rng.integers(0, 256, (h, w), dtype=np.uint8)
     visible = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     cuda = engine.device.type == 'cuda'
-    run = lambda: engine.fuse(thermal, visible)  # noqa: E731 - ends with a host copy
-    if model_only:
-        m = engine.model.size_multiple
-        ir_t = torch.rand(1, 1, h + (-h) % m, w + (-w) % m, device=engine.device,
-                          dtype=engine.dtype)
-        vi_t = torch.rand_like(ir_t)
+    m = engine.model.size_multiple
+    ir_t = torch.rand(1, 1, h + (-h) % m, w + (-w) % m, device=engine.device,
+                      dtype=engine.dtype)
 
-        def run() -> None:
-            with torch.inference_mode():
-                engine.model(ir_t, vi_t)
-            if cuda:
-                torch.cuda.synchronize(engine.device)
+    def run() -> None:
+        if not model_only:
+            engine.fuse(thermal, visible)  # ends with a copy to the host: work is finished
+            return
+        with torch.inference_mode():
+            engine.model(ir_t, ir_t)
+        if cuda:
+            torch.cuda.synchronize(engine.device)
+
     for _ in range(warmup):
         run()
     if cuda:

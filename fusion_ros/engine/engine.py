@@ -87,7 +87,7 @@ class FusionEngine:
         channels_last: store activations NHWC (faster convolutions on many CPUs/GPUs).
         enhanced: also return the enhanced visible image: the model's enhancement head, or
             for models without one the weight-free gamma lift (``ops.enhance``). Costs a
-            second colour conversion; models with ``return_enhanced`` skip computing it.
+            second colour conversion; with False, models may skip computing it.
 
     Raises:
         WeightsError: the model needs weights, none were given and ``random_init`` is False.
@@ -127,8 +127,7 @@ class FusionEngine:
         self.model.to(dtype=self.dtype)
         self.channels_last = channels_last
         self.want_enhanced = enhanced
-        if hasattr(self.model, 'return_enhanced'):
-            self.model.return_enhanced = enhanced
+        self.model.return_enhanced = enhanced
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._to_ycbcr, self._from_ycbcr = COLOUR_TRANSFORMS[self.model.colour]

@@ -10,7 +10,8 @@ import numpy as np
 
 from fusion_ros.errors import ConfigError, ShapeError
 
-__all__ = ['IMAGE_SUFFIXES', 'list_images', 'read_image', 'read_thermal', 'write_image']
+__all__ = ['IMAGE_SUFFIXES', 'list_images', 'pair_folders', 'read_image', 'read_thermal',
+           'write_image']
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 
@@ -21,6 +22,21 @@ def list_images(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise ConfigError(f'{str(folder)!r} is not a directory')
     return {p.name: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def pair_folders(ir_dir: Path, vi_dir: Path
+                 ) -> tuple[dict[str, tuple[Path, Path]], list[tuple[str, str]]]:
+    """Pair the images of two folders by file name.
+
+    Returns:
+        ``{name: (ir_path, vi_path)}`` sorted by name, and ``(name, reason)`` for every image
+        without a counterpart, so callers can report them instead of dropping them silently.
+    """
+    ir, vi = list_images(ir_dir), list_images(vi_dir)
+    pairs = {n: (ir[n], vi[n]) for n in sorted(set(ir) & set(vi))}
+    unmatched = [(n, f'no visible image in {vi_dir}') for n in sorted(set(ir) - set(vi))]
+    unmatched += [(n, f'no thermal image in {ir_dir}') for n in sorted(set(vi) - set(ir))]
+    return pairs, unmatched
 
 
 def read_image(path: Path | str) -> np.ndarray:

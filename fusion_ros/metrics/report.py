@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion_ros.errors import ConfigError, ShapeError
-from fusion_ros.io.image_files import list_images, read_image
+from fusion_ros.io.image_files import list_images, pair_folders, read_image
 from fusion_ros.metrics.fusion_metrics import compute_metrics
 
 __all__ = ['EvalProblem', 'EvalTask', 'LOWER_IS_BETTER', 'evaluate', 'find_tasks',
@@ -43,20 +43,19 @@ class EvalProblem:
 def find_tasks(ir_dir: Path, vi_dir: Path, fused: dict[str, Path]
                ) -> tuple[list[EvalTask], list[EvalProblem]]:
     """Pair source and fused images by file name; report every missing counterpart by name."""
-    ir, vi = list_images(ir_dir), list_images(vi_dir)
-    if not ir:
+    pairs, unmatched = pair_folders(ir_dir, vi_dir)
+    if not pairs and not unmatched:
         raise ConfigError(f'no images in {str(ir_dir)!r}')
-    tasks, problems = [], []
-    for name in sorted(set(ir) - set(vi)):
-        problems.append(EvalProblem('-', name, f'no visible image {name!r} in {vi_dir}'))
+    tasks = []
+    problems = [EvalProblem('-', name, reason) for name, reason in unmatched]
     for method, folder in fused.items():
         images = list_images(folder)
-        for name in sorted(set(ir) & set(vi)):
+        for name, (ir, vi) in pairs.items():
             if name in images:
-                tasks.append(EvalTask(method, name, ir[name], vi[name], images[name]))
+                tasks.append(EvalTask(method, name, ir, vi, images[name]))
             else:
                 problems.append(EvalProblem(method, name, f'no fused image in {folder}'))
-        for name in sorted(set(images) - set(ir)):
+        for name in sorted(set(images) - set(pairs)):
             problems.append(EvalProblem(method, name, 'fused image has no source pair'))
     return tasks, problems
 

@@ -41,6 +41,7 @@ class FusionModel(nn.Module):
     colour: str = 'bt601_full'
     default_weights: str | None = None  # shipped file (relative to the package share)
     weights_source: str | None = None  # set by build_model when weights were loaded
+    return_enhanced: bool = True  # False: models with an enhancement head may skip it
     size_multiple: int = 1
     min_size: int = 1  # reflect padding needs at least 2 pixels
     needs_weights: bool = False

@@ -13,22 +13,16 @@ import torch.nn.functional as F
 
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
-from fusion_ros.ops.shape import check_same_size, check_shape
+from fusion_ros.ops.shape import check_fusion_inputs
 
 __all__ = ['AverageFusion', 'LaplacianFusion', 'MaxFusion']
-
-
-def _check(thermal: torch.Tensor, visible_y: torch.Tensor) -> None:
-    check_shape(thermal, ['B', '1', 'H', 'W'])
-    check_shape(visible_y, ['B', '1', 'H', 'W'])
-    check_same_size(thermal, visible_y)
 
 
 class AverageFusion(FusionModel):
     """Pixel-wise mean of thermal and visible luminance."""
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
-        _check(thermal, visible_y)
+        check_fusion_inputs(thermal, visible_y)
         return FusionOutput(fused=0.5 * (thermal + visible_y))
 
 
@@ -36,7 +30,7 @@ class MaxFusion(FusionModel):
     """Pixel-wise maximum: keeps warm targets and bright visible detail."""
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
-        _check(thermal, visible_y)
+        check_fusion_inputs(thermal, visible_y)
         return FusionOutput(fused=torch.maximum(thermal, visible_y))
 
 
@@ -77,7 +71,7 @@ class LaplacianFusion(FusionModel):
         return self._blur(up, gain=2.0)  # 2 per axis: zeros fill 3 of every 4 pixels
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
-        _check(thermal, visible_y)
+        check_fusion_inputs(thermal, visible_y)
         b = thermal.shape[0]
         x = torch.cat((thermal, visible_y), 0)
         bands = []

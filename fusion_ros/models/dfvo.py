@@ -33,7 +33,7 @@ from torch import nn
 from fusion_ros.errors import WeightsError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
-from fusion_ros.ops.shape import check_same_size, check_shape
+from fusion_ros.ops.shape import check_fusion_inputs
 
 __all__ = ['ATTENTION_MODES', 'DFVO', 'TRAINING_ONLY_PREFIXES', 'VARIANTS', 'hcam_attention']
 
@@ -330,9 +330,7 @@ class DFVO(FusionModel):
 
     # -- forward --------------------------------------------------------------------------
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
-        check_shape(thermal, ['B', '1', 'H', 'W'])
-        check_shape(visible_y, ['B', '1', 'H', 'W'])
-        check_same_size(thermal, visible_y)
+        check_fusion_inputs(thermal, visible_y)
         h, w = thermal.shape[-2:]
         if h % 4 or w % 4:
             raise ValueError(f'DFVO needs H and W multiples of 4, got {w}x{h} (the engine pads)')

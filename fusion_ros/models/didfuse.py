@@ -22,7 +22,7 @@ from torch import nn
 from fusion_ros.errors import WeightsError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
-from fusion_ros.ops.shape import check_same_size, check_shape
+from fusion_ros.ops.shape import check_fusion_inputs
 
 __all__ = ['DIDFuse', 'FUSION_RULES', 'checkpoint_filter_fn']
 
@@ -114,9 +114,7 @@ class DIDFuse(FusionModel):
         self.decoder = DIDFuseDecoder(channels)
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
-        check_shape(thermal, ['B', '1', 'H', 'W'])
-        check_shape(visible_y, ['B', '1', 'H', 'W'])
-        check_same_size(thermal, visible_y)
+        check_fusion_inputs(thermal, visible_y)
         feats_ir = self.encoder(thermal)
         feats_vi = self.encoder(visible_y)
         fused = [_fuse(i, v, self.fusion_rule) for i, v in zip(feats_ir, feats_vi)]

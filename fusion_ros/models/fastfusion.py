@@ -31,7 +31,7 @@ from torch import nn
 
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
-from fusion_ros.ops.shape import check_same_size, check_shape
+from fusion_ros.ops.shape import check_fusion_inputs
 
 __all__ = ['FastFusion', 'box_blur']
 
@@ -116,7 +116,6 @@ class FastFusion(FusionModel):
         self.blocks = nn.Sequential(*(_SeparableBlock(width, d) for d in (1, 2, 4, 8)))
         self.maps = nn.Conv2d(width, _MAPS, 1)
         self.day = nn.Linear(width, 1)
-        self.return_enhanced = True  # the engine turns it off when nobody wants it
         self.base_sharpness = base_sharpness
         self.detail_sharpness = detail_sharpness
         with torch.no_grad():  # start at the priors: no offset, gain 1.25, identity curve
@@ -124,9 +123,7 @@ class FastFusion(FusionModel):
             self.maps.bias.copy_(torch.tensor([0.0, -1.609, 0.0]))
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
-        check_shape(thermal, ['B', '1', 'H', 'W'])
-        check_shape(visible_y, ['B', '1', 'H', 'W'])
-        check_same_size(thermal, visible_y)
+        check_fusion_inputs(thermal, visible_y)
         h, w = thermal.shape[-2:]
         if h % self.scale or w % self.scale:
             raise ValueError(f'FastFusion needs H and W multiples of {self.scale}, got {w}x{h}')

@@ -39,9 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusion_ros.errors import WeightsError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
-from fusion_ros.ops.shape import check_same_size, check_shape
+from fusion_ros.ops.color import COLOUR_TRANSFORMS
+from fusion_ros.ops.shape import check_fusion_inputs, check_shape
 
 __all__ = ['FLAVOURS', 'IlluminationClassifier', 'PIAFusion', 'illumination_probabilities',
            'load_illumination_classifier']
@@ -234,8 +236,6 @@ class PIAFusion(FusionModel):
             raise ValueError(f'cmdaf_sign must be one of {CMDAF_SIGNS}, got {cmdaf_sign!r}')
         if opts['head'] not in FUSION_HEADS:
             raise ValueError(f'head must be one of {FUSION_HEADS}, got {head!r}')
-        from fusion_ros.ops.color import COLOUR_TRANSFORMS
-
         if opts['colour'] not in COLOUR_TRANSFORMS:
             raise ValueError(f'colour must be one of {list(COLOUR_TRANSFORMS)}, got {colour!r}')
         self.flavour = flavour
@@ -246,9 +246,7 @@ class PIAFusion(FusionModel):
         self.decoder = PIAFusionDecoder(float(opts['slope']), str(opts['head']))
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
-        check_shape(thermal, ['B', '1', 'H', 'W'])
-        check_shape(visible_y, ['B', '1', 'H', 'W'])
-        check_same_size(thermal, visible_y)
+        check_fusion_inputs(thermal, visible_y)
         vi, ir = self.encoder(visible_y, thermal)
         return FusionOutput(fused=self.decoder(torch.cat((vi, ir), 1)))
 
@@ -257,7 +255,6 @@ class PIAFusion(FusionModel):
 
         The port layout is our unshared layout, so ``fmt`` only changes the error message.
         """
-        from fusion_ros.errors import WeightsError
         from fusion_ros.models._builder import load_state_dict, load_strict
 
         state = load_state_dict(path)

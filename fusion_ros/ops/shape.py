@@ -9,7 +9,7 @@ import torch
 
 from fusion_ros.errors import ShapeError
 
-__all__ = ['check_same_size', 'check_shape']
+__all__ = ['check_fusion_inputs', 'check_same_size', 'check_shape']
 
 
 def check_shape(x: torch.Tensor, dims: Sequence[str]) -> None:
@@ -29,3 +29,10 @@ def check_same_size(a: torch.Tensor, b: torch.Tensor) -> None:
         raise ShapeError(
             f'thermal and visible differ in size: {tuple(a.shape)} vs {tuple(b.shape)}'
         )
+
+
+def check_fusion_inputs(thermal: torch.Tensor, visible_y: torch.Tensor) -> None:
+    """What every fusion model's ``forward`` requires: two :math:`(B, 1, H, W)` of one size."""
+    check_shape(thermal, ['B', '1', 'H', 'W'])
+    check_shape(visible_y, ['B', '1', 'H', 'W'])
+    check_same_size(thermal, visible_y)

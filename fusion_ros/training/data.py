@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from fusion_ros.errors import ConfigError
-from fusion_ros.io.image_files import list_images, read_image, read_thermal
+from fusion_ros.io.image_files import pair_folders, read_image, read_thermal
 from fusion_ros.ops.convert import thermal_to_unit, visible_to_unit
 
 __all__ = ['PairImage', 'PatchDataset', 'load_pairs']
@@ -46,13 +46,13 @@ def load_pairs(folders: Sequence[Path | str],
     for folder in map(Path, folders):
         if folder.resolve() in banned:
             raise ConfigError(f'{str(folder)!r} is the evaluation set; keep it out of training')
-        ir, vi = list_images(folder / 'ir'), list_images(folder / 'vi')
-        if set(ir) != set(vi):
-            odd = sorted(set(ir) ^ set(vi))[:5]
-            raise ConfigError(f'{folder}: ir/ and vi/ differ in file names, e.g. {odd}')
-        for name in ir:
-            t = thermal_to_unit(read_thermal(ir[name]))
-            v = visible_to_unit(read_image(vi[name]))
+        found, unmatched = pair_folders(folder / 'ir', folder / 'vi')
+        if unmatched:
+            raise ConfigError(f'{folder}: ir/ and vi/ differ in file names, e.g. '
+                              f'{[f"{n}: {r}" for n, r in unmatched[:3]]}')
+        for name, (ir_path, vi_path) in found.items():
+            t = thermal_to_unit(read_thermal(ir_path))
+            v = visible_to_unit(read_image(vi_path))
             if v.ndim == 2:
                 v = np.repeat(v[..., None], 3, axis=2)
             if t.shape != v.shape[:2]:

@@ -49,7 +49,7 @@ def piafusion_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor,
         target = 0.7 * joint + 0.3 * (w_vi * y + w_ir * ir)
         intensity = F.l1_loss(fused, target)
         return {'total': 50 * intensity + 50 * texture, 'intensity': intensity,
-                'max': intensity.detach() * 0, 'texture': texture}
+                'max': fused.new_zeros(()), 'texture': texture}  # no separate max term
     intensity = (w_ir * (fused - ir).abs() + w_vi * (fused - y).abs()).mean()
     max_term = F.l1_loss(fused, joint)
     return {'total': 3 * intensity + 7 * max_term + 50 * texture, 'intensity': intensity,
