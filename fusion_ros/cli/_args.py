@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def size(text: str) -> tuple[int, int]:
@@ -54,3 +55,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | No
                         help='inference precision; fp16 needs CUDA (default: fp32)')
     parser.add_argument('--random-init', action='store_true',
                         help='run a model that needs weights untrained (smoke tests, speed)')
+
+
+def engine_from_args(args: argparse.Namespace, *, enhanced: bool) -> Any:
+    """The FusionEngine the model arguments of :func:`add_model_arguments` describe."""
+    from fusion_ros.engine import FusionEngine
+
+    return FusionEngine(args.model, weights=args.weights, weights_format=args.weights_format,
+                        device=args.device, precision=args.precision,
+                        model_options=dict(args.options), random_init=args.random_init,
+                        enhanced=enhanced)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fusion_ros.cli._args import add_model_arguments
+from fusion_ros.cli._args import add_model_arguments, engine_from_args
 from fusion_ros.defaults import DEFAULT_MODEL
 
 
@@ -35,7 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from fusion_ros.engine import FusionEngine
     from fusion_ros.errors import ConfigError, FusionError
     from fusion_ros.io.image_files import pair_folders, read_image, read_thermal, write_image
 
@@ -55,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
         problems = []
         jobs = [(args.ir, args.vi, args.out, args.enhanced_out)]
 
-    engine = FusionEngine(args.model, weights=args.weights, weights_format=args.weights_format,
-                          device=args.device, precision=args.precision,
-                          model_options=dict(args.options), random_init=args.random_init,
-                          enhanced=args.enhanced_out is not None)
+    engine = engine_from_args(args, enhanced=args.enhanced_out is not None)
     total_ms = 0.0
     done = 0
     for ir_path, vi_path, out_path, enh_path in tqdm(jobs, unit='pair', disable=len(jobs) < 2):

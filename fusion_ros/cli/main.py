@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     'illumination': 'illumination',
     'bench': 'bench',
     'train': 'train',
+    'bag': 'bag',
 }
 
 

@@ -16,9 +16,7 @@ import argparse
 from pathlib import Path
 
 from fusion_ros.cli._args import positive_float, size
-
-THERMAL_TOPIC = '/thermal/image_raw'
-RGB_TOPIC = '/rgb/image_raw'
+from fusion_ros.topics import RGB_FRAME, RGB_TOPIC, THERMAL_FRAME, THERMAL_TOPIC
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,8 +56,8 @@ def write_synthetic_bag(
                       disable=not progress)
         for f in frames:
             bag.write_image(THERMAL_TOPIC, f.thermal, 'mono8', f.thermal_stamp_ns,
-                            'thermal_camera')
-            bag.write_image(RGB_TOPIC, f.rgb, 'rgb8', f.rgb_stamp_ns, 'rgb_camera')
+                            THERMAL_FRAME)
+            bag.write_image(RGB_TOPIC, f.rgb, 'rgb8', f.rgb_stamp_ns, RGB_FRAME)
     return cfg.num_frames
 
 

@@ -16,8 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from fusion_ros.errors import BagError
-from fusion_ros.io.image_msg import array_to_fields
+from fusion_ros.errors import BagError, EncodingError
+from fusion_ros.io.image_msg import (
+    array_to_fields,
+    compressed_to_array,
+    image_to_array,
+    to_rgb_or_grey,
+)
 
 __all__ = [
     'BagMessage',
@@ -30,6 +35,9 @@ __all__ = [
 ]
 
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
+IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
+CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 
 
 def typestore() -> Any:
@@ -82,6 +90,11 @@ class BagWriter:
         self._connections: dict[str, Any] = {}
         self.count = 0
 
+    @property
+    def types(self) -> dict[str, Any]:
+        """Message classes of the writer's typestore, by ``pkg/msg/Name``."""
+        return self._store.types
+
     def __enter__(self) -> BagWriter:
         try:
             self._writer.open()
@@ -111,17 +124,37 @@ class BagWriter:
         raw = self._store.serialize_cdr(msg, msg.__msgtype__)
         self.write_raw(topic, msg.__msgtype__, time_ns, raw)
 
-    def image_msg(self, arr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
-        """Build a rosbags ``sensor_msgs/Image`` from an array."""
+    def header(self, stamp_ns: int, frame_id: str) -> Any:
+        """A rosbags ``std_msgs/Header``."""
         types = self._store.types
-        fields = array_to_fields(arr, encoding)
-        header = types['std_msgs/msg/Header'](
+        return types['std_msgs/msg/Header'](
             stamp=types['builtin_interfaces/msg/Time'](
                 sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000)
             ),
             frame_id=frame_id,
         )
-        return types[IMAGE_TYPE](header=header, **fields._asdict())
+
+    def image_msg(self, arr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
+        """Build a rosbags ``sensor_msgs/Image`` from an array."""
+        fields = array_to_fields(arr, encoding)
+        return self._store.types[IMAGE_TYPE](header=self.header(stamp_ns, frame_id),
+                                             **fields._asdict())
+
+    def compressed_msg(self, data: bytes, fmt: str, stamp_ns: int, frame_id: str) -> Any:
+        """Build a rosbags ``sensor_msgs/CompressedImage`` around encoded bytes."""
+        return self._store.types[COMPRESSED_TYPE](
+            header=self.header(stamp_ns, frame_id), format=fmt,
+            data=np.frombuffer(data, dtype=np.uint8))
+
+    def camera_info_msg(self, width: int, height: int, stamp_ns: int, frame_id: str) -> Any:
+        """An uncalibrated ``sensor_msgs/CameraInfo`` (K = 0, REP-104's 'not calibrated')."""
+        types = self._store.types
+        roi = types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0,
+                                                        width=0, do_rectify=False)
+        return types[CAMERA_INFO_TYPE](
+            header=self.header(stamp_ns, frame_id), height=int(height), width=int(width),
+            distortion_model='', d=np.zeros(0), k=np.zeros(9), r=np.zeros(9), p=np.zeros(12),
+            binning_x=0, binning_y=0, roi=roi)
 
     def write_image(
         self, topic: str, arr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str
@@ -143,12 +176,33 @@ class BagMessage:
         """Deserialise into a rosbags message object."""
         return typestore().deserialize_cdr(self.raw, self.msgtype)
 
+    def header_stamp(self) -> int:
+        """Header stamp in ns, read from the raw bytes (see :func:`cdr_header_stamp`)."""
+        return cdr_header_stamp(self.raw)
+
+    def image(self) -> np.ndarray:
+        """Pixels of an Image or CompressedImage message: grey, or RGB channel order.
+
+        Raises:
+            EncodingError: not an image type, or pixels that cannot be decoded.
+        """
+        if self.msgtype == COMPRESSED_TYPE:
+            return compressed_to_array(self.decode())
+        if self.msgtype != IMAGE_TYPE:
+            raise EncodingError(f'{self.topic} holds {self.msgtype}, not an image')
+        msg = self.decode()
+        return to_rgb_or_grey(image_to_array(msg), msg.encoding)
+
 
 def _open_reader(path: Path) -> Any:
     from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import Reader as Reader2
 
     try:
         reader = AnyReader([Path(path)], default_typestore=typestore())
+        if Path(path).is_dir() and not reader.is2:
+            # AnyReader takes anything named *.bag for a ROS 1 file; a rosbag2 is a folder
+            reader.is2, reader.readers = True, [Reader2(Path(path))]
         reader.open()
     except Exception as err:  # rosbags raises several unrelated error types here
         raise BagError(f'cannot read bag {str(path)!r}: {err}') from err

@@ -20,6 +20,7 @@ __all__ = [
     'ENCODINGS',
     'ImageFields',
     'array_to_fields',
+    'compressed_to_array',
     'image_to_array',
     'to_rgb_or_grey',
 ]
@@ -160,3 +161,23 @@ def to_rgb_or_grey(arr: np.ndarray, encoding: str) -> np.ndarray:
     if encoding == 'bgra8':
         return arr[..., 2::-1]
     return arr
+
+
+def compressed_to_array(msg: Any) -> np.ndarray:
+    """Decode a ``sensor_msgs/CompressedImage`` (JPEG, PNG, ...) to grey or RGB, any depth.
+
+    Raises:
+        EncodingError: the bytes are not an image OpenCV can decode (``compressedDepth`` is
+            refused: it is depth, not camera, data).
+    """
+    import cv2
+
+    if 'compresseddepth' in str(msg.format).lower():
+        raise EncodingError(f'compressedDepth images are not supported (format {msg.format!r})')
+    buf = np.frombuffer(msg.data, dtype=np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    if img is None:
+        raise EncodingError(f'cannot decode a {buf.size}-byte {msg.format!r} CompressedImage')
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., :3]
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else img

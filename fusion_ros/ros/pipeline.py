@@ -24,22 +24,24 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+from fusion_ros.bagtools.info import count_pairs
 from fusion_ros.io.bag import BagMessage, cdr_header_stamp, read_bag
-from fusion_ros.io.sync import ApproximateTimeSynchronizer
-from fusion_ros.resources import share_file
 from fusion_ros.ros.player import BagPlayer
 from fusion_ros.ros.qos import make_qos
 from fusion_ros.ros.recorder import TopicRecorder
+from fusion_ros.ros.session import apply_transport_defaults
+from fusion_ros.topics import (
+    DAY_TOPIC,
+    DIAG_TOPIC,
+    ENHANCED_TOPIC,
+    FUSED_TOPIC,
+    NIGHT_TOPIC,
+    RGB_TOPIC,
+    THERMAL_TOPIC,
+)
 
-__all__ = ['PipelineReport', 'count_pairs', 'isolated_ros_env', 'run_pipeline']
+__all__ = ['PipelineReport', 'isolated_ros_env', 'run_pipeline']
 
-THERMAL_TOPIC = '/thermal/image_raw'
-RGB_TOPIC = '/rgb/image_raw'
-FUSED_TOPIC = '/fused/image_raw'
-DAY_TOPIC = '/illumination/day_probability'
-ENHANCED_TOPIC = '/enhanced/image_raw'
-NIGHT_TOPIC = '/illumination/is_night'
-DIAG_TOPIC = '/diagnostics'
 OUTPUT_TOPICS = {FUSED_TOPIC: 'sensor_msgs/msg/Image', DAY_TOPIC: 'std_msgs/msg/Float32',
                  ENHANCED_TOPIC: 'sensor_msgs/msg/Image', NIGHT_TOPIC: 'std_msgs/msg/Bool',
                  DIAG_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray'}
@@ -52,22 +54,9 @@ def isolated_ros_env(domain_id: int | None = None) -> dict[str, str]:
         domain_id = random.SystemRandom().randint(1, 101)
     env['ROS_DOMAIN_ID'] = str(domain_id)
     env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-    # Default Fast DDS transports lose most best-effort 1 MB frames on a busy CPU.
-    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE',
-                   str(share_file('config/fastdds_large_images.xml')))
+    apply_transport_defaults(env)
     env['PYTHONUNBUFFERED'] = '1'
     return env
-
-
-def count_pairs(bag: Path, slop_s: float, queue_size: int) -> int:
-    """How many pairs the node's synchronizer makes from a bag in arrival order."""
-    sync = ApproximateTimeSynchronizer(2, queue_size, slop_s)
-    index = {THERMAL_TOPIC: 0, RGB_TOPIC: 1}
-    return sum(
-        sync.add(index[m.topic], cdr_header_stamp(m.raw), None) is not None
-        for m in read_bag(bag, index)
-    )
 
 
 @dataclass
@@ -135,7 +124,7 @@ def run_pipeline(
                 'RMW_IMPLEMENTATION'):
         if key in env:
             os.environ[key] = env[key]
-    expected = count_pairs(in_bag, slop_s, queue_size)
+    expected = count_pairs(in_bag, (THERMAL_TOPIC, RGB_TOPIC), slop_s, queue_size)
     cmd = [sys.executable, '-m', 'fusion_ros.ros.fusion_node', '--ros-args',
            '-p', f'sync.slop:={slop_s}', '-p', f'sync.queue_size:={queue_size}', *node_args]
     log_path = Path(out_bag).with_name(Path(out_bag).name + '.node.log')

@@ -13,6 +13,7 @@ from pathlib import Path
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
+from fusion_ros.errors import ConfigError
 from fusion_ros.io.bag import BagMessage, bag_topics, read_bag
 from fusion_ros.ros.msg_types import import_msg_type
 
@@ -28,6 +29,11 @@ class BagPlayer:
         qos: QoS of every publisher (cameras publish best effort: ``sensor_data``).
         topics: only these topics; None for all.
         rate: playback speed factor (2.0 plays twice as fast).
+        start_s: skip the first ``start_s`` seconds of the bag.
+        duration_s: play at most this many seconds of the bag (None: to the end).
+        loop: play again from ``start_s`` when the end is reached, until stopped.
+        clock_hz: also publish ``/clock`` (bag time) at this rate and with every message,
+            for nodes run with ``use_sim_time``; 0 disables it.
     """
 
     def __init__(
@@ -37,12 +43,32 @@ class BagPlayer:
         qos: QoSProfile,
         topics: Iterable[str] | None = None,
         rate: float = 1.0,
+        *,
+        start_s: float = 0.0,
+        duration_s: float | None = None,
+        loop: bool = False,
+        clock_hz: float = 0.0,
     ) -> None:
         if not rate > 0:
-            raise ValueError(f'rate must be > 0, got {rate!r}')
+            raise ConfigError(f'rate must be > 0, got {rate!r}')
+        if start_s < 0 or (duration_s is not None and not duration_s > 0):
+            raise ConfigError(f'start must be >= 0 and duration > 0, got {start_s!r}, '
+                              f'{duration_s!r}')
+        if clock_hz < 0:
+            raise ConfigError(f'clock rate must be >= 0 Hz, got {clock_hz!r}')
         self.node, self.bag, self.qos, self.rate = node, Path(bag), qos, rate
         self.topics = None if topics is None else list(topics)
+        self.start_ns = int(start_s * 1e9)
+        self.duration_ns = None if duration_s is None else int(duration_s * 1e9)
+        self.loop, self.clock_hz = loop, clock_hz
         self._pubs: dict[str, object] = {}
+        self._clock_pub = None
+        if clock_hz > 0:
+            from rclpy.qos import QoSProfile as Profile
+            from rosgraph_msgs.msg import Clock
+
+            self._clock_msg = Clock()
+            self._clock_pub = node.create_publisher(Clock, '/clock', Profile(depth=1))
 
     def publisher(self, topic: str, msgtype: str) -> object:
         pub = self._pubs.get(topic)
@@ -62,27 +88,66 @@ class BagPlayer:
         """Smallest number of matched subscriptions over the publishers."""
         return min((p.get_subscription_count() for p in self._pubs.values()), default=0)
 
+    def _publish_clock(self, bag_ns: int) -> None:
+        if self._clock_pub is not None:
+            self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = divmod(bag_ns,
+                                                                              1_000_000_000)
+            self._clock_pub.publish(self._clock_msg)
+
+    def _wait_until(self, due: float, bag_ns_at: Callable[[float], int],
+                    should_stop: Callable[[], bool] | None) -> bool:
+        """Sleep until ``due`` (monotonic), ticking /clock; False when asked to stop."""
+        tick = 1.0 / self.clock_hz if self._clock_pub is not None else 0.05
+        while (delay := due - time.monotonic()) > 0:
+            if should_stop is not None and should_stop():
+                return False
+            time.sleep(min(delay, tick))
+            if self._clock_pub is not None and due - time.monotonic() > 0:
+                self._publish_clock(bag_ns_at(time.monotonic()))
+        return True
+
     def play(
         self,
         on_publish: Callable[[BagMessage, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> int:
-        """Publish everything with the recorded spacing; return the number published.
+        """Publish with the recorded spacing (once, or until stopped with ``loop``); return
+        the number of messages published.
 
         ``on_publish(message, wall_time_ns)`` is called right after each publish.
         """
+        count = 0
+        while True:
+            played = self._play_once(on_publish, should_stop)
+            count += played
+            if not self.loop or played == 0 or (should_stop is not None and should_stop()):
+                return count
+
+    def _play_once(self, on_publish: Callable[[BagMessage, int], None] | None,
+                   should_stop: Callable[[], bool] | None) -> int:
         start_wall = time.monotonic()
-        first = None
+        first = begin = None
         count = 0
         for msg in read_bag(self.bag, self.topics):
             if should_stop is not None and should_stop():
                 break
             if first is None:
                 first = msg.time_ns
-            due = start_wall + (msg.time_ns - first) / 1e9 / self.rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            if msg.time_ns - first < self.start_ns:
+                continue
+            if begin is None:
+                begin = first + self.start_ns
+            offset = msg.time_ns - begin
+            if self.duration_ns is not None and offset > self.duration_ns:
+                break
+            due = start_wall + offset / 1e9 / self.rate
+
+            def bag_ns_at(now: float, begin: int = begin) -> int:
+                return begin + int((now - start_wall) * self.rate * 1e9)
+
+            if not self._wait_until(due, bag_ns_at, should_stop):
+                break
+            self._publish_clock(msg.time_ns)
             self.publisher(msg.topic, msg.msgtype).publish(msg.raw)
             count += 1
             if on_publish is not None:

@@ -36,8 +36,11 @@ class TopicRecorder:
         topics: dict[str, str],
         qos: QoSProfile,
         stamped: Iterable[str] = (),
+        *,
+        storage: str = 'mcap',
+        version: int = 9,
     ) -> None:
-        self._writer = BagWriter(Path(out_bag))
+        self._writer = BagWriter(Path(out_bag), storage=storage, version=version)
         self._queue: queue.Queue = queue.Queue()
         self._stamped = set(stamped)
         self.receipts: dict[str, list[tuple[int | None, int]]] = {t: [] for t in topics}
@@ -71,6 +74,11 @@ class TopicRecorder:
         self._queue.put(None)
         self._thread.join()
         self._writer.__exit__(*exc)
+
+    @property
+    def count(self) -> int:
+        """Messages received so far."""
+        return sum(len(r) for r in self.receipts.values())
 
     def _write(self) -> None:
         while (item := self._queue.get()) is not None:

@@ -10,6 +10,7 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 
+from fusion_ros.bagtools.info import count_pairs  # noqa: E402
 from fusion_ros.io.bag import BagWriter, cdr_header_stamp, read_bag  # noqa: E402
 from fusion_ros.io.image_msg import image_to_array  # noqa: E402
 from fusion_ros.ros.pipeline import (  # noqa: E402
@@ -18,7 +19,7 @@ from fusion_ros.ros.pipeline import (  # noqa: E402
     FUSED_TOPIC,
     NIGHT_TOPIC,
     RGB_TOPIC,
-    count_pairs,
+    THERMAL_TOPIC,
     isolated_ros_env,
     run_pipeline,
 )
@@ -92,7 +93,7 @@ def test_bad_frames_are_skipped_and_the_node_keeps_serving(tmp_path):
             else:
                 bag.write_image('/rgb/image_raw', rng.integers(0, 256, (64, 64, 3), np.uint8),
                                 'rgb8', s + 1_000_000, 'rgb_camera')
-    assert count_pairs(bag_path, 0.025, 10) == 24
+    assert count_pairs(bag_path, (THERMAL_TOPIC, RGB_TOPIC), 0.025, 10) == 24
     report = run_pipeline(bag_path, tmp_path / 'out', env=env())
     assert report.node_returncode == 0, report.node_log
     good = 24 - len(kinds)

@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Offline bag fusion: pair a recording's thermal and RGB frames exactly as the node does,
+fuse them as fast as the hardware allows (batched), and write the node's outputs with the
+source stamps into a new bag, next to a copy of the inputs.
+
+Output topics (the node's): fused/image_raw and enhanced/image_raw (Image, header of the
+RGB frame, log time of the RGB frame), illumination/day_probability (Float32) and
+illumination/is_night (Bool, with the node's hysteresis).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusion_ros.bagtools.info import image_pair_topics
+from fusion_ros.engine.engine import FusionEngine, FusionResult
+from fusion_ros.engine.illumination_state import NightHysteresis
+from fusion_ros.errors import BagError, FusionError
+from fusion_ros.io.bag import BagMessage, BagWriter, bag_topics, read_bag
+from fusion_ros.io.sync import ApproximateTimeSynchronizer
+from fusion_ros.topics import DAY_TOPIC, ENHANCED_TOPIC, FUSED_TOPIC, NIGHT_TOPIC
+
+__all__ = ['FuseReport', 'fuse_bag']
+
+# A stamp this far behind the previous one on the same input means the recording restarted
+# (a looped or concatenated bag): the synchronizer starts afresh, as the node does.
+TIME_JUMP_NS = 1_000_000_000
+
+
+@dataclass
+class FuseReport:
+    """What an offline fusion read, paired, fused and could not."""
+
+    messages_in: int = 0
+    pairs: int = 0
+    fused: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (RGB stamp ns, reason)
+    time_jumps: int = 0
+    wall_s: float = 0.0
+    model_ms: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.fused / self.wall_s if self.wall_s > 0 else 0.0
+
+
+@dataclass
+class _Pair:
+    thermal: BagMessage
+    rgb: BagMessage
+
+
+def _decode(m: BagMessage) -> tuple[np.ndarray, Any]:
+    return m.image(), m.decode().header
+
+
+def _output_encoding(arr: np.ndarray) -> str:
+    return 'rgb8' if arr.ndim == 3 else 'mono8'
+
+
+class _Outputs:
+    """Writes one fused pair's outputs (and the detections when a detector is given)."""
+
+    def __init__(self, bag: BagWriter, enhanced: bool,
+                 detect: Callable[[np.ndarray, Any, int], list[tuple[str, Any]]] | None
+                 ) -> None:
+        self.bag, self.enhanced, self.detect = bag, enhanced, detect
+        self.night = NightHysteresis()
+        self.types = bag.types
+
+    def write(self, rgb: BagMessage, header: Any, result: FusionResult) -> None:
+        bag, t = self.bag, rgb.time_ns
+        stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        # the bag log time of outputs is the RGB frame's, so playback keeps them in step
+        bag.write_msg(FUSED_TOPIC, bag.image_msg(result.fused, _output_encoding(result.fused),
+                                                 stamp, header.frame_id), t)
+        if self.enhanced and result.enhanced is not None:
+            msg = bag.image_msg(result.enhanced, _output_encoding(result.enhanced), stamp,
+                                header.frame_id)
+            bag.write_msg(ENHANCED_TOPIC, msg, t)
+        bag.write_msg(DAY_TOPIC, self.types['std_msgs/msg/Float32'](
+            data=float(result.day_probability)), t)
+        night = self.night.update(result.day_probability, stamp / 1e9)
+        bag.write_msg(NIGHT_TOPIC, self.types['std_msgs/msg/Bool'](data=bool(night)), t)
+        if self.detect is not None:
+            for topic, msg in self.detect(result.fused, header, stamp):
+                bag.write_msg(topic, msg, t)
+
+
+def fuse_bag(
+    in_bag: Path,
+    out_bag: Path,
+    engine: FusionEngine,
+    *,
+    thermal_topic: str | None = None,
+    rgb_topic: str | None = None,
+    slop_s: float = 0.025,
+    queue_size: int = 10,
+    batch: int = 1,
+    copy_inputs: bool = True,
+    storage: str = 'mcap',
+    version: int = 9,
+    detect: Callable[[np.ndarray, Any, int], list[tuple[str, Any]]] | None = None,
+    on_message: Callable[[BagMessage], None] | None = None,
+) -> FuseReport:
+    """Fuse every synchronised pair of ``in_bag`` into ``out_bag``.
+
+    A frame that cannot be decoded or fused is named in ``report.failed`` (by RGB stamp);
+    the others are still written. ``detect(fused, header, stamp)`` may add messages.
+
+    Raises:
+        BagError: the input has no thermal + RGB image topics, or a bag cannot be opened.
+    """
+    if batch < 1:
+        raise BagError(f'batch must be >= 1, got {batch}')
+    topics = image_pair_topics(bag_topics(in_bag), thermal_topic, rgb_topic)
+    if topics is None:
+        raise BagError(f'{in_bag}: no thermal + RGB image topics (looked for '
+                       f'{thermal_topic or "/thermal/image_raw[/compressed]"} and '
+                       f'{rgb_topic or "/rgb/image_raw[/compressed]"}; see fusion-ros bag info)')
+    index = {topics[0]: 0, topics[1]: 1}
+    sync = ApproximateTimeSynchronizer(2, queue_size, slop_s)
+    report = FuseReport()
+    last_stamp: list[int | None] = [None, None]
+    pending: list[_Pair] = []
+    start = time.perf_counter()
+    with BagWriter(Path(out_bag), storage=storage, version=version) as bag:
+        outputs = _Outputs(bag, engine.want_enhanced, detect)
+        for m in read_bag(in_bag):
+            report.messages_in += 1
+            if copy_inputs:
+                bag.write_raw(m.topic, m.msgtype, m.time_ns, m.raw)
+            if on_message is not None:
+                on_message(m)
+            if m.topic not in index:
+                continue
+            try:
+                stamp = m.header_stamp()
+            except BagError as err:
+                report.failed.append((m.time_ns, f'{m.topic}: {err}'))
+                continue
+            i = index[m.topic]
+            if last_stamp[i] is not None and stamp < last_stamp[i] - TIME_JUMP_NS:
+                sync.reset()
+                report.time_jumps += 1
+            last_stamp[i] = stamp
+            matched = sync.add(i, stamp, m)
+            if matched is None:
+                continue
+            report.pairs += 1
+            pending.append(_Pair(*matched))
+            if len(pending) >= batch:
+                _fuse_pending(engine, pending, outputs, report)
+        _fuse_pending(engine, pending, outputs, report)
+    report.wall_s = time.perf_counter() - start
+    return report
+
+
+def _fuse_pending(engine: FusionEngine, pending: list[_Pair], outputs: _Outputs,
+                  report: FuseReport) -> None:
+    """Fuse and write the queued pairs; on a failure retry one by one to name the culprit."""
+    decoded: list[tuple[_Pair, Any, np.ndarray, np.ndarray]] = []
+    for pair in pending:
+        try:
+            thermal, _ = _decode(pair.thermal)
+            rgb, header = _decode(pair.rgb)
+            decoded.append((pair, header, thermal, rgb))
+        except FusionError as err:
+            report.failed.append((pair.rgb.time_ns, str(err)))
+    pending.clear()
+    if not decoded:
+        return
+    try:
+        results = engine.fuse_batch([(t, v) for _, _, t, v in decoded])
+    except FusionError:
+        results = []
+        for item in decoded:
+            try:
+                results.append(engine.fuse(item[2], item[3]))
+            except FusionError as err:
+                report.failed.append((item[0].rgb.time_ns, str(err)))
+                results.append(None)
+    for (pair, header, _, _), result in zip(decoded, results):
+        if result is None:
+            continue
+        outputs.write(pair.rgb, header, result)
+        report.fused += 1
+        report.model_ms += result.inference_ms

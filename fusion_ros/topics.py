@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Default topic names and frame ids: one home for the node, the bag tools and the tests.
+
+Relative names in the node (so a namespace applies); these absolute forms are what a node in
+the root namespace uses, and what the bag tools write.
+"""
+
+THERMAL_TOPIC = '/thermal/image_raw'
+RGB_TOPIC = '/rgb/image_raw'
+THERMAL_INFO_TOPIC = '/thermal/camera_info'
+RGB_INFO_TOPIC = '/rgb/camera_info'
+FUSED_TOPIC = '/fused/image_raw'
+ENHANCED_TOPIC = '/enhanced/image_raw'
+DAY_TOPIC = '/illumination/day_probability'
+NIGHT_TOPIC = '/illumination/is_night'
+DETECTIONS_TOPIC = '/detections'
+DETECTIONS_IMAGE_TOPIC = '/detections/image'
+DIAG_TOPIC = '/diagnostics'
+
+THERMAL_FRAME = 'thermal_camera'
+RGB_FRAME = 'rgb_camera'
+
+
+def compressed(topic: str) -> str:
+    """image_transport's name of the compressed stream of ``topic``."""
+    return f'{topic}/compressed'
