@@ -23,14 +23,10 @@ from fusion_ros.engine.engine import FusionEngine, FusionResult
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.errors import BagError, FusionError
 from fusion_ros.io.bag import BagMessage, BagWriter, bag_topics, read_bag
-from fusion_ros.io.sync import ApproximateTimeSynchronizer
+from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
 from fusion_ros.topics import DAY_TOPIC, ENHANCED_TOPIC, FUSED_TOPIC, NIGHT_TOPIC
 
 __all__ = ['FuseReport', 'fuse_bag']
-
-# A stamp this far behind the previous one on the same input means the recording restarted
-# (a looped or concatenated bag): the synchronizer starts afresh, as the node does.
-TIME_JUMP_NS = 1_000_000_000
 
 
 @dataclass
@@ -127,7 +123,7 @@ def fuse_bag(
     index = {topics[0]: 0, topics[1]: 1}
     sync = ApproximateTimeSynchronizer(2, queue_size, slop_s)
     report = FuseReport()
-    last_stamp: list[int | None] = [None, None]
+    jumps = TimeJumpDetector()
     pending: list[_Pair] = []
     start = time.perf_counter()
     with BagWriter(Path(out_bag), storage=storage, version=version) as bag:
@@ -145,12 +141,10 @@ def fuse_bag(
             except BagError as err:
                 report.failed.append((m.time_ns, f'{m.topic}: {err}'))
                 continue
-            i = index[m.topic]
-            if last_stamp[i] is not None and stamp < last_stamp[i] - TIME_JUMP_NS:
+            if jumps.check(stamp):  # a looped or concatenated recording: start afresh
                 sync.reset()
                 report.time_jumps += 1
-            last_stamp[i] = stamp
-            matched = sync.add(i, stamp, m)
+            matched = sync.add(index[m.topic], stamp, m)
             if matched is None:
                 continue
             report.pairs += 1

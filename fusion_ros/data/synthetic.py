@@ -19,7 +19,8 @@ import numpy as np
 
 from fusion_ros.errors import ConfigError
 
-__all__ = ['Box', 'SynthConfig', 'SynthFrame', 'generate_sequence']
+__all__ = ['Box', 'SynthConfig', 'SynthFrame', 'frame_label', 'generate_sequence',
+           'ground_truth']
 
 START_NS = 1_767_290_400 * 1_000_000_000  # 2026-01-01 18:00 UTC: dusk in the story
 
@@ -35,6 +36,13 @@ class SynthConfig:
         seconds: duration.
         seed: random seed; the same seed gives the same sequence.
         jitter_ms: standard deviation of each camera's stamp jitter (clipped at 2.5 sigma).
+        drop_rate: probability that a camera loses a frame (each camera on its own); the
+            frame is still yielded, flagged ``thermal_dropped`` / ``rgb_dropped``.
+        thermal_16bit: thermal as ``mono16`` raw counts (14-bit range around 7,000-9,500,
+            as radiometric cores deliver) instead of ``mono8``.
+        thermal_offset: (dx, dy, scale) misregistration of the thermal camera: the thermal
+            image is what the RGB camera sees moved by (dx, dy) pixels and scaled about the
+            centre; :attr:`homography` maps thermal pixels back onto the RGB image.
     """
 
     width: int = 640
@@ -43,8 +51,15 @@ class SynthConfig:
     seconds: float = 10.0
     seed: int = 0
     jitter_ms: float = 2.0
+    drop_rate: float = 0.0
+    thermal_16bit: bool = False
+    thermal_offset: tuple[float, float, float] = (0.0, 0.0, 1.0)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.drop_rate < 1.0:
+            raise ConfigError(f'drop_rate must be in [0, 1), got {self.drop_rate!r}')
+        if not self.thermal_offset[2] > 0:
+            raise ConfigError(f'thermal_offset scale must be > 0, got {self.thermal_offset!r}')
         if self.width < 64 or self.height < 64:
             raise ConfigError(f'size must be at least 64x64, got {self.width}x{self.height}')
         if not (0 < self.fps <= 1000):
@@ -57,6 +72,17 @@ class SynthConfig:
     @property
     def num_frames(self) -> int:
         return max(1, int(round(self.seconds * self.fps)))
+
+    @property
+    def homography(self) -> np.ndarray:
+        """3x3 thermal-to-RGB homography that undoes ``thermal_offset`` (identity if none)."""
+        dx, dy, scale = self.thermal_offset
+        cx, cy = (self.width - 1) / 2.0, (self.height - 1) / 2.0
+        # thermal = S(rgb - c) + c + d  =>  rgb = (thermal - c - d) / s + c
+        to_thermal = np.array([[scale, 0.0, (1 - scale) * cx + dx],
+                               [0.0, scale, (1 - scale) * cy + dy],
+                               [0.0, 0.0, 1.0]])
+        return np.linalg.inv(to_thermal)
 
 
 @dataclass(frozen=True)
@@ -75,7 +101,7 @@ class SynthFrame:
     """One registered frame pair.
 
     Attributes:
-        thermal: ``mono8`` :math:`(H, W)`.
+        thermal: ``mono8`` :math:`(H, W)` (``mono16`` with ``thermal_16bit``).
         rgb: ``rgb8`` :math:`(H, W, 3)`.
         ambient: daylight level in [0, 1] (1 = full day).
     """
@@ -88,6 +114,8 @@ class SynthFrame:
     ambient: float
     is_night: bool
     boxes: list[Box] = field(default_factory=list)
+    thermal_dropped: bool = False
+    rgb_dropped: bool = False
 
 
 def _smoothstep(x: float) -> float:
@@ -294,17 +322,52 @@ def generate_sequence(cfg: SynthConfig | None = None) -> Iterator[SynthFrame]:
         heat = heat - 0.05 * (1.0 - ambient) * (~objects)  # the street cools after sunset
         heat = cv2.GaussianBlur(heat, (0, 0), max(0.6, w / 600))
         heat += scene.fpn + rng.standard_normal(heat.shape, dtype=np.float32) * 0.012
-        thermal_u8 = (np.clip(heat, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        if cfg.thermal_offset != (0.0, 0.0, 1.0):
+            heat = cv2.warpPerspective(heat, np.linalg.inv(cfg.homography), (w, h),
+                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if cfg.thermal_16bit:
+            thermal = (7000.0 + np.clip(heat, 0.0, 1.0) * 2500.0 + 0.5).astype(np.uint16)
+        else:
+            thermal = (np.clip(heat, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
         nominal = START_NS + int(round(k * period_ns))
         jitter = np.clip(rng.standard_normal(2) * cfg.jitter_ms * 1e6, -clip, clip)
+        drops = rng.random(2) < cfg.drop_rate if cfg.drop_rate > 0 else (False, False)
         yield SynthFrame(
             index=k,
-            thermal=thermal_u8,
+            thermal=thermal,
             rgb=rgb_u8,
             thermal_stamp_ns=nominal + int(jitter[0]),
             rgb_stamp_ns=nominal + int(jitter[1]),
             ambient=ambient,
             is_night=ambient < 0.3,
             boxes=boxes,
+            thermal_dropped=bool(drops[0]),
+            rgb_dropped=bool(drops[1]),
         )
+
+
+def frame_label(f: SynthFrame) -> dict:
+    """JSON-ready labels of one frame (everything but the pixels)."""
+    return {
+        'index': f.index,
+        'thermal_stamp_ns': f.thermal_stamp_ns,
+        'rgb_stamp_ns': f.rgb_stamp_ns,
+        'ambient': round(f.ambient, 4),
+        'is_night': f.is_night,
+        'thermal_dropped': f.thermal_dropped,
+        'rgb_dropped': f.rgb_dropped,
+        'boxes': [{'label': b.label, 'x': round(float(b.x), 2), 'y': round(float(b.y), 2),
+                   'w': round(float(b.w), 2), 'h': round(float(b.h), 2)} for b in f.boxes],
+    }
+
+
+def ground_truth(cfg: SynthConfig, labels: list[dict]) -> dict:
+    """The ``ground_truth.json`` document of a sequence from its :func:`frame_label` s."""
+    return {
+        'size': [cfg.width, cfg.height],
+        'fps': cfg.fps,
+        'thermal_encoding': 'mono16' if cfg.thermal_16bit else 'mono8',
+        'homography': cfg.homography.round(9).tolist(),
+        'frames': labels,
+    }

@@ -30,6 +30,7 @@ from fusion_ros.ops.convert import (
 )
 from fusion_ros.ops.enhance import gamma_enhance
 from fusion_ros.ops.illumination import luminance_day_probability
+from fusion_ros.ops.registration import parse_homography, warp_thermal
 
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
 
@@ -86,6 +87,9 @@ class FusionEngine:
         model_options: keyword arguments of the model entrypoint.
         random_init: run a model that needs weights without them (tests, benchmarks).
         channels_last: store activations NHWC (faster convolutions on many CPUs/GPUs).
+        homography: 3x3 thermal-to-RGB homography (9 numbers, row-major) applied to every
+            thermal frame before fusion; also brings thermal to the visible size. None or
+            identity: frames must already be registered.
         enhanced: also return the enhanced visible image: the model's enhancement head, or
             for models without one the weight-free gamma lift (``ops.enhance``). Costs a
             second colour conversion; with False, models may skip computing it.
@@ -107,6 +111,7 @@ class FusionEngine:
         random_init: bool = False,
         channels_last: bool = False,
         enhanced: bool = True,
+        homography: Sequence[float] | np.ndarray | None = None,
     ) -> None:
         if precision not in _PRECISIONS:
             raise ConfigError(f'unknown precision {precision!r}; use one of {list(_PRECISIONS)}')
@@ -118,6 +123,7 @@ class FusionEngine:
             raise ConfigError(f'thermal_agc percentiles must satisfy 0 <= low < high <= 100, '
                               f'got {thermal_agc!r}')
         self.thermal_agc = (float(low), float(high))
+        self.homography = parse_homography(homography)
         self.precision = precision
         self.dtype = _PRECISIONS[precision]
         self.model_name = model
@@ -166,6 +172,10 @@ class FusionEngine:
 
     def _to_unit(self, thermal: np.ndarray, visible: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
+        if self.homography is not None:
+            if thermal.ndim != 2:
+                raise ShapeError(f'thermal must be one channel (H, W), got {thermal.shape}')
+            thermal = warp_thermal(thermal, self.homography, visible.shape[1::-1])
         ir = thermal_to_unit(thermal, *self.thermal_agc)
         vi = visible_to_unit(visible)
         if ir.shape[:2] != vi.shape[:2]:

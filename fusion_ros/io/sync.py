@@ -22,7 +22,7 @@ from typing import Any
 
 from fusion_ros.errors import ConfigError
 
-__all__ = ['ApproximateTimeSynchronizer']
+__all__ = ['ApproximateTimeSynchronizer', 'TimeJumpDetector']
 
 
 class ApproximateTimeSynchronizer:
@@ -97,3 +97,26 @@ class ApproximateTimeSynchronizer:
         """Number of messages waiting per input."""
         with self._lock:
             return [len(q) for q in self._queues]
+
+
+class TimeJumpDetector:
+    """Notice stamps jumping backwards (a looping bag, a restarted driver, a clock reset).
+
+    message_filters would keep the stale future-stamped messages queued and pair nothing
+    until they are evicted; callers reset the synchronizer when :meth:`check` says so.
+
+    Args:
+        threshold_s: how far behind the newest stamp seen (on any input) counts as a jump;
+            smaller steps back are ordinary out-of-order arrivals.
+    """
+
+    def __init__(self, threshold_s: float = 1.0) -> None:
+        self.threshold_ns = int(threshold_s * 1e9)
+        self.newest: int | None = None
+
+    def check(self, stamp_ns: int) -> bool:
+        """Record ``stamp_ns``; True when it jumped back (the newest stamp restarts there)."""
+        jumped = self.newest is not None and stamp_ns < self.newest - self.threshold_ns
+        if jumped or self.newest is None or stamp_ns > self.newest:
+            self.newest = stamp_ns
+        return jumped

@@ -47,7 +47,7 @@ from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError
 from fusion_ros.io.image_msg import array_to_fields, image_to_array, to_rgb_or_grey
-from fusion_ros.io.sync import ApproximateTimeSynchronizer
+from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import QOS_NAMES, make_qos
 
@@ -133,6 +133,7 @@ class NodeStats:
     fused: int = 0
     dropped: int = 0
     errors: int = 0
+    time_jumps: int = 0
     last_thermal: float = 0.0  # monotonic time of the last message per input
     last_rgb: float = 0.0
 
@@ -156,6 +157,7 @@ class FusionNode(LifecycleNode):
         self._diag_prev: tuple[float, NodeStats] | None = None
         self._night: NightHysteresis | None = None
         self._sync: ApproximateTimeSynchronizer | None = None
+        self._jumps = TimeJumpDetector()
         self._slot: LatestSlot[tuple[Image, Image]] = LatestSlot()
         self._worker: threading.Thread | None = None
         self._causes: dict[str, float] = {}
@@ -208,6 +210,7 @@ class FusionNode(LifecycleNode):
             self.create_subscription(Image, 'rgb/image_raw', self.rgb_cb, qos_in),
         ]
         self.stats = NodeStats()
+        self._jumps = TimeJumpDetector()
         self._slot = LatestSlot()
         self._worker = threading.Thread(target=self._work, name='fusion_worker', daemon=True)
         self._worker.start()
@@ -290,6 +293,11 @@ class FusionNode(LifecycleNode):
     def _add(self, index: int, msg: Image) -> None:
         if self._sync is not None:
             stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            if self._jumps.check(stamp):  # looping bag or restarted driver: start afresh
+                self._sync.reset()
+                self.stats.time_jumps += 1
+                self.get_logger().warning(f'stamps jumped back to {stamp / 1e9:.3f} s: '
+                                          'synchronizer reset')
             self._sync.add(index, stamp, msg)
 
     def image_pair_cb(self, thermal: Image, rgb: Image) -> None:
@@ -357,6 +365,7 @@ class FusionNode(LifecycleNode):
             'fused rate (Hz)': f'{(stats.fused - prev.fused) / span:.1f}',
             'pairs': str(stats.pairs), 'fused': str(stats.fused),
             'dropped': str(stats.dropped), 'errors': str(stats.errors),
+            'time jumps': str(stats.time_jumps),
             'model': self.config.model if self.config else '',
             'device': str(self.engine.device) if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),

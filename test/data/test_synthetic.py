@@ -71,3 +71,44 @@ def test_stamps_have_independent_bounded_jitter():
 def test_bad_config(kwargs):
     with pytest.raises(ConfigError):
         SynthConfig(**kwargs)
+
+
+def test_16bit_thermal_holds_raw_counts():
+    f = frames(SynthConfig(width=96, height=64, seconds=0.1, thermal_16bit=True))[0]
+    assert f.thermal.dtype == np.uint16
+    assert f.thermal.min() >= 7000 and f.thermal.max() <= 9500
+    assert f.thermal.max() - f.thermal.min() > 500  # real contrast, not a flat image
+
+
+def test_the_homography_undoes_the_thermal_offset():
+    import cv2
+
+    base = SynthConfig(width=160, height=128, seconds=0.1, seed=4)
+    shifted = SynthConfig(width=160, height=128, seconds=0.1, seed=4,
+                          thermal_offset=(9.0, -6.0, 1.05))
+    ref, off = frames(base)[0].thermal.astype(float), frames(shifted)[0].thermal
+    np.testing.assert_allclose(base.homography, np.eye(3))
+    back = cv2.warpPerspective(off, shifted.homography, (160, 128)).astype(float)
+    inner = (slice(16, -16), slice(16, -16))
+    before = np.abs(off.astype(float) - ref)[inner].mean()
+    after = np.abs(back - ref)[inner].mean()
+    assert before > 4 * after and after < 3.0  # what is left: resampled sensor noise
+
+
+def test_drop_rate_flags_frames_per_camera():
+    fs = frames(SynthConfig(width=64, height=64, seconds=5.0, drop_rate=0.25, seed=1))
+    rgb = np.array([f.rgb_dropped for f in fs])
+    thermal = np.array([f.thermal_dropped for f in fs])
+    assert 0.1 < rgb.mean() < 0.4 and 0.1 < thermal.mean() < 0.4
+    assert not np.array_equal(rgb, thermal)  # independent cameras
+    assert not any(f.rgb_dropped for f in frames())  # off by default
+
+
+def test_boxes_and_labels_cover_the_story():
+    fs = frames()
+    assert all(b.label == 'person' for b in fs[0].boxes) and len(fs[0].boxes) == 1
+    assert any(b.label == 'car' for f in fs for b in f.boxes)
+    assert not fs[0].is_night and fs[-1].is_night
+    for f in fs:
+        for b in f.boxes:
+            assert b.w > 0 and b.h > 0

@@ -90,3 +90,30 @@ def test_bf16_runs_on_cpu_close_to_fp32():
     a = FusionEngine('laplacian').fuse(ir, vi).fused.astype(int)
     b = FusionEngine('laplacian', precision='bf16').fuse(ir, vi).fused.astype(int)
     assert np.abs(a - b).mean() < 3.0
+
+
+def test_homography_registers_a_thermal_camera_of_another_resolution():
+
+    rng = np.random.default_rng(0)
+    thermal = rng.integers(0, 256, (64, 80), np.uint8)
+    rgb = rng.integers(0, 256, (128, 160, 3), np.uint8)
+    with pytest.raises(ShapeError, match='registration.homography'):
+        FusionEngine('laplacian', device='cpu').fuse(thermal, rgb)
+    engine = FusionEngine('laplacian', device='cpu', homography=[2, 0, 0, 0, 2, 0, 0, 0, 1])
+    assert engine.fuse(thermal, rgb).fused.shape == (128, 160, 3)
+    # identity is no registration at all; a singular matrix is refused with the reason
+    assert FusionEngine('laplacian', device='cpu', homography=np.eye(3)).homography is None
+    with pytest.raises(ConfigError, match='singular'):
+        FusionEngine('laplacian', device='cpu', homography=[0] * 9)
+
+
+def test_registration_undoes_the_synthetic_thermal_offset():
+    from fusion_ros.data.synthetic import SynthConfig, generate_sequence
+    from fusion_ros.ops.registration import warp_thermal
+
+    cfg = SynthConfig(width=160, height=128, seconds=0.1, thermal_offset=(7.0, 5.0, 1.0))
+    plain = next(generate_sequence(SynthConfig(width=160, height=128, seconds=0.1)))
+    shifted = next(generate_sequence(cfg))
+    warped = warp_thermal(shifted.thermal, cfg.homography, (160, 128)).astype(float)
+    err = np.abs(warped - plain.thermal)[10:-10, 10:-10].mean()
+    assert err < np.abs(shifted.thermal.astype(float) - plain.thermal)[10:-10, 10:-10].mean() / 4
