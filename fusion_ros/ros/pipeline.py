@@ -159,6 +159,8 @@ def run_pipeline(
     finally:
         code = _stop(proc)
         executor.shutdown(timeout_sec=1.0)
+        if spinner.is_alive():
+            spinner.join(timeout=2.0)  # see ros.session: a live spin thread aborts the exit
         node.destroy_node()
         rclpy.try_shutdown()
         log.seek(0)

@@ -125,7 +125,7 @@ class BagPlayer:
 
     def _play_once(self, on_publish: Callable[[BagMessage, int], None] | None,
                    should_stop: Callable[[], bool] | None) -> int:
-        start_wall = time.monotonic()
+        start_wall = 0.0
         first = begin = None
         count = 0
         for msg in read_bag(self.bag, self.topics):
@@ -135,14 +135,14 @@ class BagPlayer:
                 first = msg.time_ns
             if msg.time_ns - first < self.start_ns:
                 continue
-            if begin is None:
-                begin = first + self.start_ns
+            if begin is None:  # the clock starts at the first message, after the bag opened
+                begin, start_wall = first + self.start_ns, time.monotonic()
             offset = msg.time_ns - begin
             if self.duration_ns is not None and offset > self.duration_ns:
                 break
             due = start_wall + offset / 1e9 / self.rate
 
-            def bag_ns_at(now: float, begin: int = begin) -> int:
+            def bag_ns_at(now: float, begin: int = begin, start_wall: float = start_wall) -> int:
                 return begin + int((now - start_wall) * self.rate * 1e9)
 
             if not self._wait_until(due, bag_ns_at, should_stop):

@@ -50,6 +50,9 @@ def ros_session(node_name: str, args: list[str] | None = None
         yield node, stop
     finally:
         executor.shutdown(timeout_sec=1.0)
+        # a spin thread still inside rcl when the process exits aborts it ("terminate called
+        # without an active exception"): join it before tearing the node down
+        spinner.join(timeout=2.0)
         node.destroy_node()
         rclpy.try_shutdown(context=context)
         for sig, handler in previous.items():
