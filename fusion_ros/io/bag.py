@@ -7,6 +7,7 @@ and the recorder stores what it receives, so nothing is converted on the hot pat
 
 from __future__ import annotations
 
+import functools
 import shutil
 import struct
 from collections.abc import Iterable, Iterator
@@ -40,6 +41,7 @@ COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 
 
+@functools.cache
 def typestore() -> Any:
     """The rosbags typestore of every bag we write (Kilted; Image unchanged since Foxy)."""
     from rosbags.typesys import Stores, get_typestore

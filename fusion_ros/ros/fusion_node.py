@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fusion node: synchronised thermal + RGB in, fused image and illumination out.
 
-Subscribes:
-    thermal/image_raw (sensor_msgs/Image): mono8, mono16, 16UC1, 8UC1 or 32FC1.
+Subscribes (``topics.*``, QoS per input ``qos.thermal.*`` / ``qos.rgb.*``):
+    thermal/image_raw (sensor_msgs/Image): mono8, mono16, 16UC1, 8UC1 or 32FC1; warped by
+        ``registration.homography`` onto the RGB image before fusion.
     rgb/image_raw (sensor_msgs/Image): rgb8, bgr8, rgba8, bgra8 or mono8.
 Publishes:
     fused/image_raw (sensor_msgs/Image): rgb8 when the visible input is colour, else mono8;
@@ -48,23 +49,35 @@ from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError
 from fusion_ros.io.image_msg import array_to_fields, image_to_array, to_rgb_or_grey
 from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
+from fusion_ros.ops.registration import IDENTITY, parse_homography
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
-from fusion_ros.ros.qos import QOS_NAMES, make_qos
+from fusion_ros.ros.qos import make_qos
 
 PARAMS = (
     ParamSpec('model', DEFAULT_MODEL, 'Fusion model registry name (`fusion-ros models`).'),
     ParamSpec('weights', '', 'Checkpoint path; empty: the shipped weights, or none needed.'),
     ParamSpec('device', 'auto', 'auto (CUDA when available), cpu or cuda[:N].'),
     ParamSpec('precision', 'fp32', 'fp32, fp16 (CUDA only) or bf16.'),
+    ParamSpec('topics.thermal', 'thermal/image_raw', 'Thermal image topic (relative names '
+              'follow the namespace).', read_only=True),
+    ParamSpec('topics.rgb', 'rgb/image_raw', 'RGB image topic.', read_only=True),
     ParamSpec('sync.slop', 0.025, 'Largest stamp difference within a pair, seconds '
               '(message_filters ApproximateTime semantics).', (0.0, 10.0)),
     ParamSpec('sync.queue_size', 10, 'Messages kept per input while waiting for a partner.',
               (1, 10000)),
-    ParamSpec('qos.input', 'sensor_data', f'QoS of the camera subscriptions: {QOS_NAMES}.'),
-    ParamSpec('qos.output', 'default', f'QoS of the publishers: {QOS_NAMES}.'),
-    ParamSpec('qos.depth', 5, 'History depth of every subscription and publisher.', (1, 1000)),
+    ParamSpec('qos.thermal.reliability', 'best_effort', 'Thermal subscription: best_effort '
+              '(hears every publisher) or reliable (hears only reliable ones).'),
+    ParamSpec('qos.thermal.depth', 5, 'Thermal subscription history depth.', (1, 1000)),
+    ParamSpec('qos.rgb.reliability', 'best_effort', 'RGB subscription reliability.'),
+    ParamSpec('qos.rgb.depth', 5, 'RGB subscription history depth.', (1, 1000)),
+    ParamSpec('qos.output.reliability', 'reliable', 'Reliability of every publisher.'),
+    ParamSpec('qos.output.depth', 5, 'History depth of every publisher.', (1, 1000)),
     ParamSpec('thermal.agc', [1.0, 99.0], 'Percentiles (low, high) of the gain control '
               'applied to 16-bit and float thermal images.'),
+    ParamSpec('registration.homography', list(IDENTITY), '3x3 thermal-to-RGB homography, '
+              'row-major, applied to every thermal frame before fusion (identity: none).'),
+    ParamSpec('max_rate', 0.0, 'Most fused frames per second; pairs beyond are skipped and '
+              'counted (0: as fast as pairs come).', (0.0, 1000.0)),
     ParamSpec('publish_enhanced', True, 'Publish enhanced/image_raw (costs a second colour '
               'conversion per frame).'),
     ParamSpec('illumination.night_threshold', 0.4, 'P(day) below which night starts to '
@@ -78,6 +91,9 @@ PARAMS = (
 )
 
 
+RELIABILITIES = ('best_effort', 'reliable')
+
+
 @dataclass(frozen=True)
 class FusionNodeConfig:
     """Validated parameter values."""
@@ -88,10 +104,14 @@ class FusionNodeConfig:
     precision: str
     slop: float
     queue_size: int
-    qos_input: str
-    qos_output: str
-    qos_depth: int
+    thermal_topic: str
+    rgb_topic: str
+    qos_thermal: tuple[str, int]
+    qos_rgb: tuple[str, int]
+    qos_output: tuple[str, int]
     thermal_agc: tuple[float, float]
+    homography: tuple[float, ...] = IDENTITY
+    max_rate: float = 0.0
     publish_enhanced: bool = True
     night_threshold: float = 0.4
     day_threshold: float = 0.6
@@ -102,9 +122,16 @@ class FusionNodeConfig:
         agc = tuple(float(v) for v in values['thermal.agc'])
         if len(agc) != 2:
             raise ConfigError(f'thermal.agc must be [low, high], got {list(agc)!r}')
-        for key in ('qos.input', 'qos.output'):
-            if values[key] not in QOS_NAMES:
-                raise ConfigError(f'{key} = {values[key]!r}; use one of {QOS_NAMES}')
+        homography = tuple(float(v) for v in values['registration.homography'])
+        parse_homography(homography)  # raises with the reason
+
+        def qos(name: str) -> tuple[str, int]:
+            reliability = values[f'qos.{name}.reliability']
+            if reliability not in RELIABILITIES:
+                raise ConfigError(f'qos.{name}.reliability = {reliability!r}; use one of '
+                                  f'{RELIABILITIES}')
+            return reliability, int(values[f'qos.{name}.depth'])
+
         return cls(
             model=values['model'],
             weights=values['weights'],
@@ -112,10 +139,14 @@ class FusionNodeConfig:
             precision=values['precision'],
             slop=float(values['sync.slop']),
             queue_size=int(values['sync.queue_size']),
-            qos_input=values['qos.input'],
-            qos_output=values['qos.output'],
-            qos_depth=int(values['qos.depth']),
+            thermal_topic=values['topics.thermal'],
+            rgb_topic=values['topics.rgb'],
+            qos_thermal=qos('thermal'),
+            qos_rgb=qos('rgb'),
+            qos_output=qos('output'),
             thermal_agc=(agc[0], agc[1]),
+            homography=homography,
+            max_rate=float(values['max_rate']),
             publish_enhanced=bool(values['publish_enhanced']),
             night_threshold=float(values['illumination.night_threshold']),
             day_threshold=float(values['illumination.day_threshold']),
@@ -134,6 +165,7 @@ class NodeStats:
     dropped: int = 0
     errors: int = 0
     time_jumps: int = 0
+    rate_limited: int = 0  # pairs skipped to honour max_rate
     last_thermal: float = 0.0  # monotonic time of the last message per input
     last_rgb: float = 0.0
 
@@ -158,6 +190,7 @@ class FusionNode(LifecycleNode):
         self._night: NightHysteresis | None = None
         self._sync: ApproximateTimeSynchronizer | None = None
         self._jumps = TimeJumpDetector()
+        self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
         self._slot: LatestSlot[tuple[Image, Image]] = LatestSlot()
         self._worker: threading.Thread | None = None
         self._causes: dict[str, float] = {}
@@ -167,18 +200,8 @@ class FusionNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             cfg = FusionNodeConfig.from_params(read_params(self, PARAMS))
-            engine = FusionEngine(
-                cfg.model,
-                weights=cfg.weights or None,
-                device=cfg.device,
-                precision=cfg.precision,
-                thermal_agc=cfg.thermal_agc,
-                enhanced=cfg.publish_enhanced,
-            )
+            engine = _make_engine(cfg)
             night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
-            # the first frames otherwise pay for allocations and kernel set-up (and get
-            # replaced in the slot): warm up at the common 640x512 camera size
-            engine.warmup(640, 512)
             self._sync = ApproximateTimeSynchronizer(
                 2, cfg.queue_size, cfg.slop, callback=self.image_pair_cb
             )
@@ -186,7 +209,7 @@ class FusionNode(LifecycleNode):
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
         self.config, self.engine, self._night = cfg, engine, night
-        qos_out = make_qos(cfg.qos_output, cfg.qos_depth)
+        qos_out = make_qos(*cfg.qos_output)
         self._pub_fused = self.create_lifecycle_publisher(Image, 'fused/image_raw', qos_out)
         self._pub_day = self.create_lifecycle_publisher(
             Float32, 'illumination/day_probability', qos_out
@@ -204,10 +227,11 @@ class FusionNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self.config is not None
-        qos_in = make_qos(self.config.qos_input, self.config.qos_depth)
+        cfg = self.config
         self._subs = [
-            self.create_subscription(Image, 'thermal/image_raw', self.thermal_cb, qos_in),
-            self.create_subscription(Image, 'rgb/image_raw', self.rgb_cb, qos_in),
+            self.create_subscription(Image, cfg.thermal_topic, self.thermal_cb,
+                                     make_qos(*cfg.qos_thermal)),
+            self.create_subscription(Image, cfg.rgb_topic, self.rgb_cb, make_qos(*cfg.qos_rgb)),
         ]
         self.stats = NodeStats()
         self._jumps = TimeJumpDetector()
@@ -268,6 +292,8 @@ class FusionNode(LifecycleNode):
         except FusionError as err:
             self.get_logger().warning(f'parameter change rejected: {err}')
             return SetParametersResult(successful=False, reason=str(err))
+        if not swap and cfg.homography != self.config.homography:
+            engine.homography = parse_homography(cfg.homography)  # takes effect next frame
         if swap:
             self.engine = engine  # the worker picks it up with the next pair
             self.get_logger().info(f'switched to model {cfg.model!r} on {engine.device}')
@@ -275,7 +301,7 @@ class FusionNode(LifecycleNode):
             night.is_night = self._night.is_night
         self._night = night
         live = ('model', 'weights', 'device', 'precision', 'night_threshold',
-                'day_threshold', 'min_dwell_s')
+                'day_threshold', 'min_dwell_s', 'homography', 'max_rate')
         self.config = replace(self.config, **{k: getattr(cfg, k) for k in live})
         return SetParametersResult(successful=True)
 
@@ -302,6 +328,13 @@ class FusionNode(LifecycleNode):
 
     def image_pair_cb(self, thermal: Image, rgb: Image) -> None:
         self.stats.pairs += 1
+        max_rate = self.config.max_rate if self.config is not None else 0.0
+        if max_rate > 0:
+            now = time.monotonic()
+            if now - self._last_accepted < 1.0 / max_rate:
+                self.stats.rate_limited += 1
+                return
+            self._last_accepted = now
         if self._slot.put((thermal, rgb)):
             self.stats.dropped += 1
 
@@ -366,6 +399,7 @@ class FusionNode(LifecycleNode):
             'pairs': str(stats.pairs), 'fused': str(stats.fused),
             'dropped': str(stats.dropped), 'errors': str(stats.errors),
             'time jumps': str(stats.time_jumps),
+            'skipped for max_rate': str(stats.rate_limited),
             'model': self.config.model if self.config else '',
             'device': str(self.engine.device) if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),
@@ -389,7 +423,7 @@ class FusionNode(LifecycleNode):
 def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
     engine = FusionEngine(cfg.model, weights=cfg.weights or None, device=cfg.device,
                           precision=cfg.precision, thermal_agc=cfg.thermal_agc,
-                          enhanced=cfg.publish_enhanced)
+                          enhanced=cfg.publish_enhanced, homography=cfg.homography)
     # the first frames otherwise pay for allocations and kernel set-up (and get replaced
     # in the slot): warm up at the common 640x512 camera size
     engine.warmup(640, 512)

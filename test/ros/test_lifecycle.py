@@ -46,8 +46,10 @@ def test_configure_activate_deactivate_cleanup(ros_context):
 @pytest.mark.parametrize('overrides', [
     {'model': 'no_such_model'},
     {'device': 'cuda:7'},
-    {'qos__input': 'fastest'},
+    {'qos__rgb__reliability': 'fastest'},
     {'thermal__agc': [99.0, 1.0]},
+    {'registration__homography': [0.0] * 9},
+    {'registration__homography': [1.0, 0.0, 0.0]},
 ])
 def test_bad_configuration_fails_the_transition(ros_context, overrides):
     node = make_node(**overrides)
@@ -64,5 +66,58 @@ def test_out_of_range_parameter_is_rejected(ros_context):
         result = node.set_parameters([Parameter('sync.slop', value=-1.0)])[0]
         assert not result.successful
         assert node.get_parameter('sync.slop').value == 0.025
+    finally:
+        node.destroy_node()
+
+
+def test_runtime_model_swap_and_rejection_keep_a_model_serving(ros_context):
+    node = make_node(model='max')
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        old = node.engine
+        result = node.set_parameters([Parameter('model', value='no_such_model')])[0]
+        assert not result.successful and 'no_such_model' in result.reason
+        assert node.engine is old and node.get_parameter('model').value == 'max'
+        result = node.set_parameters([Parameter('device', value='cuda:7')])[0]
+        assert not result.successful and node.engine is old
+        result = node.set_parameters([Parameter('model', value='laplacian')])[0]
+        assert result.successful
+        assert node.engine is not old and node.engine.model_name == 'laplacian'
+        assert node.config.model == 'laplacian'
+    finally:
+        node.destroy_node()
+
+
+def test_live_homography_max_rate_and_thresholds(ros_context):
+    node = make_node(model='max')
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        engine = node.engine
+        assert engine.homography is None
+        shift = [1.0, 0.0, 4.0, 0.0, 1.0, -2.0, 0.0, 0.0, 1.0]
+        assert node.set_parameters([Parameter('registration.homography', value=shift)])[
+            0].successful
+        assert node.engine is engine  # no model rebuild for a new homography
+        assert engine.homography is not None and engine.homography[0, 2] == 4.0
+        bad = node.set_parameters([Parameter('registration.homography', value=[0.0] * 9)])[0]
+        assert not bad.successful and 'singular' in bad.reason
+        assert engine.homography[0, 2] == 4.0
+        assert node.set_parameters([Parameter('max_rate', value=5.0)])[0].successful
+        assert node.config.max_rate == 5.0
+        flipped = node.set_parameters([Parameter('illumination.night_threshold', value=0.3)])
+        assert flipped[0].successful and node._night.night_threshold == 0.3
+    finally:
+        node.destroy_node()
+
+
+def test_max_rate_skips_and_counts_pairs(ros_context):
+    from sensor_msgs.msg import Image
+
+    node = make_node(model='max', max_rate=2.0)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        for _ in range(5):  # five pairs in a burst: one passes, four are skipped
+            node.image_pair_cb(Image(), Image())
+        assert node.stats.pairs == 5 and node.stats.rate_limited == 4
     finally:
         node.destroy_node()
