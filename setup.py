@@ -15,7 +15,8 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
-        (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.rviz')),
+        (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.rviz')
+         + glob('config/*.xml')),
         (f'share/{PACKAGE}/models', glob('models/*.pt') + glob('models/*.md')),
     ],
     install_requires=['setuptools'],
@@ -29,6 +30,7 @@ setup(
         'console_scripts': [
             'fusion-ros = fusion_ros.cli.main:main',
             'fusion_node = fusion_ros.ros.fusion_node:main',
+            'detector_node = fusion_ros.ros.detector_node:main',
         ],
     },
 )

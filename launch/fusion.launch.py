@@ -1,56 +1,70 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Launch the fusion node (and optionally a bag and rviz2).
+"""Launch the fusion node and the detector node (optionally a bag and rviz2).
 
     ros2 launch fusion_ros fusion.launch.py model:=fastfusion bag:=/path/to/bag rviz:=true
 
-Parameters come from config/fusion.yaml; launch arguments override model and device.
-Topics are relative (thermal/image_raw, rgb/image_raw, fused/image_raw): remap or use
-``namespace``. Where launch is not installed, ``fusion-ros demo`` runs the same node.
+Which nodes run and with which parameter files (config/fusion.yaml, config/detector.yaml)
+comes from ``fusion_ros.launch_plan``, the same plan ``fusion-ros launch`` runs where launch
+is not installed, so the two cannot drift. Topics are relative (thermal/image_raw,
+rgb/image_raw, fused/image_raw, detections, ...): remap or use ``namespace``.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, SetEnvironmentVariable
+from launch.actions import (
+    DeclareLaunchArgument,
+    ExecuteProcess,
+    OpaqueFunction,
+    SetEnvironmentVariable,
+)
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import EqualsSubstitution, LaunchConfiguration
 from launch_ros.actions import Node
 
+from fusion_ros.launch_plan import plan_nodes
 from launch import LaunchDescription
+
+SHARE = get_package_share_directory('fusion_ros')
+
+
+def _truthy(context, name: str) -> bool:
+    return LaunchConfiguration(name).perform(context).lower() in ('true', '1', 'yes')
+
+
+def _nodes(context, *args, **kwargs):
+    plans = plan_nodes(model=LaunchConfiguration('model').perform(context),
+                       device=LaunchConfiguration('device').perform(context),
+                       detector=_truthy(context, 'detector'),
+                       use_sim_time=_truthy(context, 'use_sim_time'))
+    return [
+        Node(package='fusion_ros', executable=plan.executable, name=plan.name,
+             namespace=LaunchConfiguration('namespace'),
+             parameters=[os.path.join(SHARE, plan.config), plan.overrides], output='screen')
+        for plan in plans
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    share = get_package_share_directory('fusion_ros')
-    config = os.path.join(share, 'config', 'fusion.yaml')
-    fastdds_profile = os.path.join(share, 'config', 'fastdds_large_images.xml')
-    args = [
-        DeclareLaunchArgument('model', default_value='fastfusion', description='fusion model'),
-        DeclareLaunchArgument('device', default_value='auto', description='auto, cpu, cuda'),
-        DeclareLaunchArgument('namespace', default_value='', description='node namespace'),
-        DeclareLaunchArgument('use_sim_time', default_value='false',
-                              description='use /clock (true when playing a bag with --clock)'),
-        DeclareLaunchArgument('bag', default_value='', description='rosbag2 to play'),
-        DeclareLaunchArgument('rviz', default_value='false', description='start rviz2'),
-        DeclareLaunchArgument('fastdds_profile', default_value=fastdds_profile,
-                              description='Fast DDS profile sized for 1 MB image messages'),
-    ]
+    fastdds_profile = os.path.join(SHARE, 'config', 'fastdds_large_images.xml')
     bag = LaunchConfiguration('bag')
     return LaunchDescription([
-        *args,
+        DeclareLaunchArgument('model', default_value='',
+                              description='fusion model (empty: config/fusion.yaml)'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='auto, cpu, cuda (empty: config/fusion.yaml)'),
+        DeclareLaunchArgument('namespace', default_value='', description='node namespace'),
+        DeclareLaunchArgument('use_sim_time', default_value='false',
+                              description='follow /clock (true when replaying with --clock)'),
+        DeclareLaunchArgument('bag', default_value='', description='rosbag2 to play'),
+        DeclareLaunchArgument('rviz', default_value='false', description='start rviz2'),
+        DeclareLaunchArgument('detector', default_value='true',
+                              description='start the detector node on fused/image_raw'),
+        DeclareLaunchArgument('fastdds_profile', default_value=fastdds_profile,
+                              description='Fast DDS profile sized for 1 MB image messages'),
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
                                LaunchConfiguration('fastdds_profile')),
-        Node(
-            package='fusion_ros',
-            executable='fusion_node',
-            name='fusion_node',
-            namespace=LaunchConfiguration('namespace'),
-            parameters=[config, {
-                'model': LaunchConfiguration('model'),
-                'device': LaunchConfiguration('device'),
-                'use_sim_time': LaunchConfiguration('use_sim_time'),
-            }],
-            output='screen',
-        ),
+        OpaqueFunction(function=_nodes),
         ExecuteProcess(
             cmd=['ros2', 'bag', 'play', bag, '--clock'],
             condition=UnlessCondition(EqualsSubstitution(bag, '')),
@@ -59,7 +73,7 @@ def generate_launch_description() -> LaunchDescription:
         Node(
             package='rviz2',
             executable='rviz2',
-            arguments=['-d', os.path.join(share, 'config', 'fusion.rviz')],
+            arguments=['-d', os.path.join(SHARE, 'config', 'fusion.rviz')],
             condition=IfCondition(LaunchConfiguration('rviz')),
         ),
     ])

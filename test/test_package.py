@@ -39,16 +39,53 @@ def _flatten(d, prefix=''):
     return out
 
 
-def test_fusion_yaml_mirrors_node_params():
+@pytest.mark.parametrize(('config', 'module'), [
+    ('fusion.yaml', 'fusion_ros.ros.fusion_node'),
+    ('detector.yaml', 'fusion_ros.ros.detector_node'),
+])
+def test_config_files_mirror_node_params(config, module):
     pytest.importorskip('rclpy')
-    from fusion_ros.ros.fusion_node import PARAMS
+    import importlib
 
-    config = yaml.safe_load((ROOT / 'config' / 'fusion.yaml').read_text())
-    values = _flatten(config['/**']['ros__parameters'])
-    assert values == {p.name: p.default for p in PARAMS}
+    params = importlib.import_module(module).PARAMS
+    doc = yaml.safe_load((ROOT / 'config' / config).read_text())
+    values = _flatten(doc['/**']['ros__parameters'])
+    assert values == {p.name: p.default for p in params}
 
 
-def test_launch_file_parses_and_uses_the_config():
+def test_launch_files_parse_and_use_the_shared_plan():
+    for name in ('fusion.launch.py', 'replay.launch.py'):
+        ast.parse((ROOT / 'launch' / name).read_text())
     source = (ROOT / 'launch' / 'fusion.launch.py').read_text()
-    ast.parse(source)
-    assert "'fusion.yaml'" in source and "executable='fusion_node'" in source
+    assert 'from fusion_ros.launch_plan import plan_nodes' in source
+    assert 'fusion.launch.py' in (ROOT / 'launch' / 'replay.launch.py').read_text()
+
+
+def test_launch_plan_matches_the_executables_and_configs():
+    from fusion_ros.launch_plan import plan_nodes, ros_arguments
+
+    text = (ROOT / 'setup.py').read_text()
+    plans = plan_nodes(model='max', use_sim_time=True,
+                       overrides={'detector_node': {'backend': 'onnx'}})
+    assert [p.name for p in plans] == ['fusion_node', 'detector_node']
+    for plan in plans:
+        assert f'{plan.executable} = {plan.module}:main' in text
+        assert (ROOT / plan.config).is_file()
+        assert plan.overrides['use_sim_time'] is True
+    assert plans[0].overrides['model'] == 'max' and plans[1].overrides['backend'] == 'onnx'
+    args = ros_arguments(plans[0], 'f.yaml', 'car1')
+    assert args[:5] == ['--ros-args', '-r', '__node:=fusion_node', '-r', '__ns:=/car1']
+    assert '-p' in args and 'use_sim_time:=true' in args
+    assert [p.name for p in plan_nodes(detector=False)] == ['fusion_node']
+    with pytest.raises(ValueError, match='not started'):
+        plan_nodes(detector=False, overrides={'detector_node': {'x': 1}})
+
+
+def test_rviz_config_shows_every_image_with_matching_qos():
+    doc = yaml.safe_load((ROOT / 'config' / 'fusion.rviz').read_text())
+    topics = {d['Topic']['Value']: d['Topic']['Reliability Policy']
+              for d in doc['Visualization Manager']['Displays']
+              if d['Class'] == 'rviz_default_plugins/Image'}
+    assert topics == {'/thermal/image_raw': 'Best Effort', '/rgb/image_raw': 'Best Effort',
+                      '/fused/image_raw': 'Reliable', '/enhanced/image_raw': 'Reliable',
+                      '/detections/image': 'Reliable'}

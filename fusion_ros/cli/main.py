@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     'bench': 'bench',
     'train': 'train',
     'bag': 'bag',
+    'launch': 'launch',
 }
 
 

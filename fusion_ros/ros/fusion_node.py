@@ -458,7 +458,8 @@ def main(args: list[str] | None = None) -> int:
     finally:
         if node is not None:
             node._stop()
-            node.get_logger().info(f'stats at exit: {node.stats}')
+            # print, not the logger: after Ctrl-C the context (and /rosout) is already gone
+            print(f'[fusion_node] stats at exit: {node.stats}', flush=True)
             node.destroy_node()
         rclpy.try_shutdown()
     return code

@@ -84,9 +84,11 @@ class BagPlayer:
                 self.publisher(topic, msgtype)
         return len(self._pubs)
 
-    def subscriber_count(self) -> int:
-        """Smallest number of matched subscriptions over the publishers."""
-        return min((p.get_subscription_count() for p in self._pubs.values()), default=0)
+    def subscriber_count(self, topics: Iterable[str] | None = None) -> int:
+        """Smallest number of matched subscriptions over the publishers (of ``topics``)."""
+        pubs = self._pubs.values() if topics is None else [
+            p for t, p in self._pubs.items() if t in set(topics)]
+        return min((p.get_subscription_count() for p in pubs), default=0)
 
     def _publish_clock(self, bag_ns: int) -> None:
         if self._clock_pub is not None:

@@ -1,0 +1,227 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Bring the stack up without ``ros2 launch``: the nodes of :mod:`fusion_ros.launch_plan` as
+processes with the same parameter files, an optional bag played into them, an optional
+recording of what they publish, signals forwarded, crashes reported.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rclpy.qos import QoSProfile
+
+from fusion_ros.launch_plan import NodePlan, ros_arguments
+from fusion_ros.resources import share_file
+from fusion_ros.ros.player import BagPlayer
+from fusion_ros.ros.qos import make_qos
+from fusion_ros.ros.recorder import TopicRecorder
+from fusion_ros.ros.session import apply_transport_defaults, ros_session
+from fusion_ros.topics import (
+    DAY_TOPIC,
+    DETECTIONS_IMAGE_TOPIC,
+    DIAG_TOPIC,
+    ENHANCED_TOPIC,
+    FUSED_TOPIC,
+    NIGHT_TOPIC,
+    RGB_TOPIC,
+    THERMAL_TOPIC,
+)
+
+__all__ = ['BringupResult', 'NodeProcess', 'OUTPUT_TYPES', 'run_bringup']
+
+OUTPUT_TYPES = {
+    FUSED_TOPIC: 'sensor_msgs/msg/Image',
+    ENHANCED_TOPIC: 'sensor_msgs/msg/Image',
+    DAY_TOPIC: 'std_msgs/msg/Float32',
+    NIGHT_TOPIC: 'std_msgs/msg/Bool',
+    DETECTIONS_IMAGE_TOPIC: 'sensor_msgs/msg/Image',
+    '/detections/json': 'std_msgs/msg/String',
+    DIAG_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray',
+}
+
+
+def _ns(topic: str, namespace: str) -> str:
+    return f'/{namespace.strip("/")}{topic}' if namespace.strip('/') else topic
+
+
+class NodeProcess:
+    """One node as a child process; its output is echoed with a ``[name]`` prefix."""
+
+    def __init__(self, plan: NodePlan, config: Path, namespace: str, env: dict[str, str],
+                 echo: Callable[[str], None]) -> None:
+        self.plan = plan
+        cmd = [sys.executable, '-m', plan.module, *ros_arguments(plan, str(config), namespace)]
+        # own session: a terminal's Ctrl-C reaches us once, and we stop the nodes in order
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                     start_new_session=True)
+        self.lines: list[str] = []
+        self._echo = echo
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._echo(f'[{self.plan.name}] {line.rstrip()}')
+
+    def stop(self, timeout_s: float = 5.0) -> int:
+        """SIGINT, then SIGKILL after ``timeout_s``; the exit code (negative: signal)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self._echo(f'[bringup] {self.plan.name} ignored SIGINT for {timeout_s:.0f} s: '
+                           'killed')
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=2.0)
+        return self.proc.returncode
+
+
+@dataclass
+class BringupResult:
+    """How a bringup ended."""
+
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+    crashed: list[str] = field(default_factory=list)
+    played: int = 0
+    received: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.crashed and all(c == 0 for c in self.exit_codes.values())
+
+
+def _wait(cond: Callable[[], bool], timeout_s: float, stop: threading.Event,
+          procs: Sequence[NodeProcess]) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if stop.is_set() or any(p.proc.poll() is not None for p in procs):
+            return False
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'the nodes did not connect within {timeout_s:.0f} s')
+        time.sleep(0.05)
+    return True
+
+
+def run_bringup(
+    plans: Sequence[NodePlan],
+    *,
+    configs: dict[str, Path] | None = None,
+    namespace: str = '',
+    bag: Path | None = None,
+    rate: float = 1.0,
+    exit_after_bag: bool = False,
+    record: Path | None = None,
+    ready_timeout_s: float = 60.0,
+    drain_s: float = 3.0,
+    echo: Callable[[str], None] = print,
+    env: dict[str, str] | None = None,
+) -> BringupResult:
+    """Run the nodes until SIGINT/SIGTERM, a crash, or (``exit_after_bag``) the end of the
+    bag plus the outputs draining (no new fused frame for ``drain_s``)."""
+    env = dict(os.environ if env is None else env)
+    apply_transport_defaults(env)
+    for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'RMW_IMPLEMENTATION',
+                'FASTDDS_DEFAULT_PROFILES_FILE'):
+        if key in env:
+            os.environ[key] = env[key]
+    configs = configs or {}
+    result = BringupResult()
+    with ros_session('fusion_ros_bringup') as (node, stop):
+        procs = [NodeProcess(p, configs.get(p.name) or share_file(p.config), namespace, env,
+                             echo) for p in plans]
+        try:
+            _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, record,
+                       ready_timeout_s, drain_s, echo)
+        finally:
+            result.interrupted = stop.is_set()
+            for p in reversed(procs):  # consumers first
+                code = p.stop()
+                result.exit_codes[p.plan.name] = code
+    return result
+
+
+def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, record,
+               ready_timeout_s, drain_s, echo) -> None:
+    outputs = {_ns(t, namespace) if t != DIAG_TOPIC else t: ty
+               for t, ty in OUTPUT_TYPES.items()}
+    counts = {t: 0 for t in outputs}
+    recorder = None
+    reliable: QoSProfile = make_qos('reliable', 100)
+    if record is not None:
+        recorder = TopicRecorder(node, record, outputs, reliable)
+        recorder.__enter__()
+    else:
+        from fusion_ros.ros.msg_types import import_msg_type
+
+        for topic, msgtype in outputs.items():
+            node.create_subscription(import_msg_type(msgtype), topic,
+                                     lambda _m, t=topic: counts.__setitem__(t, counts[t] + 1),
+                                     reliable, raw=True)
+    fused = _ns(FUSED_TOPIC, namespace)
+
+    def count(topic: str) -> int:
+        return len(recorder.receipts[topic]) if recorder is not None else counts[topic]
+
+    try:
+        if bag is not None:
+            images = [_ns(THERMAL_TOPIC, namespace), _ns(RGB_TOPIC, namespace)]
+            player = _NamespacedPlayer(node, bag, namespace, rate)
+            player.prepare()
+            echo(f'[bringup] waiting for the fusion node to subscribe to {images}')
+            if _wait(lambda: player.subscriber_count(images) >= 1, ready_timeout_s, stop, procs):
+                time.sleep(0.5)  # let discovery settle both ways
+                echo(f'[bringup] playing {bag} at {rate:g}x')
+                result.played = player.play(should_stop=lambda: stop.is_set() or any(
+                    p.proc.poll() is not None for p in procs))
+                echo(f'[bringup] bag done: {result.played} messages')
+                if exit_after_bag:
+                    _drain(lambda: count(fused), drain_s, stop, procs)
+                    return
+        while not stop.is_set() and all(p.proc.poll() is None for p in procs):
+            time.sleep(0.1)
+    finally:
+        for p in procs:
+            code = p.proc.poll()
+            if code is not None and not stop.is_set():
+                result.crashed.append(p.plan.name)
+                echo(f'[bringup] {p.plan.name} exited with code {code}; stopping the rest')
+        if recorder is not None:
+            recorder.__exit__(None, None, None)
+        result.received = {t: count(t) for t in outputs}
+
+
+def _drain(count: Callable[[], int], quiet_s: float, stop: threading.Event,
+           procs: Sequence[NodeProcess]) -> None:
+    last, since = count(), time.monotonic()
+    while time.monotonic() - since < quiet_s and not stop.is_set():
+        if any(p.proc.poll() is not None for p in procs):
+            return
+        time.sleep(0.05)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
+class _NamespacedPlayer(BagPlayer):
+    """A player publishing each bag topic under ``namespace`` (``/ns/thermal/image_raw``)."""
+
+    def __init__(self, node, bag: Path, namespace: str, rate: float) -> None:
+        super().__init__(node, bag, make_qos('sensor_data', 10), rate=rate)
+        self.namespace = namespace
+
+    def publisher(self, topic: str, msgtype: str) -> object:
+        return super().publisher(_ns(topic, self.namespace), msgtype)

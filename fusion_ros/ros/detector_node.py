@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Detector node: 2D detections on the fused stream.
+
+Subscribes:
+    fused/image_raw (sensor_msgs/Image): any encoding the fusion node accepts for RGB.
+Publishes:
+    detections (vision_msgs/Detection2DArray): when vision_msgs is installed (a full ROS 2
+        install); header and frame_id of the image, boxes in its pixels.
+    detections/image (sensor_msgs/Image, rgb8): the image with boxes and scores drawn, always
+        (rviz has no 2D detection display).
+    detections/json (std_msgs/String): the same detections as JSON, always, for tools
+        and installs without vision_msgs.
+    /diagnostics (1 Hz): input and output rates, drops, errors, backend, inference time.
+
+Backends (``backend``): ``hog`` (OpenCV's people detector, no download) or ``onnx`` (a
+YOLOv5/YOLOv8 ONNX export at ``model_path``). Detection runs in a worker thread; at most
+one image waits and a newer one replaces it (a counted drop).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from fusion_ros.detect import Detection, build_detector, draw_detections
+from fusion_ros.engine.slot import LatestSlot
+from fusion_ros.errors import ConfigError, FusionError
+from fusion_ros.io.image_msg import array_to_fields, image_to_array, to_rgb_or_grey
+from fusion_ros.ros.params import ParamSpec, declare_params, read_params
+from fusion_ros.ros.qos import make_qos
+
+PARAMS = (
+    ParamSpec('backend', 'hog', 'hog (OpenCV people detector) or onnx (YOLOv5/YOLOv8 export).',
+              read_only=True),
+    ParamSpec('model_path', '', 'ONNX model file for backend onnx.', read_only=True),
+    ParamSpec('layout', 'auto', 'ONNX output layout: auto, yolov5 or yolov8.', read_only=True),
+    ParamSpec('score_threshold', 0.5, 'Lowest score published.', (0.0, 1.0), read_only=True),
+    ParamSpec('iou_threshold', 0.45, 'NMS overlap above which the weaker box goes.',
+              (0.0, 1.0), read_only=True),
+    ParamSpec('classes', '', 'Comma-separated class names or ids to keep; empty: all.',
+              read_only=True),
+    ParamSpec('device', 'cpu', 'cpu or cuda (onnx backend with onnxruntime-gpu).',
+              read_only=True),
+    ParamSpec('upscale', 1.0, 'HOG: resize factor before detection (2 finds people half as '
+              'tall).', (0.25, 8.0), read_only=True),
+    ParamSpec('topics.image', 'fused/image_raw', 'Input image topic.', read_only=True),
+    ParamSpec('qos.input.reliability', 'reliable', 'Input subscription reliability (the fusion '
+              'node publishes reliable).', read_only=True),
+    ParamSpec('qos.depth', 5, 'History depth of subscription and publishers.', (1, 1000),
+              read_only=True),
+)
+
+
+@dataclass
+class DetectorStats:
+    images_in: int = 0
+    processed: int = 0
+    detections: int = 0
+    dropped: int = 0
+    errors: int = 0
+    last_input: float = 0.0
+    last_ms: float = 0.0
+
+
+def _vision_msgs() -> Any | None:
+    try:
+        import vision_msgs.msg as vm
+    except ImportError:
+        return None
+    return vm
+
+
+def _class_filter(text: str) -> tuple[set[str], set[int]]:
+    names, ids = set(), set()
+    for item in (t.strip() for t in text.split(',')):
+        if not item:
+            continue
+        (ids.add(int(item)) if item.lstrip('-').isdigit() else names.add(item))
+    return names, ids
+
+
+def detections_json(dets: list[Detection], stamp_ns: int, frame_id: str) -> str:
+    """The ``detections/json`` payload."""
+    return json.dumps({'stamp_ns': stamp_ns, 'frame_id': frame_id, 'detections': [
+        {'label': d.label, 'score': round(d.score, 4),
+         'box': [round(v, 2) for v in d.xyxy]} for d in dets]})
+
+
+class DetectorNode(Node):
+    """See the module docstring."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('detector_node', **kwargs)
+        declare_params(self, PARAMS)
+        p = read_params(self, PARAMS)
+        names, ids = _class_filter(p['classes'])
+        self.keep_names = names
+        self.keep_ids = ids
+        self.detector = build_detector(
+            p['backend'], model_path=p['model_path'], score_threshold=p['score_threshold'],
+            iou_threshold=p['iou_threshold'], classes=sorted(ids) or None, device=p['device'],
+            layout=p['layout'], upscale=p['upscale'])
+        self.backend = p['backend']
+        if p['qos.input.reliability'] not in ('reliable', 'best_effort'):
+            raise ConfigError(f"qos.input.reliability = {p['qos.input.reliability']!r}")
+        depth = int(p['qos.depth'])
+        self.vm = _vision_msgs()
+        out_qos = make_qos('reliable', depth)
+        self._pub_array = (self.create_publisher(self.vm.Detection2DArray, 'detections', out_qos)
+                           if self.vm is not None else None)
+        if self.vm is None:
+            self.get_logger().info('vision_msgs is not installed: publishing detections/image '
+                                   'and detections/json only')
+        self._pub_image = self.create_publisher(Image, 'detections/image', out_qos)
+        self._pub_json = self.create_publisher(String, 'detections/json', out_qos)
+        self._pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.stats = DetectorStats()
+        self._slot: LatestSlot[Image] = LatestSlot()
+        self._sub = self.create_subscription(Image, p['topics.image'], self.image_cb,
+                                             make_qos(p['qos.input.reliability'], depth))
+        self._worker = threading.Thread(target=self._work, name='detector_worker', daemon=True)
+        self._worker.start()
+        self._causes: dict[str, float] = {}
+        self._diag_prev = (time.monotonic(), DetectorStats())
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(f'detector {self.backend} on {p["topics.image"]}')
+
+    def image_cb(self, msg: Image) -> None:
+        self.stats.images_in += 1
+        self.stats.last_input = time.monotonic()
+        if self._slot.put(msg):
+            self.stats.dropped += 1
+
+    def stop(self) -> None:
+        self._slot.close()
+        self._worker.join(timeout=2.0)
+
+    def _work(self) -> None:
+        while (msg := self._slot.take()) is not None:
+            try:
+                self._detect_and_publish(msg)
+            except FusionError as err:
+                self.stats.errors += 1
+                self._report(type(err).__name__, f'image skipped: {err}')
+            except Exception as err:  # noqa: BLE001 - a bad image must never kill the node
+                self.stats.errors += 1
+                self._report(type(err).__name__, f'unexpected error, image skipped: {err!r}')
+
+    def _detect_and_publish(self, msg: Image) -> None:
+        image = to_rgb_or_grey(image_to_array(msg), msg.encoding)
+        if image.dtype != 'uint8':
+            raise ConfigError(f'detector needs 8-bit images, got {msg.encoding!r}')
+        start = time.perf_counter()
+        dets = self.detector.detect(image)
+        if self.keep_names:
+            dets = [d for d in dets if d.label in self.keep_names]
+        self.stats.last_ms = (time.perf_counter() - start) * 1e3
+        drawn = draw_detections(image, dets)
+        fields = array_to_fields(drawn, 'rgb8')
+        out = Image(header=msg.header, height=fields.height, width=fields.width,
+                    encoding='rgb8', is_bigendian=fields.is_bigendian, step=fields.step)
+        out.data = fields.data.tobytes()
+        self._pub_image.publish(out)
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self._pub_json.publish(String(data=detections_json(dets, stamp_ns,
+                                                           msg.header.frame_id)))
+        if self._pub_array is not None:
+            self._pub_array.publish(self._array(msg, dets))
+        self.stats.processed += 1
+        self.stats.detections += len(dets)
+
+    def _array(self, msg: Image, dets: list[Detection]) -> Any:
+        vm = self.vm
+        array = vm.Detection2DArray(header=msg.header)
+        for d in dets:
+            det = vm.Detection2D(header=msg.header)
+            cx, cy, w, h = d.center_size
+            det.bbox.center.position.x, det.bbox.center.position.y = cx, cy
+            det.bbox.size_x, det.bbox.size_y = w, h
+            hyp = vm.ObjectHypothesisWithPose()
+            hyp.hypothesis.class_id, hyp.hypothesis.score = d.label, d.score
+            det.results.append(hyp)
+            array.detections.append(det)
+        return array
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        prev_t, prev = self._diag_prev
+        stats = self.stats
+        self._diag_prev = (now, DetectorStats(**vars(stats)))
+        span = max(now - prev_t, 1e-3)
+        if stats.errors > prev.errors and stats.processed == prev.processed:
+            level, text = DiagnosticStatus.ERROR, 'every image of the last second failed'
+        elif now - stats.last_input > 2.0:
+            level, text = DiagnosticStatus.WARN, 'no input images for 2 s'
+        else:
+            level, text = DiagnosticStatus.OK, 'detecting'
+        values = {
+            'input rate (Hz)': f'{(stats.images_in - prev.images_in) / span:.1f}',
+            'output rate (Hz)': f'{(stats.processed - prev.processed) / span:.1f}',
+            'processed': str(stats.processed), 'detections': str(stats.detections),
+            'dropped': str(stats.dropped), 'errors': str(stats.errors),
+            'backend': self.backend, 'inference (ms)': f'{stats.last_ms:.1f}',
+        }
+        status = DiagnosticStatus(level=level, name=f'{self.get_name()}: detection',
+                                  message=text, hardware_id=self.backend,
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._pub_diag.publish(array)
+
+    def _report(self, cause: str, text: str, every_s: float = 10.0) -> None:
+        now = time.monotonic()
+        if now - self._causes.get(cause, -every_s) >= every_s:
+            self._causes[cause] = now
+            self.get_logger().warning(f'{text} ({self.stats.errors} errors so far)')
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until SIGINT/SIGTERM."""
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = DetectorNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except FusionError as err:
+        print(f'detector_node: {err}', flush=True)
+        code = 1
+    finally:
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
