@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     'train': 'train',
     'bag': 'bag',
     'launch': 'launch',
+    'eval-detection': 'eval_detection',
 }
 
 
