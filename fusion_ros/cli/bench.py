@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Benchmarks. "bench model": ms/frame, peak memory and parameters of one model.
+"""Benchmarks. "bench model": ms/frame, peak memory and parameters of one model;
+"bench pipeline": end-to-end latency and rate through the fusion node over real ROS
+transport.
 
 ms are the median and 95th percentile of --repeat frames through the inference engine
 (gain control, colour, padding and the network) after --warmup frames. Peak memory is
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 import argparse
 
-from fusion_ros.cli._args import add_model_arguments, size
+from fusion_ros.cli._args import add_model_arguments, positive_float, size
+from fusion_ros.defaults import DEFAULT_MODEL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +35,84 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help='time the network alone on ready tensors (no engine work)')
     model.add_argument('--json', action='store_true', help='print one JSON object')
 
+    pipe = sub.add_parser('pipeline', help='end-to-end latency through the fusion node',
+                          description=_PIPELINE_DOC,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    pipe.add_argument('--model', default=DEFAULT_MODEL, help='fusion model (default: %(default)s)')
+    pipe.add_argument('--weights', default='', help='checkpoint for models that need one')
+    pipe.add_argument('--size', type=size, default=(640, 512), metavar='WxH',
+                      help='frame size (default: 640x512)')
+    pipe.add_argument('--rate', type=positive_float, default=20.0,
+                      help='camera frame rate in Hz (default: %(default)s)')
+    pipe.add_argument('--seconds', type=positive_float, default=10.0,
+                      help='length of the replayed sequence (default: %(default)s)')
+    pipe.add_argument('--no-enhanced', action='store_true',
+                      help='node without enhanced/image_raw')
+    pipe.add_argument('--json', action='store_true', help='print one JSON object')
+
+
+_PIPELINE_DOC = """End-to-end latency and sustained rate through the fusion node.
+
+Writes a synthetic thermal + RGB sequence at --size and --rate, starts the fusion node as
+its own process on a private ROS domain, plays the sequence in real time over Fast DDS and
+records the outputs. Latency is RGB publish (the camera's stamp, live) to fused receipt;
+p50/p95 over every fused frame. The ROS overhead is latency p50 minus the engine time p50
+the node itself reports in /diagnostics for the same frames (transport both ways, message
+conversion, pairing, the worker hand-off); the engine is also timed alone in this process
+afterwards, for reference.
+
+Example:
+  fusion-ros bench pipeline --model fastfusion --size 640x512 --rate 20
+"""
+
 
 def run(args: argparse.Namespace) -> int:
+    return _pipeline(args) if args.bench == 'pipeline' else _model(args)
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from fusion_ros.cli.synth import write_synthetic_bag
+    from fusion_ros.engine.bench import bench_model
+    from fusion_ros.ros.pipeline import isolated_ros_env, run_pipeline
+
+    with tempfile.TemporaryDirectory(prefix='fusion_ros_bench_') as tmp:
+        bag = Path(tmp) / 'in'
+        write_synthetic_bag(bag, seconds=args.seconds, fps=args.rate, size=args.size,
+                            progress=False)
+        node_args = ['-p', f'model:={args.model}',
+                     '-p', f'publish_enhanced:={"false" if args.no_enhanced else "true"}']
+        if args.weights:
+            node_args += ['-p', f'weights:={args.weights}']
+        report = run_pipeline(bag, Path(tmp) / 'out', node_args, env=isolated_ros_env())
+    if report.node_returncode not in (0, None) or not report.fused:
+        print(report.node_log[-3000:])
+        return 1
+    engine = bench_model(args.model, args.size, device='cpu', repeat=30, warmup=3,
+                         weights=args.weights or None, enhanced=not args.no_enhanced)
+    summary = report.summary()
+    in_node = report.node_inference_ms
+    result = {
+        'model': args.model, 'size': f'{args.size[0]}x{args.size[1]}', 'rate_hz': args.rate,
+        **summary, 'node_engine_ms_median': in_node, 'engine_ms_median': engine['ms_median'],
+        'ros_overhead_ms': summary['latency_p50_ms'] - (in_node or engine['ms_median']),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.model} {result['size']} at {args.rate:g} Hz: {summary['fused_out']}/"
+              f"{summary['pairs_in']} pairs fused, {summary['throughput_fps']:.1f} fps; latency "
+              f"p50 {summary['latency_p50_ms']:.1f} ms, p95 {summary['latency_p95_ms']:.1f} ms; "
+              f"engine in the node {in_node or float('nan'):.1f} ms (alone "
+              f"{engine['ms_median']:.1f}) -> ROS overhead "
+              f"{result['ros_overhead_ms']:.1f} ms")
+    return 0
+
+
+def _model(args: argparse.Namespace) -> int:
     import json
 
     from fusion_ros.engine.bench import bench_model

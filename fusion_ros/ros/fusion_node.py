@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
@@ -190,6 +192,7 @@ class FusionNode(LifecycleNode):
         self._night: NightHysteresis | None = None
         self._sync: ApproximateTimeSynchronizer | None = None
         self._jumps = TimeJumpDetector()
+        self._inference_ms: deque[float] = deque(maxlen=200)  # last frames' engine time
         self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
         self._slot: LatestSlot[tuple[Image, Image]] = LatestSlot()
         self._worker: threading.Thread | None = None
@@ -361,6 +364,7 @@ class FusionNode(LifecycleNode):
         thermal = image_to_array(thermal_msg)
         visible = to_rgb_or_grey(image_to_array(rgb_msg), rgb_msg.encoding)
         result = engine.fuse(thermal, visible)
+        self._inference_ms.append(result.inference_ms)
         self._pub_fused.publish(_image(result.fused, rgb_msg))
         if self._pub_enhanced is not None and result.enhanced is not None:
             self._pub_enhanced.publish(_image(result.enhanced, rgb_msg))
@@ -403,6 +407,8 @@ class FusionNode(LifecycleNode):
             'model': self.config.model if self.config else '',
             'device': str(self.engine.device) if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),
+            'inference p50 (ms)': (f'{float(np.median(list(self._inference_ms))):.1f}'
+                                   if self._inference_ms else ''),
         }
         status = DiagnosticStatus(level=level, name=f'{self.get_name()}: fusion',
                                   message=text, hardware_id=values['device'],

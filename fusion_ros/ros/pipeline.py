@@ -72,6 +72,7 @@ class PipelineReport:
     node_log: str = ''
     day_probability: list[tuple[int, float]] = field(default_factory=list)
     receipts_ns: list[int] = field(default_factory=list)
+    node_inference_ms: float | None = None  # the node's own engine time p50 (diagnostics)
 
     @property
     def dropped(self) -> int:
@@ -171,7 +172,7 @@ def run_pipeline(
     latencies = [(recv - rgb_wall[s]) / 1e6 for s, recv in fused if s in rgb_wall]
     day = _float_values(out_bag, DAY_TOPIC)
     return PipelineReport(published, expected, len(fused), latencies, wall_s, code, node_log, day,
-                          [recv for _, recv in fused])
+                          [recv for _, recv in fused], _node_inference_ms(out_bag))
 
 
 def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: subprocess.Popen,
@@ -210,3 +211,14 @@ def _stop(proc: subprocess.Popen) -> int | None:
 def _float_values(bag: Path, topic: str) -> list[tuple[int, float]]:
     # std_msgs/Float32 CDR: 4-byte encapsulation header, then the float
     return [(m.time_ns, struct.unpack_from('<f', m.raw, 4)[0]) for m in read_bag(bag, [topic])]
+
+
+def _node_inference_ms(bag: Path) -> float | None:
+    """The last 'inference p50 (ms)' the fusion node put in its diagnostics."""
+    value = None
+    for m in read_bag(bag, [DIAG_TOPIC]):
+        for status in m.decode().status:
+            for kv in status.values:
+                if kv.key == 'inference p50 (ms)' and kv.value:
+                    value = float(kv.value)
+    return value

@@ -166,3 +166,17 @@ def test_sigint_stops_every_node_within_two_seconds(tmp_path):
     assert proc.returncode == 0, text
     assert 'Traceback' not in text and 'exit codes: detector_node 0, fusion_node 0' in text
     assert elapsed < 2.0
+
+
+def test_bench_pipeline_reports_latency_and_overhead():
+    env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
+    res = subprocess.run([sys.executable, '-m', 'fusion_ros', 'bench', 'pipeline', '--model',
+                          'max', '--size', '160x128', '--seconds', '2', '--json'], env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads(res.stdout.strip().splitlines()[-1])
+    assert doc['pairs_in'] == 40 and doc['fused_out'] >= 32
+    assert 0 < doc['latency_p50_ms'] <= doc['latency_p95_ms']
+    assert doc['node_engine_ms_median'] is not None and doc['node_engine_ms_median'] > 0
+    assert doc['ros_overhead_ms'] == pytest.approx(doc['latency_p50_ms']
+                                                   - doc['node_engine_ms_median'])
