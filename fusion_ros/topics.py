@@ -15,6 +15,7 @@ DAY_TOPIC = '/illumination/day_probability'
 NIGHT_TOPIC = '/illumination/is_night'
 DETECTIONS_TOPIC = '/detections'
 DETECTIONS_IMAGE_TOPIC = '/detections/image'
+DETECTIONS_JSON_TOPIC = '/detections/json'
 DIAG_TOPIC = '/diagnostics'
 
 THERMAL_FRAME = 'thermal_camera'

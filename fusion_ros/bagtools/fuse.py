@@ -24,9 +24,16 @@ from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.errors import BagError, FusionError
 from fusion_ros.io.bag import BagMessage, BagWriter, bag_topics, read_bag
 from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
-from fusion_ros.topics import DAY_TOPIC, ENHANCED_TOPIC, FUSED_TOPIC, NIGHT_TOPIC
+from fusion_ros.topics import (
+    DAY_TOPIC,
+    DETECTIONS_IMAGE_TOPIC,
+    DETECTIONS_JSON_TOPIC,
+    ENHANCED_TOPIC,
+    FUSED_TOPIC,
+    NIGHT_TOPIC,
+)
 
-__all__ = ['FuseReport', 'fuse_bag']
+__all__ = ['FuseReport', 'detection_writer', 'fuse_bag']
 
 
 @dataclass
@@ -186,3 +193,22 @@ def _fuse_pending(engine: FusionEngine, pending: list[_Pair], outputs: _Outputs,
         outputs.write(pair.rgb, header, result)
         report.fused += 1
         report.model_ms += result.inference_ms
+
+
+def detection_writer(detector: Any) -> Callable[[np.ndarray, Any, int], list[tuple[str, Any]]]:
+    """A ``detect`` hook for :func:`fuse_bag` writing the detector node's outputs:
+    ``detections/image`` (boxes drawn) and ``detections/json``."""
+    from fusion_ros.detect import draw_detections
+    from fusion_ros.detect.report import detections_json
+    from fusion_ros.io.bag import make_image_msg, typestore
+
+    string = typestore().types['std_msgs/msg/String']
+
+    def detect(fused: np.ndarray, header: Any, stamp: int) -> list[tuple[str, Any]]:
+        dets = detector.detect(fused)
+        drawn = make_image_msg(draw_detections(fused, dets), 'rgb8', stamp, header.frame_id)
+        return [(DETECTIONS_IMAGE_TOPIC, drawn),
+                (DETECTIONS_JSON_TOPIC, string(data=detections_json(dets, stamp,
+                                                                    header.frame_id)))]
+
+    return detect

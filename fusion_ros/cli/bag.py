@@ -116,6 +116,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument('--no-enhanced', action='store_true', help='skip enhanced/image_raw')
     p.add_argument('--outputs-only', action='store_true',
                    help='do not copy the input topics into OUT_BAG')
+    p.add_argument('--detect', choices=('hog', 'onnx'), default=None,
+                   help='also run a detector on the fused frames: detections/image and '
+                        'detections/json, as the detector node')
+    p.add_argument('--detector-model', default='', metavar='ONNX',
+                   help='YOLOv5/YOLOv8 ONNX export for --detect onnx')
     _add_sync_options(p)
     _add_output_options(p)
 
@@ -146,9 +151,9 @@ _FUSE_DOC = """Fuse a recording offline, as fast as the hardware allows.
 
 Reads the thermal and RGB image topics (Image or CompressedImage), pairs them with the
 node's synchronizer (--slop, --queue-size), fuses in batches and writes fused/image_raw,
-enhanced/image_raw, illumination/day_probability and illumination/is_night with the RGB
-stamps into OUT_BAG, next to a copy of the inputs. Frames that fail are named; the rest is
-written. Prints the throughput.
+enhanced/image_raw, illumination/day_probability and illumination/is_night (and with
+--detect, detections/image and detections/json) with the RGB stamps into OUT_BAG, next
+to a copy of the inputs. Frames that fail are named; the rest is written. Prints the throughput.
 """
 
 
@@ -247,12 +252,19 @@ def _fuse(args: argparse.Namespace) -> int:
 
     total = sum(t.count for t in bag_info(args.in_bag).topics.values())
     engine = engine_from_args(args, enhanced=not args.no_enhanced)
+    detect = None
+    if args.detect:
+        from fusion_ros.bagtools.fuse import detection_writer
+        from fusion_ros.detect import build_detector
+
+        detect = detection_writer(build_detector(args.detect, model_path=args.detector_model))
     with tqdm(total=total, unit='msg', desc='fuse') as bar:
         report = fuse_bag(args.in_bag, args.out_bag, engine, thermal_topic=args.thermal_topic,
                           rgb_topic=args.rgb_topic, slop_s=args.slop,
                           queue_size=args.queue_size, batch=args.batch,
                           copy_inputs=not args.outputs_only, storage=args.storage,
-                          version=_version(args), on_message=lambda _: bar.update())
+                          version=_version(args), detect=detect,
+                          on_message=lambda _: bar.update())
     print(f'fused {report.fused}/{report.pairs} pairs with {args.model} on {engine.device} '
           f'(batch {args.batch}): {report.fps:.1f} pairs/s overall, '
           f'{report.model_ms / max(report.fused, 1):.1f} ms/pair in the model -> {args.out_bag}')

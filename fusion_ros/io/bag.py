@@ -61,6 +61,23 @@ def cdr_header_stamp(raw: bytes | memoryview) -> int:
     return sec * 1_000_000_000 + nsec
 
 
+def make_header(stamp_ns: int, frame_id: str) -> Any:
+    """A rosbags ``std_msgs/Header``."""
+    types = typestore().types
+    return types['std_msgs/msg/Header'](
+        stamp=types['builtin_interfaces/msg/Time'](
+            sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000)),
+        frame_id=frame_id,
+    )
+
+
+def make_image_msg(arr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
+    """A rosbags ``sensor_msgs/Image`` holding ``arr``."""
+    fields = array_to_fields(arr, encoding)
+    return typestore().types[IMAGE_TYPE](header=make_header(stamp_ns, frame_id),
+                                         **fields._asdict())
+
+
 def remove_bag(path: Path) -> None:
     """Delete a rosbag2 directory we are about to rewrite; refuse anything that is not one."""
     if not path.exists():
@@ -128,19 +145,11 @@ class BagWriter:
 
     def header(self, stamp_ns: int, frame_id: str) -> Any:
         """A rosbags ``std_msgs/Header``."""
-        types = self._store.types
-        return types['std_msgs/msg/Header'](
-            stamp=types['builtin_interfaces/msg/Time'](
-                sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000)
-            ),
-            frame_id=frame_id,
-        )
+        return make_header(stamp_ns, frame_id)
 
     def image_msg(self, arr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
         """Build a rosbags ``sensor_msgs/Image`` from an array."""
-        fields = array_to_fields(arr, encoding)
-        return self._store.types[IMAGE_TYPE](header=self.header(stamp_ns, frame_id),
-                                             **fields._asdict())
+        return make_image_msg(arr, encoding, stamp_ns, frame_id)
 
     def compressed_msg(self, data: bytes, fmt: str, stamp_ns: int, frame_id: str) -> Any:
         """Build a rosbags ``sensor_msgs/CompressedImage`` around encoded bytes."""

@@ -27,6 +27,7 @@ from fusion_ros.ros.session import apply_transport_defaults, ros_session
 from fusion_ros.topics import (
     DAY_TOPIC,
     DETECTIONS_IMAGE_TOPIC,
+    DETECTIONS_JSON_TOPIC,
     DIAG_TOPIC,
     ENHANCED_TOPIC,
     FUSED_TOPIC,
@@ -43,7 +44,7 @@ OUTPUT_TYPES = {
     DAY_TOPIC: 'std_msgs/msg/Float32',
     NIGHT_TOPIC: 'std_msgs/msg/Bool',
     DETECTIONS_IMAGE_TOPIC: 'sensor_msgs/msg/Image',
-    '/detections/json': 'std_msgs/msg/String',
+    DETECTIONS_JSON_TOPIC: 'std_msgs/msg/String',
     DIAG_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray',
 }
 

@@ -19,7 +19,6 @@ one image waits and a newer one replaces it (a counted drop).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from fusion_ros.detect import Detection, build_detector, draw_detections
+from fusion_ros.detect.report import detections_json
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError
 from fusion_ros.io.image_msg import array_to_fields, image_to_array, to_rgb_or_grey
@@ -87,13 +87,6 @@ def _class_filter(text: str) -> tuple[set[str], set[int]]:
             continue
         (ids.add(int(item)) if item.lstrip('-').isdigit() else names.add(item))
     return names, ids
-
-
-def detections_json(dets: list[Detection], stamp_ns: int, frame_id: str) -> str:
-    """The ``detections/json`` payload."""
-    return json.dumps({'stamp_ns': stamp_ns, 'frame_id': frame_id, 'detections': [
-        {'label': d.label, 'score': round(d.score, 4),
-         'box': [round(v, 2) for v in d.xyxy]} for d in dets]})
 
 
 class DetectorNode(Node):

@@ -193,8 +193,9 @@ class FusionNode(LifecycleNode):
         self._sync: ApproximateTimeSynchronizer | None = None
         self._jumps = TimeJumpDetector()
         self._inference_ms: deque[float] = deque(maxlen=200)  # last frames' engine time
+        self._latency_ms: deque[float] = deque(maxlen=200)  # pair complete -> published
         self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
-        self._slot: LatestSlot[tuple[Image, Image]] = LatestSlot()
+        self._slot: LatestSlot[tuple[Image, Image, float]] = LatestSlot()
         self._worker: threading.Thread | None = None
         self._causes: dict[str, float] = {}
         self.add_on_set_parameters_callback(self._on_set_params)
@@ -338,7 +339,7 @@ class FusionNode(LifecycleNode):
                 self.stats.rate_limited += 1
                 return
             self._last_accepted = now
-        if self._slot.put((thermal, rgb)):
+        if self._slot.put((thermal, rgb, time.monotonic())):
             self.stats.dropped += 1
 
     # worker ----------------------------------------------------------------------------
@@ -357,7 +358,7 @@ class FusionNode(LifecycleNode):
                 self.stats.errors += 1
                 self._report(type(err).__name__, f'unexpected error, frame skipped: {err!r}')
 
-    def _fuse_and_publish(self, thermal_msg: Image, rgb_msg: Image) -> None:
+    def _fuse_and_publish(self, thermal_msg: Image, rgb_msg: Image, paired_at: float) -> None:
         engine = self.engine
         if engine is None:
             return
@@ -374,6 +375,7 @@ class FusionNode(LifecycleNode):
             self._pub_night.publish(Bool(data=self._night.update(result.day_probability,
                                                                  stamp_s)))
         self.stats.fused += 1
+        self._latency_ms.append((time.monotonic() - paired_at) * 1e3)
 
     # diagnostics -----------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
@@ -407,8 +409,11 @@ class FusionNode(LifecycleNode):
             'model': self.config.model if self.config else '',
             'device': str(self.engine.device) if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),
-            'inference p50 (ms)': (f'{float(np.median(list(self._inference_ms))):.1f}'
-                                   if self._inference_ms else ''),
+            'pairing ratio': (f'{stats.pairs / min(stats.thermal_in, stats.rgb_in):.3f}'
+                              if min(stats.thermal_in, stats.rgb_in) else ''),
+            'inference p50 (ms)': _percentile(self._inference_ms, 50),
+            'latency p50 (ms)': _percentile(self._latency_ms, 50),
+            'latency p95 (ms)': _percentile(self._latency_ms, 95),
         }
         status = DiagnosticStatus(level=level, name=f'{self.get_name()}: fusion',
                                   message=text, hardware_id=values['device'],
@@ -424,6 +429,12 @@ class FusionNode(LifecycleNode):
         if last is None or now - last >= every_s:
             self._causes[cause] = now
             self.get_logger().warning(f'{text} ({self.stats.errors} errors so far)')
+
+
+def _percentile(values: deque[float], q: float) -> str:
+    # list() copies under the GIL: the worker may append meanwhile
+    data = list(values)
+    return f'{float(np.percentile(data, q)):.1f}' if data else ''
 
 
 def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:

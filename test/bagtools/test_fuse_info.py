@@ -125,3 +125,14 @@ def test_cli_fuse_without_image_topics_is_a_clear_error(tmp_path, capsys):
         w.write_image('/camera/image_raw', np.zeros((4, 4), np.uint8), 'mono8', 1, 'c')
     assert main(['bag', 'fuse', str(tmp_path / 'other'), str(tmp_path / 'o')]) == 1
     assert 'no thermal + RGB image topics' in capsys.readouterr().err
+
+
+def test_cli_fuse_with_detection_writes_the_detector_outputs(small_bag, tmp_path):
+    out = tmp_path / 'det'
+    assert main(['bag', 'fuse', str(small_bag), str(out), '--model', 'max', '--outputs-only',
+                 '--detect', 'hog']) == 0
+    fused = [m.header_stamp() for m in read_bag(out, [FUSED_TOPIC])]
+    drawn = list(read_bag(out, ['/detections/image']))
+    docs = [json.loads(m.decode().data) for m in read_bag(out, ['/detections/json'])]
+    assert [m.header_stamp() for m in drawn] == fused == [d['stamp_ns'] for d in docs]
+    assert drawn[0].image().shape == (128, 160, 3)

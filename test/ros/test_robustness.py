@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The fusion node under fire: 2,000 malformed images mixed into a valid stream.
+
+The node must stay alive, keep fusing the valid pairs, count the bad ones as errors and
+still stop cleanly on SIGINT.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from fusion_ros.io.image_msg import array_to_fields  # noqa: E402
+from fusion_ros.ros.pipeline import isolated_ros_env  # noqa: E402
+from fusion_ros.ros.qos import make_qos  # noqa: E402
+from fusion_ros.ros.session import ros_session  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+START = 1_700_000_000
+
+
+def _image(arr: np.ndarray, encoding: str, stamp_ns: int) -> Image:
+    fields = array_to_fields(arr, encoding)
+    msg = Image(height=fields.height, width=fields.width, encoding=encoding,
+                is_bigendian=fields.is_bigendian, step=fields.step)
+    msg.data = fields.data.tobytes()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    return msg
+
+
+def _malformed(rng: np.random.Generator, stamp_ns: int, thermal: bool) -> Image:
+    """One of ten kinds of broken Image."""
+    kind = int(rng.integers(10))
+    ok = rng.integers(0, 256, (64, 64) if thermal else (64, 64, 3), np.uint8)
+    msg = _image(ok, 'mono8' if thermal else 'rgb8', stamp_ns)
+    if kind == 0:
+        msg.encoding = 'no_such_encoding'
+    elif kind == 1:
+        msg.step = 3  # smaller than a row
+    elif kind == 2:
+        msg.data = msg.data[: len(msg.data) // 2]  # truncated
+    elif kind == 3:
+        msg.width = msg.height = 0
+    elif kind == 4:
+        msg.width = msg.height = 100_000  # a lying header with 4 KB of data
+        msg.step = msg.width
+    elif kind == 5:
+        nan = np.full((64, 64), np.nan, np.float32)
+        msg = _image(nan, '32FC1', stamp_ns) if thermal else _image(
+            np.full((64, 64), np.inf, np.float32), '32FC1', stamp_ns)
+    elif kind == 6:
+        msg.encoding = 'bayer_rggb8'
+    elif kind == 7:  # wrong size for the partner
+        msg = _image(rng.integers(0, 256, (32, 48, 3), np.uint8), 'rgb8', stamp_ns)
+    elif kind == 8:  # an encoding that lies about the bytes behind it
+        msg.encoding = 'mono16' if thermal else 'rgba8'
+    else:
+        msg.data = b''
+    return msg
+
+
+def test_two_thousand_malformed_images_do_not_stop_the_valid_stream():
+    env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
+    node_proc = subprocess.Popen([sys.executable, '-m', 'fusion_ros.ros.fusion_node',
+                                  '--ros-args', '-p', 'model:=max', '-p', 'qos.thermal.depth:=50',
+                                  '-p', 'qos.rgb.depth:=50'], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(node_proc.stdout), daemon=True)
+    reader.start()
+    rng = np.random.default_rng(0)
+    fused: list[int] = []
+    errors: list[int] = []
+    pairs_sent = 200
+    try:
+        with ros_session('fuzzer') as (node, _):
+            qos = make_qos('best_effort', 50)
+            pub_t = node.create_publisher(Image, 'thermal/image_raw', qos)
+            pub_r = node.create_publisher(Image, 'rgb/image_raw', qos)
+            node.create_subscription(Image, 'fused/image_raw', lambda m: fused.append(
+                m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec),
+                make_qos('reliable', 100))
+
+            def on_diag(msg: DiagnosticArray) -> None:
+                for status in msg.status:
+                    for kv in status.values:
+                        if kv.key == 'errors':
+                            errors.append(int(kv.value))
+
+            node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
+            deadline = time.monotonic() + 60
+            while pub_t.get_subscription_count() < 1 or pub_r.get_subscription_count() < 1:
+                assert time.monotonic() < deadline and node_proc.poll() is None, ''.join(log)
+                time.sleep(0.05)
+            time.sleep(1.0)  # configure + warm-up
+            bad_sent = 0
+            for k in range(pairs_sent):
+                stamp = (START + k) * 1_000_000_000  # valid pairs 1 s apart in stamp time
+                pub_t.publish(_image(rng.integers(0, 256, (64, 64), np.uint8), 'mono8', stamp))
+                pub_r.publish(_image(rng.integers(0, 256, (64, 64, 3), np.uint8), 'rgb8',
+                                     stamp))
+                # the worker keeps only the newest pair: give it a moment to take the valid
+                # one before broken pairs arrive (else they replace it: a counted drop)
+                time.sleep(0.015)
+                for j in range(10):  # broken messages half a second away from the valid ones
+                    bad_stamp = stamp + 500_000_000 + j * 1_000_000
+                    msg = _malformed(rng, bad_stamp, thermal=j % 2 == 0)
+                    (pub_t if j % 2 == 0 else pub_r).publish(msg)
+                    bad_sent += 1
+                time.sleep(0.02)
+            assert bad_sent == 2000
+            deadline = time.monotonic() + 10
+            while len(fused) < pairs_sent and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.5)  # one more diagnostics period
+        assert node_proc.poll() is None, ''.join(log)  # alive
+        valid = {(START + k) * 1_000_000_000 for k in range(pairs_sent)}
+        assert len(set(fused) & valid) >= 0.8 * pairs_sent, (len(fused), ''.join(log[-20:]))
+        assert set(fused) <= valid  # nothing broken was ever published as fused
+        assert errors and max(errors) > 100  # the broken pairs were seen and counted
+    finally:
+        node_proc.send_signal(signal.SIGINT)
+        node_proc.wait(timeout=10)
+        reader.join(timeout=2)
+    assert node_proc.returncode == 0, ''.join(log[-30:])
+    assert 'Traceback' not in ''.join(log)
