@@ -21,6 +21,19 @@ DIAG_TOPIC = '/diagnostics'
 THERMAL_FRAME = 'thermal_camera'
 RGB_FRAME = 'rgb_camera'
 
+# what the nodes publish, by topic: recorded by the demo, the bringup and the tests
+FUSION_OUTPUTS = {
+    FUSED_TOPIC: 'sensor_msgs/msg/Image',
+    ENHANCED_TOPIC: 'sensor_msgs/msg/Image',
+    DAY_TOPIC: 'std_msgs/msg/Float32',
+    NIGHT_TOPIC: 'std_msgs/msg/Bool',
+    DIAG_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray',
+}
+DETECTOR_OUTPUTS = {
+    DETECTIONS_IMAGE_TOPIC: 'sensor_msgs/msg/Image',
+    DETECTIONS_JSON_TOPIC: 'std_msgs/msg/String',
+}
+
 
 def compressed(topic: str) -> str:
     """image_transport's name of the compressed stream of ``topic``."""

@@ -86,7 +86,7 @@ def _contact_sheet(in_bag: Path, fused_bag: Path, path: Path, report, rows: int)
 
     from fusion_ros.io.bag import cdr_header_stamp, read_bag
     from fusion_ros.io.image_msg import image_to_array
-    from fusion_ros.ros.pipeline import FUSED_TOPIC, RGB_TOPIC, THERMAL_TOPIC
+    from fusion_ros.topics import FUSED_TOPIC, RGB_TOPIC, THERMAL_TOPIC
     from fusion_ros.viz.contact_sheet import Moment, write_contact_sheet
 
     fused_msgs = list(read_bag(fused_bag, [FUSED_TOPIC]))

@@ -25,29 +25,15 @@ from fusion_ros.ros.qos import make_qos
 from fusion_ros.ros.recorder import TopicRecorder
 from fusion_ros.ros.session import apply_transport_defaults, ros_session
 from fusion_ros.topics import (
-    DAY_TOPIC,
-    DETECTIONS_IMAGE_TOPIC,
-    DETECTIONS_JSON_TOPIC,
+    DETECTOR_OUTPUTS,
     DIAG_TOPIC,
-    ENHANCED_TOPIC,
     FUSED_TOPIC,
-    NIGHT_TOPIC,
+    FUSION_OUTPUTS,
     RGB_TOPIC,
     THERMAL_TOPIC,
 )
 
-__all__ = ['BringupResult', 'NodeProcess', 'OUTPUT_TYPES', 'run_bringup']
-
-OUTPUT_TYPES = {
-    FUSED_TOPIC: 'sensor_msgs/msg/Image',
-    ENHANCED_TOPIC: 'sensor_msgs/msg/Image',
-    DAY_TOPIC: 'std_msgs/msg/Float32',
-    NIGHT_TOPIC: 'std_msgs/msg/Bool',
-    DETECTIONS_IMAGE_TOPIC: 'sensor_msgs/msg/Image',
-    DETECTIONS_JSON_TOPIC: 'std_msgs/msg/String',
-    DIAG_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray',
-}
-
+__all__ = ['BringupResult', 'NodeProcess', 'run_bringup']
 
 def _ns(topic: str, namespace: str) -> str:
     return f'/{namespace.strip("/")}{topic}' if namespace.strip('/') else topic
@@ -158,7 +144,7 @@ def run_bringup(
 def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, record,
                ready_timeout_s, drain_s, echo) -> None:
     outputs = {_ns(t, namespace) if t != DIAG_TOPIC else t: ty
-               for t, ty in OUTPUT_TYPES.items()}
+               for t, ty in {**FUSION_OUTPUTS, **DETECTOR_OUTPUTS}.items()}
     counts = {t: 0 for t in outputs}
     recorder = None
     reliable: QoSProfile = make_qos('reliable', 100)

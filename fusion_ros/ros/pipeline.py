@@ -33,18 +33,13 @@ from fusion_ros.ros.session import apply_transport_defaults
 from fusion_ros.topics import (
     DAY_TOPIC,
     DIAG_TOPIC,
-    ENHANCED_TOPIC,
     FUSED_TOPIC,
-    NIGHT_TOPIC,
+    FUSION_OUTPUTS,
     RGB_TOPIC,
     THERMAL_TOPIC,
 )
 
 __all__ = ['PipelineReport', 'isolated_ros_env', 'run_pipeline']
-
-OUTPUT_TOPICS = {FUSED_TOPIC: 'sensor_msgs/msg/Image', DAY_TOPIC: 'std_msgs/msg/Float32',
-                 ENHANCED_TOPIC: 'sensor_msgs/msg/Image', NIGHT_TOPIC: 'std_msgs/msg/Bool',
-                 DIAG_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray'}
 
 
 def isolated_ros_env(domain_id: int | None = None) -> dict[str, str]:
@@ -142,7 +137,7 @@ def run_pipeline(
         player = BagPlayer(node, in_bag, make_qos('sensor_data', 10), [THERMAL_TOPIC, RGB_TOPIC],
                            rate=rate)
         player.prepare()
-        recorder = TopicRecorder(node, out_bag, OUTPUT_TOPICS, make_qos('reliable', 200),
+        recorder = TopicRecorder(node, out_bag, FUSION_OUTPUTS, make_qos('reliable', 200),
                                  stamped=[FUSED_TOPIC])
         spinner.start()
         with recorder:

@@ -13,15 +13,14 @@ rclpy = pytest.importorskip('rclpy')
 from fusion_ros.bagtools.info import count_pairs  # noqa: E402
 from fusion_ros.io.bag import BagWriter, cdr_header_stamp, read_bag  # noqa: E402
 from fusion_ros.io.image_msg import image_to_array  # noqa: E402
-from fusion_ros.ros.pipeline import (  # noqa: E402
+from fusion_ros.ros.pipeline import isolated_ros_env, run_pipeline  # noqa: E402
+from fusion_ros.topics import (  # noqa: E402
     DIAG_TOPIC,
     ENHANCED_TOPIC,
     FUSED_TOPIC,
     NIGHT_TOPIC,
     RGB_TOPIC,
     THERMAL_TOPIC,
-    isolated_ros_env,
-    run_pipeline,
 )
 
 pytestmark = pytest.mark.ros
