@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -35,7 +35,8 @@ from fusion_ros.detect import Detection, build_detector, draw_detections
 from fusion_ros.detect.report import detections_json
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError
-from fusion_ros.io.image_msg import array_to_fields, image_to_array, to_rgb_or_grey
+from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
+from fusion_ros.ros.node_support import ThrottledLog, diagnostic_array, image_message, serve_slot
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import make_qos
 
@@ -118,12 +119,12 @@ class DetectorNode(Node):
         self._pub_json = self.create_publisher(String, 'detections/json', out_qos)
         self._pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.stats = DetectorStats()
+        self._log = ThrottledLog(self)
         self._slot: LatestSlot[Image] = LatestSlot()
         self._sub = self.create_subscription(Image, p['topics.image'], self.image_cb,
                                              make_qos(p['qos.input.reliability'], depth))
         self._worker = threading.Thread(target=self._work, name='detector_worker', daemon=True)
         self._worker.start()
-        self._causes: dict[str, float] = {}
         self._diag_prev = (time.monotonic(), DetectorStats())
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f'detector {self.backend} on {p["topics.image"]}')
@@ -139,15 +140,11 @@ class DetectorNode(Node):
         self._worker.join(timeout=2.0)
 
     def _work(self) -> None:
-        while (msg := self._slot.take()) is not None:
-            try:
-                self._detect_and_publish(msg)
-            except FusionError as err:
-                self.stats.errors += 1
-                self._report(type(err).__name__, f'image skipped: {err}')
-            except Exception as err:  # noqa: BLE001 - a bad image must never kill the node
-                self.stats.errors += 1
-                self._report(type(err).__name__, f'unexpected error, image skipped: {err!r}')
+        serve_slot(self._slot, self._detect_and_publish, self._on_error, 'image')
+
+    def _on_error(self, cause: str, text: str) -> None:
+        self.stats.errors += 1
+        self._log.warn(cause, f'{text} ({self.stats.errors} errors so far)')
 
     def _detect_and_publish(self, msg: Image) -> None:
         image = to_rgb_or_grey(image_to_array(msg), msg.encoding)
@@ -158,12 +155,7 @@ class DetectorNode(Node):
         if self.keep_names:
             dets = [d for d in dets if d.label in self.keep_names]
         self.stats.last_ms = (time.perf_counter() - start) * 1e3
-        drawn = draw_detections(image, dets)
-        fields = array_to_fields(drawn, 'rgb8')
-        out = Image(header=msg.header, height=fields.height, width=fields.width,
-                    encoding='rgb8', is_bigendian=fields.is_bigendian, step=fields.step)
-        out.data = fields.data.tobytes()
-        self._pub_image.publish(out)
+        self._pub_image.publish(image_message(draw_detections(image, dets), msg.header))
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         self._pub_json.publish(String(data=detections_json(dets, stamp_ns,
                                                            msg.header.frame_id)))
@@ -205,18 +197,8 @@ class DetectorNode(Node):
             'dropped': str(stats.dropped), 'errors': str(stats.errors),
             'backend': self.backend, 'inference (ms)': f'{stats.last_ms:.1f}',
         }
-        status = DiagnosticStatus(level=level, name=f'{self.get_name()}: detection',
-                                  message=text, hardware_id=self.backend,
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._pub_diag.publish(array)
-
-    def _report(self, cause: str, text: str, every_s: float = 10.0) -> None:
-        now = time.monotonic()
-        if now - self._causes.get(cause, -every_s) >= every_s:
-            self._causes[cause] = now
-            self.get_logger().warning(f'{text} ({self.stats.errors} errors so far)')
+        self._pub_diag.publish(diagnostic_array(self, level, f'{self.get_name()}: detection',
+                                                text, self.backend, values))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -49,9 +49,10 @@ from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError
-from fusion_ros.io.image_msg import array_to_fields, image_to_array, to_rgb_or_grey
+from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
 from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
 from fusion_ros.ops.registration import IDENTITY, parse_homography
+from fusion_ros.ros.node_support import ThrottledLog, diagnostic_array, image_message, serve_slot
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import make_qos
 
@@ -197,7 +198,7 @@ class FusionNode(LifecycleNode):
         self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
         self._slot: LatestSlot[tuple[Image, Image, float]] = LatestSlot()
         self._worker: threading.Thread | None = None
-        self._causes: dict[str, float] = {}
+        self._log = ThrottledLog(self)
         self.add_on_set_parameters_callback(self._on_set_params)
 
     # lifecycle -------------------------------------------------------------------------
@@ -344,19 +345,12 @@ class FusionNode(LifecycleNode):
 
     # worker ----------------------------------------------------------------------------
     def _work(self) -> None:
-        slot = self._slot
-        while True:
-            pair = slot.take()
-            if pair is None:
-                return
-            try:
-                self._fuse_and_publish(*pair)
-            except FusionError as err:
-                self.stats.errors += 1
-                self._report(type(err).__name__ + str(err)[:40], f'frame skipped: {err}')
-            except Exception as err:  # noqa: BLE001 - a bad frame must never kill the node
-                self.stats.errors += 1
-                self._report(type(err).__name__, f'unexpected error, frame skipped: {err!r}')
+        serve_slot(self._slot, lambda pair: self._fuse_and_publish(*pair), self._on_error,
+                   'frame')
+
+    def _on_error(self, cause: str, text: str) -> None:
+        self.stats.errors += 1
+        self._log.warn(cause, f'{text} ({self.stats.errors} errors so far)')
 
     def _fuse_and_publish(self, thermal_msg: Image, rgb_msg: Image, paired_at: float) -> None:
         engine = self.engine
@@ -366,9 +360,9 @@ class FusionNode(LifecycleNode):
         visible = to_rgb_or_grey(image_to_array(rgb_msg), rgb_msg.encoding)
         result = engine.fuse(thermal, visible)
         self._inference_ms.append(result.inference_ms)
-        self._pub_fused.publish(_image(result.fused, rgb_msg))
+        self._pub_fused.publish(image_message(result.fused, rgb_msg.header))
         if self._pub_enhanced is not None and result.enhanced is not None:
-            self._pub_enhanced.publish(_image(result.enhanced, rgb_msg))
+            self._pub_enhanced.publish(image_message(result.enhanced, rgb_msg.header))
         self._pub_day.publish(Float32(data=result.day_probability))
         if self._night is not None:
             stamp_s = rgb_msg.header.stamp.sec + rgb_msg.header.stamp.nanosec * 1e-9
@@ -415,20 +409,8 @@ class FusionNode(LifecycleNode):
             'latency p50 (ms)': _percentile(self._latency_ms, 50),
             'latency p95 (ms)': _percentile(self._latency_ms, 95),
         }
-        status = DiagnosticStatus(level=level, name=f'{self.get_name()}: fusion',
-                                  message=text, hardware_id=values['device'],
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._pub_diag.publish(array)
-
-    def _report(self, cause: str, text: str, every_s: float = 10.0) -> None:
-        """Log once per cause, then at most every ``every_s`` seconds per cause."""
-        now = time.monotonic()
-        last = self._causes.get(cause)
-        if last is None or now - last >= every_s:
-            self._causes[cause] = now
-            self.get_logger().warning(f'{text} ({self.stats.errors} errors so far)')
+        self._pub_diag.publish(diagnostic_array(self, level, f'{self.get_name()}: fusion', text,
+                                                values['device'], values))
 
 
 def _percentile(values: deque[float], q: float) -> str:
@@ -445,15 +427,6 @@ def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
     # in the slot): warm up at the common 640x512 camera size
     engine.warmup(640, 512)
     return engine
-
-
-def _image(array: Any, source: Image) -> Image:
-    """An Image message of ``array`` (rgb8 or mono8) with the header of ``source``."""
-    fields = array_to_fields(array, 'rgb8' if array.ndim == 3 else 'mono8')
-    msg = Image(header=source.header, height=fields.height, width=fields.width,
-                encoding=fields.encoding, is_bigendian=fields.is_bigendian, step=fields.step)
-    msg.data = fields.data.tobytes()
-    return msg
 
 
 def main(args: list[str] | None = None) -> int:

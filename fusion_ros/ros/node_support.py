@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What the fusion and detector nodes share: the worker loop that never dies on a bad
+message, throttled error logging, outgoing Image messages and diagnostics statuses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from fusion_ros.engine.slot import LatestSlot
+from fusion_ros.errors import FusionError
+from fusion_ros.io.image_msg import array_to_fields
+
+__all__ = ['ThrottledLog', 'diagnostic_array', 'image_message', 'serve_slot']
+
+T = TypeVar('T')
+
+
+def image_message(array: np.ndarray, header: Any) -> Image:
+    """An rgb8 (colour) or mono8 Image of ``array`` carrying ``header``."""
+    fields = array_to_fields(array, 'rgb8' if array.ndim == 3 else 'mono8')
+    msg = Image(header=header, height=fields.height, width=fields.width,
+                encoding=fields.encoding, is_bigendian=fields.is_bigendian, step=fields.step)
+    msg.data = fields.data.tobytes()
+    return msg
+
+
+class ThrottledLog:
+    """Warn once per cause, then at most every ``every_s`` seconds per cause."""
+
+    def __init__(self, node: Node, every_s: float = 10.0) -> None:
+        self.node, self.every_s = node, every_s
+        self._last: dict[str, float] = {}
+
+    def warn(self, cause: str, text: str) -> None:
+        now = time.monotonic()
+        last = self._last.get(cause)
+        if last is None or now - last >= self.every_s:
+            self._last[cause] = now
+            self.node.get_logger().warning(text)
+
+
+def serve_slot(slot: LatestSlot[T], handle: Callable[[T], None],
+               on_error: Callable[[str, str], None], what: str) -> None:
+    """Take items from ``slot`` until it closes and ``handle`` each; any error is passed to
+    ``on_error(cause, text)`` and the loop goes on: a bad message never kills a node."""
+    while (item := slot.take()) is not None:
+        try:
+            handle(item)
+        except FusionError as err:
+            on_error(type(err).__name__ + str(err)[:40], f'{what} skipped: {err}')
+        except Exception as err:  # noqa: BLE001 - a bad message must never kill the node
+            on_error(type(err).__name__, f'unexpected error, {what} skipped: {err!r}')
+
+
+def diagnostic_array(node: Node, level: bytes, name: str, message: str, hardware_id: str,
+                     values: dict[str, str]) -> DiagnosticArray:
+    """A one-status DiagnosticArray stamped with the node's clock."""
+    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                              values=[KeyValue(key=k, value=v) for k, v in values.items()])
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = node.get_clock().now().to_msg()
+    return array
