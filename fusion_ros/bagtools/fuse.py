@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from fusion_ros.bagtools.info import image_pair_topics
+from fusion_ros.bagtools.pairs import SyncedPairs
 from fusion_ros.engine.engine import FusionEngine, FusionResult
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.errors import BagError, FusionError
-from fusion_ros.io.bag import BagMessage, BagWriter, bag_topics, read_bag
-from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
+from fusion_ros.io.bag import BagMessage, BagWriter, bag_topics
 from fusion_ros.topics import (
     DAY_TOPIC,
     DETECTIONS_IMAGE_TOPIC,
@@ -60,7 +60,7 @@ class _Pair:
 
 
 def _decode(m: BagMessage) -> tuple[np.ndarray, Any]:
-    return m.image(), m.decode().header
+    return m.image(), m.decoded.header  # one deserialisation: decoded is cached
 
 
 def _output_encoding(arr: np.ndarray) -> str:
@@ -127,38 +127,27 @@ def fuse_bag(
         raise BagError(f'{in_bag}: no thermal + RGB image topics (looked for '
                        f'{thermal_topic or "/thermal/image_raw[/compressed]"} and '
                        f'{rgb_topic or "/rgb/image_raw[/compressed]"}; see fusion-ros bag info)')
-    index = {topics[0]: 0, topics[1]: 1}
-    sync = ApproximateTimeSynchronizer(2, queue_size, slop_s)
     report = FuseReport()
-    jumps = TimeJumpDetector()
     pending: list[_Pair] = []
     start = time.perf_counter()
     with BagWriter(Path(out_bag), storage=storage, version=version) as bag:
         outputs = _Outputs(bag, engine.want_enhanced, detect)
-        for m in read_bag(in_bag):
-            report.messages_in += 1
+
+        def each_message(m: BagMessage) -> None:
             if copy_inputs:
                 bag.write_raw(m.topic, m.msgtype, m.time_ns, m.raw)
             if on_message is not None:
                 on_message(m)
-            if m.topic not in index:
-                continue
-            try:
-                stamp = m.header_stamp()
-            except BagError as err:
-                report.failed.append((m.time_ns, f'{m.topic}: {err}'))
-                continue
-            if jumps.check(stamp):  # a looped or concatenated recording: start afresh
-                sync.reset()
-                report.time_jumps += 1
-            matched = sync.add(index[m.topic], stamp, m)
-            if matched is None:
-                continue
+
+        pairs = SyncedPairs(in_bag, topics, slop_s, queue_size, on_message=each_message)
+        for matched in pairs:
             report.pairs += 1
             pending.append(_Pair(*matched))
             if len(pending) >= batch:
                 _fuse_pending(engine, pending, outputs, report)
         _fuse_pending(engine, pending, outputs, report)
+    report.messages_in, report.time_jumps = pairs.messages, pairs.time_jumps
+    report.failed += pairs.unstamped
     report.wall_s = time.perf_counter() - start
     return report
 

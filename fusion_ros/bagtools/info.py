@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from fusion_ros.bagtools.pairs import SyncedPairs
 from fusion_ros.errors import BagError
-from fusion_ros.io.bag import IMAGE_TYPES, bag_topics, cdr_header_stamp, read_bag
-from fusion_ros.io.sync import ApproximateTimeSynchronizer
+from fusion_ros.io.bag import IMAGE_TYPES, bag_topics, read_bag
 from fusion_ros.topics import RGB_TOPIC, THERMAL_TOPIC, compressed
 
 __all__ = ['BagInfo', 'TopicStats', 'bag_info', 'count_pairs', 'image_pair_topics']
@@ -99,12 +99,7 @@ def image_pair_topics(topics: dict[str, str], thermal: str | None = None,
 def count_pairs(bag: Path, topics: tuple[str, str], slop_s: float = 0.025,
                 queue_size: int = 10) -> int:
     """How many pairs the node's synchronizer makes from a bag in log-time order."""
-    sync = ApproximateTimeSynchronizer(2, queue_size, slop_s)
-    index = {topics[0]: 0, topics[1]: 1}
-    return sum(
-        sync.add(index[m.topic], cdr_header_stamp(m.raw), None) is not None
-        for m in read_bag(bag, index)
-    )
+    return sum(1 for _ in SyncedPairs(bag, topics, slop_s, queue_size))
 
 
 def bag_info(path: Path, *, thermal: str | None = None, rgb: str | None = None,

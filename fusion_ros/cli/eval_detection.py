@@ -59,9 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _bag_frames(args: argparse.Namespace):
     from fusion_ros.bagtools.info import image_pair_topics
+    from fusion_ros.bagtools.pairs import SyncedPairs
     from fusion_ros.errors import ConfigError
-    from fusion_ros.io.bag import bag_topics, read_bag
-    from fusion_ros.io.sync import ApproximateTimeSynchronizer
+    from fusion_ros.io.bag import bag_topics
     from fusion_ros.metrics.detection import GroundTruth
 
     truth_path = args.truth or args.bag / 'ground_truth.json'
@@ -75,14 +75,9 @@ def _bag_frames(args: argparse.Namespace):
     topics = image_pair_topics(bag_topics(args.bag))
     if topics is None:
         raise ConfigError(f'{args.bag}: no thermal + RGB image topics')
-    index = {topics[0]: 0, topics[1]: 1}
-    sync = ApproximateTimeSynchronizer(2, 10, 0.025)
 
     def frames() -> Iterator[tuple[str, np.ndarray, np.ndarray, list]]:
-        for m in read_bag(args.bag, index):
-            pair = sync.add(index[m.topic], m.header_stamp(), m)
-            if pair is None:
-                continue
+        for pair in SyncedPairs(args.bag, topics):
             stamp = pair[1].header_stamp()
             if stamp not in by_stamp:
                 raise ConfigError(f'RGB frame at {stamp} ns has no ground truth in {truth_path}')

@@ -183,9 +183,14 @@ class BagMessage:
     time_ns: int
     raw: bytes
 
-    def decode(self) -> Any:
-        """Deserialise into a rosbags message object."""
+    @functools.cached_property
+    def decoded(self) -> Any:
+        """The rosbags message object, deserialised once on first use."""
         return typestore().deserialize_cdr(self.raw, self.msgtype)
+
+    def decode(self) -> Any:
+        """Deserialise into a rosbags message object (cached: see :attr:`decoded`)."""
+        return self.decoded
 
     def header_stamp(self) -> int:
         """Header stamp in ns, read from the raw bytes (see :func:`cdr_header_stamp`)."""

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The (thermal, RGB) pairs a recording yields through the node's synchronizer, with the
+node's reset on stamps jumping back: shared by bag info, bag fuse and eval-detection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from fusion_ros.errors import BagError
+from fusion_ros.io.bag import BagMessage, read_bag
+from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
+
+__all__ = ['SyncedPairs']
+
+
+class SyncedPairs:
+    """Iterate ``(thermal, rgb)`` :class:`BagMessage` pairs of ``bag`` in log-time order.
+
+    Args:
+        topics: the thermal and RGB image topics.
+        on_message: called with every message of the bag (all topics) as it is read; without
+            it only the two image topics are read.
+
+    Attributes (after or during iteration):
+        messages: messages read; time_jumps: synchronizer resets;
+        unstamped: ``(log time ns, reason)`` of image messages without a readable header.
+    """
+
+    def __init__(self, bag: Path, topics: tuple[str, str], slop_s: float = 0.025,
+                 queue_size: int = 10,
+                 on_message: Callable[[BagMessage], None] | None = None) -> None:
+        self.bag, self.topics = Path(bag), topics
+        self.slop_s, self.queue_size, self.on_message = slop_s, queue_size, on_message
+        self.messages = 0
+        self.time_jumps = 0
+        self.unstamped: list[tuple[int, str]] = []
+
+    def __iter__(self) -> Iterator[tuple[BagMessage, BagMessage]]:
+        index = {self.topics[0]: 0, self.topics[1]: 1}
+        sync = ApproximateTimeSynchronizer(2, self.queue_size, self.slop_s)
+        jumps = TimeJumpDetector()
+        for m in read_bag(self.bag, None if self.on_message else index):
+            self.messages += 1
+            if self.on_message is not None:
+                self.on_message(m)
+            if m.topic not in index:
+                continue
+            try:
+                stamp = m.header_stamp()
+            except BagError as err:
+                self.unstamped.append((m.time_ns, f'{m.topic}: {err}'))
+                continue
+            if jumps.check(stamp):  # a looped or concatenated recording: start afresh
+                sync.reset()
+                self.time_jumps += 1
+            pair = sync.add(index[m.topic], stamp, m)
+            if pair is not None:
+                yield pair
