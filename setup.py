@@ -17,6 +17,7 @@ setup(
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.rviz')
          + glob('config/*.xml')),
+        (f'share/{PACKAGE}/config/train', glob('config/train/*.yaml')),
         (f'share/{PACKAGE}/models', glob('models/*.pt') + glob('models/*.md')),
     ],
     install_requires=['setuptools'],

@@ -1,13 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Train a model on aligned IR/visible pair folders (each with ir/ and vi/).
+"""Train a fusion model (or PIAFusion's illumination classifier) on your data.
 
-Writes OUT/last.pt (resumable with --resume), OUT/weights.pt (load it with --weights or the
-node's weights parameter), OUT/history.csv, OUT/loss.png and OUT/summary.json.
-The TNO benchmark is refused as training data (it is the evaluation set).
+MODEL: fastfusion, piafusion (both stages unless --classifier is given),
+piafusion-classifier, didfuse or dfvo. Defaults come from config/train/MODEL.yaml (the
+papers' settings); --config FILE overrides some of them, the flags below override both.
 
-Example (the shipped FastFusion weights, see models/fastfusion.md):
-  fusion-ros train --model fastfusion --data ../shared/data/pairs/roadscene \\
-      ../shared/data/pairs/llvip ../shared/data/pairs/msrs --out runs/fastfusion
+--data SPEC (repeatable) is [LAYOUT:]PATH[,KEY=VALUE...] with LAYOUT one of llvip, msrs,
+kaist, tno, roadscene, pairs (ir/ + vi/ folders) or bag (a rosbag2 recording, paired by the
+node's synchronizer); left out, it is guessed. Keys: split=train|test|all, sequence=GLOB,
+every=N, limit=N; for bags thermal=TOPIC, rgb=TOPIC, slop=SECONDS.
+
+RUN_DIR receives log.csv (step, epoch, loss, each term, lr), val.csv (validation loss and
+EN/SD/SF/Qabf on held-out pairs, every epoch), TensorBoard events (tensorboard --logdir
+RUN_DIR), loss.png, last.pt (resume point, written atomically), best.pt (lowest validation
+loss: load it with --weights RUN_DIR/best.pt), final.pt and summary.json. The TNO
+evaluation set is refused as training data.
+
+Examples:
+  fusion-ros train didfuse --data msrs:/data/MSRS --data llvip:/data/LLVIP,every=4 \\
+      --out runs/didfuse
+  fusion-ros train piafusion --data msrs:/data/MSRS --epochs 30 --out runs/piafusion
+  fusion-ros fuse --model didfuse --weights runs/didfuse/best.pt IR.png VIS.png out.png
+  torchrun --nproc_per_node 2 -m fusion_ros.train dfvo --data llvip:/data/LLVIP --out runs/dfvo
 """
 
 from __future__ import annotations
@@ -18,49 +32,82 @@ from pathlib import Path
 
 from fusion_ros.cli._args import model_option
 
+TRAINABLE = ('fastfusion', 'piafusion', 'piafusion-classifier', 'didfuse', 'dfvo')
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--model', default='fastfusion', help='fastfusion or piafusion')
-    parser.add_argument('--data', nargs='+', type=Path, required=True, metavar='DIR',
-                        help='pair folders (ir/ + vi/, same file names)')
-    parser.add_argument('--out', type=Path, required=True, help='run folder')
-    parser.add_argument('--epochs', type=int, default=30, help='(default: %(default)s)')
-    parser.add_argument('--batch-size', type=int, default=16, help='(default: %(default)s)')
-    parser.add_argument('--patch', type=int, default=128, help='crop size (default: 128)')
-    parser.add_argument('--patches-per-image', type=int, default=8,
-                        help='crops per image per epoch (default: %(default)s)')
-    parser.add_argument('--lr', type=float, default=1e-3, help='Adam rate (default: 1e-3)')
-    parser.add_argument('--seed', type=int, default=0, help='(default: 0)')
-    parser.add_argument('--loss-variant', default='paper', choices=('paper', 'tf'),
-                        help="PIAFusion loss: the paper's or the TensorFlow code's")
-    parser.add_argument('--illumination-weights', type=Path, default=None, metavar='PATH',
-                        help='PIAFusion classifier for the day/night loss weights (default: '
-                             'file-name D/N suffix, else the luminance estimate)')
+    parser.add_argument('model', choices=TRAINABLE, metavar='MODEL',
+                        help=f'what to train: {", ".join(TRAINABLE)}')
+    parser.add_argument('--data', action='append', required=True, metavar='SPEC',
+                        help='training data (repeatable), see above')
+    parser.add_argument('--val', action='append', default=None, metavar='SPEC',
+                        help='validation data (default: hold out --val-fraction of --data)')
+    parser.add_argument('--val-fraction', type=float, default=None,
+                        help='share of the pairs held out for validation (default 0.1)')
+    parser.add_argument('--config', type=Path, default=None, metavar='YAML',
+                        help='settings overriding config/train/MODEL.yaml')
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument('--epochs', type=int, default=None, help='epochs (default: YAML)')
+    length.add_argument('--steps', type=int, default=None,
+                        help='optimiser steps instead of epochs')
+    parser.add_argument('--batch', type=int, default=None, help='batch per process')
+    parser.add_argument('--patch', type=int, default=None, help='crop size in pixels')
+    parser.add_argument('--sampling', choices=('random', 'stride'), default=None,
+                        help='random crops, or every crop on a grid with --stride')
+    parser.add_argument('--stride', type=int, default=None, help='grid step of --sampling stride')
+    parser.add_argument('--lr', type=float, default=None, help='Adam learning rate')
+    parser.add_argument('--device', default=None,
+                        help='auto (default), cpu, cuda or cuda:N; under torchrun each rank '
+                             'takes cuda:LOCAL_RANK')
+    parser.add_argument('--out', type=Path, required=True, metavar='RUN_DIR', help='run folder')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue RUN_DIR/last.pt exactly where it stopped')
+    parser.add_argument('--classifier', type=Path, default=None, metavar='PATH',
+                        help='piafusion: a trained illumination classifier (skips stage 1)')
+    parser.add_argument('--perceptual-weights', type=Path, default=None, metavar='PATH',
+                        help='dfvo: torchvision ResNet-18 ImageNet state dict for the '
+                             'perceptual term (off without it)')
     parser.add_argument('--option', dest='options', action='append', type=model_option,
                         default=[], metavar='KEY=VALUE', help='model option, repeatable')
-    parser.add_argument('--resume', action='store_true', help='continue OUT/last.pt')
+    parser.add_argument('--seed', type=int, default=None, help='(default 0)')
+    parser.add_argument('--workers', type=int, default=None, help='data loader processes')
+    parser.add_argument('--save-every', type=int, default=None, metavar='STEPS',
+                        help='also checkpoint every STEPS steps (default: each epoch)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: all cores)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from fusion_ros.training.trainer import TrainConfig, train
+    from fusion_ros.training.config import load_train_config
+    from fusion_ros.training.distributed import shutdown_distributed
+    from fusion_ros.training.stages import train_with_stages
 
     if args.threads:
         torch.set_num_threads(args.threads)
     shared = Path(os.environ.get('FUSION_ROS_SHARED', '../shared'))
-    config = TrainConfig(
-        model=args.model, data=[str(d) for d in args.data], out=str(args.out),
-        epochs=args.epochs, batch_size=args.batch_size, patch=args.patch,
-        patches_per_image=args.patches_per_image, lr=args.lr, seed=args.seed,
-        loss_variant=args.loss_variant,
-        illumination_weights=str(args.illumination_weights) if args.illumination_weights
-        else None,
-        exclude=[str(shared / 'data' / 'benchmarks' / 'tno42')],
-        model_options=dict(args.options))
-    summary = train(config, resume=args.resume)
-    print(f"trained {summary['epochs']} epochs in {summary['seconds']:.0f} s -> "
-          f"{summary['weights']}")
+    stage_overrides = {'epochs': args.epochs, 'steps': args.steps, 'batch': args.batch,
+                       'patch': args.patch, 'lr': args.lr, 'sampling': args.sampling,
+                       'stride': args.stride, 'save_every': args.save_every}
+    settings = {}
+    if args.classifier:
+        settings['classifier'] = str(args.classifier)
+    if args.perceptual_weights:
+        settings['perceptual_weights'] = str(args.perceptual_weights)
+    config = load_train_config(
+        args.model, args.config, **stage_overrides, data=args.data, val_data=args.val,
+        val_fraction=args.val_fraction, device=args.device, seed=args.seed,
+        workers=args.workers, out=str(args.out), model_options=dict(args.options) or None,
+        settings=settings or None,
+        exclude=[str(shared / 'data' / 'benchmarks' / 'tno42')])
+    try:
+        summary = train_with_stages(config, resume=args.resume, progress=not args.no_progress,
+                                    stage_overrides=stage_overrides)
+    finally:
+        shutdown_distributed()
+    if summary:
+        print(f"trained {config.model}: {summary['steps']} steps in {summary['seconds']:.0f} s"
+              f" -> {summary['best']} (load it with --weights)")
     return 0

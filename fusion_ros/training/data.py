@@ -1,103 +1,139 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Aligned IR/visible pair folders -> random training patches.
+"""Training pairs -> aligned patches (random or the papers' stride crops), plus the held-out
+validation split.
 
-Each set is a folder with ``ir/`` and ``vi/`` holding images with the same file names (the
-layout of ``shared/data/pairs/*`` and of MSRS/LLVIP/RoadScene). Images are decoded once and
-kept in memory as float32 in [0, 1]: thermal as one channel, visible as RGB.
+Decoded pairs are kept in memory up to a budget (``PairCache``); beyond it they are read from
+disk again when needed. Every random choice (crop position, flips) depends only on
+``seed``, epoch and item index, so a resumed run sees exactly the data of an uninterrupted
+one, and any number of DDP ranks see disjoint slices of the same epoch.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from fusion_ros.errors import ConfigError
-from fusion_ros.io.image_files import pair_folders, read_image, read_thermal
-from fusion_ros.ops.convert import thermal_to_unit, visible_to_unit
+from fusion_ros.training.sources import TrainPair
 
-__all__ = ['PairImage', 'PatchDataset', 'load_pairs']
+__all__ = ['SAMPLINGS', 'PairCache', 'PatchDataset', 'split_validation']
 
-
-@dataclass
-class PairImage:
-    """One aligned pair in memory: ``ir`` :math:`(H, W)`, ``rgb`` :math:`(H, W, 3)`."""
-
-    name: str
-    ir: np.ndarray
-    rgb: np.ndarray
+SAMPLINGS = ('random', 'stride', 'grid')
 
 
-def load_pairs(folders: Sequence[Path | str],
-               exclude: Sequence[Path | str] = ()) -> list[PairImage]:
-    """Read every pair of every ``folder`` (``ir/`` + ``vi/``); pairs whose sizes differ or
-    lack a counterpart raise, so nothing is dropped silently.
+class PairCache:
+    """Decoded ``(ir, rgb)`` of each pair, kept while the total stays under ``budget_mb``."""
 
-    Args:
-        folders: set folders.
-        exclude: folders that must not be among ``folders`` (the evaluation set).
-    """
-    banned = {Path(p).resolve() for p in exclude}
-    pairs: list[PairImage] = []
-    for folder in map(Path, folders):
-        if folder.resolve() in banned:
-            raise ConfigError(f'{str(folder)!r} is the evaluation set; keep it out of training')
-        found, unmatched = pair_folders(folder / 'ir', folder / 'vi')
-        if unmatched:
-            raise ConfigError(f'{folder}: ir/ and vi/ differ in file names, e.g. '
-                              f'{[f"{n}: {r}" for n, r in unmatched[:3]]}')
-        for name, (ir_path, vi_path) in found.items():
-            t = thermal_to_unit(read_thermal(ir_path))
-            v = visible_to_unit(read_image(vi_path))
-            if v.ndim == 2:
-                v = np.repeat(v[..., None], 3, axis=2)
-            if t.shape != v.shape[:2]:
-                raise ConfigError(f'{folder.name}/{name}: IR {t.shape} and visible '
-                                  f'{v.shape[:2]} differ in size')
-            pairs.append(PairImage(f'{folder.name}/{name}', t, v))
-    if not pairs:
-        raise ConfigError(f'no training pairs in {[str(f) for f in folders]}')
-    return pairs
+    def __init__(self, pairs: Sequence[TrainPair], budget_mb: float = 4096) -> None:
+        self.pairs = list(pairs)
+        self.budget = budget_mb * 2**20
+        self.used = 0
+        self._kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._sizes: dict[int, tuple[int, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def get(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        hit = self._kept.get(index)
+        if hit is not None:
+            return hit
+        ir, rgb = self.pairs[index].load()
+        self._sizes[index] = ir.shape
+        if self.used + ir.nbytes + rgb.nbytes <= self.budget:
+            self._kept[index] = (ir, rgb)
+            self.used += ir.nbytes + rgb.nbytes
+        return ir, rgb
+
+    def size(self, index: int) -> tuple[int, int]:
+        """(H, W) of a pair (decodes it once if it was never read)."""
+        if index not in self._sizes:
+            self.get(index)
+        return self._sizes[index]
+
+    def day_label(self, index: int) -> float:
+        """1 day, 0 night, NaN when the data carries no label."""
+        night = self.pairs[index].is_night
+        return math.nan if night is None else float(not night)
+
+
+def split_validation(pairs: Sequence[TrainPair], fraction: float,
+                     seed: int = 0) -> tuple[list[TrainPair], list[TrainPair]]:
+    """Hold out ``fraction`` of the pairs (at least one when there are two or more), chosen
+    by a seeded permutation so the split is the same on every run and every rank."""
+    if not 0.0 <= fraction < 1.0:
+        raise ConfigError(f'validation fraction must be in [0, 1), got {fraction}')
+    n = len(pairs)
+    count = 0 if fraction == 0 or n < 2 else max(1, round(n * fraction))
+    order = np.random.default_rng(seed).permutation(n)
+    held = set(order[:count].tolist())
+    return ([p for i, p in enumerate(pairs) if i not in held],
+            [p for i, p in enumerate(pairs) if i in held])
 
 
 class PatchDataset(Dataset):
-    """Random aligned crops with random flips; ``patches_per_image`` crops per epoch.
+    """Aligned crops of the pairs of ``cache``.
 
-    Items: ``(ir (1, P, P), rgb (3, P, P), index)`` float tensors in [0, 1]. Images smaller
-    than the patch are padded by reflection. Crops depend only on ``seed``, epoch and index,
-    so a resumed run sees the same data as an uninterrupted one.
+    Args:
+        patch: crop size; images smaller than it are padded by reflection.
+        sampling: ``random`` (``patches_per_image`` random crops per image and epoch),
+            ``stride`` (every crop on a grid with step ``stride``, as PIAFusion and DIDFuse
+            prepare their training sets) or ``grid`` (``stride`` without flips: validation).
+        flips: random horizontal and vertical flips (``random`` and ``stride``).
+        max_items: keep an evenly spaced subset of at most this many crops (grid/stride).
+
+    Items: ``(ir (1, P, P), rgb (3, P, P), day)`` with ``day`` 1.0, 0.0 or NaN (no label).
     """
 
-    def __init__(self, pairs: Sequence[PairImage], patch: int = 128,
-                 patches_per_image: int = 8, seed: int = 0) -> None:
-        self.pairs = list(pairs)
-        self.patch = patch
-        self.per_image = patches_per_image
-        self.seed = seed
-        self.epoch = 0
+    def __init__(self, cache: PairCache, patch: int = 128, sampling: str = 'random',
+                 patches_per_image: int = 8, stride: int | None = None, flips: bool = True,
+                 seed: int = 0, max_items: int | None = None) -> None:
+        if sampling not in SAMPLINGS:
+            raise ConfigError(f'sampling must be one of {SAMPLINGS}, got {sampling!r}')
+        if patch < 8 or patches_per_image < 1 or (stride is not None and stride < 1):
+            raise ConfigError('patch must be >= 8, patches per image and stride >= 1')
+        self.cache, self.patch, self.sampling = cache, patch, sampling
+        self.per_image, self.seed, self.epoch = patches_per_image, seed, 0
+        self.flips = flips and sampling != 'grid'
+        self.positions: list[tuple[int, int, int]] = []
+        if sampling != 'random':
+            step = stride or patch
+            for i in range(len(cache)):
+                h, w = cache.size(i)
+                tops = range(0, max(h - patch, 0) + 1, step)
+                lefts = range(0, max(w - patch, 0) + 1, step)
+                self.positions += [(i, t, left) for t in tops for left in lefts]
+            if max_items and len(self.positions) > max_items:
+                keep = np.linspace(0, len(self.positions) - 1, max_items).round().astype(int)
+                self.positions = [self.positions[k] for k in keep]
 
     def __len__(self) -> int:
-        return len(self.pairs) * self.per_image
+        return len(self.positions) if self.positions else len(self.cache) * self.per_image
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        pair_index = index // self.per_image
-        pair = self.pairs[pair_index]
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, float]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        stack = np.concatenate((pair.ir[..., None], pair.rgb), 2)
         p = self.patch
+        if self.positions:
+            pair_index, top, left = self.positions[index]
+        else:
+            pair_index = index // self.per_image
+        ir, rgb = self.cache.get(pair_index)
+        stack = np.concatenate((ir[..., None], rgb), 2)
         pad_h, pad_w = max(0, p - stack.shape[0]), max(0, p - stack.shape[1])
         if pad_h or pad_w:
-            stack = np.pad(stack, ((0, pad_h), (0, pad_w), (0, 0)), mode='reflect')
-        top = int(rng.integers(0, stack.shape[0] - p + 1))
-        left = int(rng.integers(0, stack.shape[1] - p + 1))
+            mode = 'reflect' if min(stack.shape[:2]) > 1 else 'edge'
+            stack = np.pad(stack, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+        if not self.positions:
+            top = int(rng.integers(0, stack.shape[0] - p + 1))
+            left = int(rng.integers(0, stack.shape[1] - p + 1))
         crop = stack[top:top + p, left:left + p]
-        if rng.random() < 0.5:
+        if self.flips and rng.random() < 0.5:
             crop = crop[:, ::-1]
-        if rng.random() < 0.5:
+        if self.flips and rng.random() < 0.5:
             crop = crop[::-1]
         tensor = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))
-        return tensor[:1], tensor[1:], pair_index
+        return tensor[:1], tensor[1:], self.cache.day_label(pair_index)

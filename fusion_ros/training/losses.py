@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Training losses: PIAFusion's illumination-aware fusion loss and light-curve losses.
+"""Training losses of every model: PIAFusion's illumination-aware fusion loss, DIDFuse's
+decomposition loss (with our own SSIM), DFVO's multi-task loss, and the light-curve losses.
 
 PIAFusion (paper Eq. 8-12), with W_vi = P_day and W_ir = P_night from an illumination
 estimate of the visible image:
@@ -13,10 +14,16 @@ estimate of the visible image:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ['exposure_loss', 'piafusion_loss', 'sobel_gradient', 'smoothness_loss']
+from fusion_ros.models.fastfusion import box_blur
+
+__all__ = ['dark_channel', 'didfuse_loss', 'exposure_loss', 'guided_filter',
+           'histogram_equalise', 'overexposure_corrected', 'piafusion_loss', 'sobel_gradient',
+           'smoothness_loss', 'spatial_gradient', 'ssim', 'ssim_loss']
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
@@ -65,3 +72,144 @@ def smoothness_loss(x: torch.Tensor) -> torch.Tensor:
     """Total variation (mean squared neighbour differences) of a map."""
     return ((x[..., 1:, :] - x[..., :-1, :]).square().mean()
             + (x[..., :, 1:] - x[..., :, :-1]).square().mean())
+
+
+def spatial_gradient(x: torch.Tensor) -> torch.Tensor:
+    """Normalised Sobel derivatives (kernel / 8, reflect padding), :math:`(B, C, 2, H, W)`:
+    the gradient operator DIDFuse's loss takes from kornia (``SpatialGradient``)."""
+    b, c, h, w = x.shape
+    kernel = (torch.stack((_SOBEL_X, _SOBEL_X.t())) / 8.0)[:, None].to(x)
+    flat = F.pad(x.reshape(b * c, 1, h, w), (1, 1, 1, 1), mode='replicate')
+    return F.conv2d(flat, kernel).view(b, c, 2, h, w)
+
+
+def _gaussian_window(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    g = torch.exp(-coords.square() / (2 * sigma**2))
+    return (g / g.sum())[None, None, None]  # (1, 1, 1, size): separable
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
+         data_range: float = 1.0) -> torch.Tensor:
+    """Mean structural similarity (Wang et al. 2004) of :math:`(B, C, H, W)` images.
+
+    Gaussian ``window`` x ``window`` weights, C1 = (0.01 L)^2, C2 = (0.03 L)^2, reflect
+    padding so the map has the image size (what kornia's ``ssim`` did). Differentiable.
+    """
+    g = _gaussian_window(window, sigma, x)
+    pad = window // 2
+    c = x.shape[1]
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        t = F.pad(t, (pad, pad, pad, pad), mode='reflect')
+        t = F.conv2d(t, g.expand(c, 1, 1, window), groups=c)
+        return F.conv2d(t, g.transpose(-1, -2).expand(c, 1, window, 1), groups=c)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mx, my = blur(x), blur(y)
+    vx = blur(x * x) - mx.square()
+    vy = blur(y * y) - my.square()
+    cxy = blur(x * y) - mx * my
+    value = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx.square() + my.square() + c1)
+                                                      * (vx + vy + c2))
+    return value.mean()
+
+
+def ssim_loss(x: torch.Tensor, y: torch.Tensor, window: int = 11) -> torch.Tensor:
+    """(1 - SSIM) / 2, in [0, 1]."""
+    return (1.0 - ssim(x, y, window)) / 2.0
+
+
+def didfuse_loss(v: torch.Tensor, v_hat: torch.Tensor, i: torch.Tensor, i_hat: torch.Tensor,
+                 base_v: torch.Tensor, base_i: torch.Tensor, detail_v: torch.Tensor,
+                 detail_i: torch.Tensor, w: Mapping[str, float]) -> dict[str, torch.Tensor]:
+    """DIDFuse's auto-encoder loss (REFERENCE_NOTES, seed 001).
+
+    ``w`` weights: ``reconstruction`` (2) x (``ssim`` (5) x SSIMloss + ``mse`` (1) x MSE) for
+    each of V and I, + ``base`` (1) x tanh(L1(B_I, B_V)) - ``detail`` (0.5) x
+    tanh(L1(D_I, D_V)) + ``gradient`` (10) x L1(grad V, grad V_hat).
+    """
+    terms = {
+        'ssim_v': ssim_loss(v_hat, v), 'mse_v': F.mse_loss(v_hat, v),
+        'ssim_i': ssim_loss(i_hat, i), 'mse_i': F.mse_loss(i_hat, i),
+        'base': torch.tanh(F.l1_loss(base_i, base_v)),
+        'detail': torch.tanh(F.l1_loss(detail_i, detail_v)),
+        'gradient': F.l1_loss(spatial_gradient(v), spatial_gradient(v_hat)),
+    }
+    rec = w['reconstruction'] * (w['ssim'] * (terms['ssim_v'] + terms['ssim_i'])
+                                 + w['mse'] * (terms['mse_v'] + terms['mse_i']))
+    terms['total'] = (rec + w['base'] * terms['base'] - w['detail'] * terms['detail']
+                      + w['gradient'] * terms['gradient'])
+    return terms
+
+
+# -- DFVO -----------------------------------------------------------------------------------
+def _forward_differences(x: torch.Tensor) -> torch.Tensor:
+    """|dx| + |dy| with forward differences (zero at the last row/column)."""
+    dx = F.pad(x[..., :, 1:] - x[..., :, :-1], (0, 1, 0, 0)).abs()
+    dy = F.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1)).abs()
+    return dx + dy
+
+
+def illumination_losses(il: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """DFVO's illumination priors: ``mg`` = mean(g exp(-10 g)) of the illumination gradient
+    g, ``smooth`` = mean(|grad il| / max(|grad Y|, 0.01))."""
+    g = _forward_differences(il)
+    return {'il_mg': (g * torch.exp(-10.0 * g)).mean(),
+            'il_smooth': (g / _forward_differences(y).clamp_min(0.01)).mean()}
+
+
+def dark_channel(rgb: torch.Tensor, size: int = 10) -> torch.Tensor:
+    """Minimum over RGB, then a ``size`` x ``size`` erosion (minimum filter)."""
+    dc = rgb.amin(1, keepdim=True)
+    lo, hi = (size - 1) // 2, size // 2
+    return -F.max_pool2d(F.pad(-dc, (lo, hi, lo, hi), mode='replicate'), size, stride=1)
+
+
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int = 30,
+                  eps: float = 0.01) -> torch.Tensor:
+    """He et al.'s guided filter (grey guide), box windows of (2r+1)^2 clipped at borders."""
+    mean_i, mean_p = box_blur(guide, radius), box_blur(src, radius)
+    cov = box_blur(guide * src, radius) - mean_i * mean_p
+    var = box_blur(guide * guide, radius) - mean_i.square()
+    a = cov / (var + eps)
+    b = mean_p - a * mean_i
+    return box_blur(a, radius) * guide + box_blur(b, radius)
+
+
+def overexposure_corrected(enhanced: torch.Tensor, enhanced_rgb: torch.Tensor,
+                           ir: torch.Tensor, factor: float = 7.0) -> torch.Tensor:
+    """DFVO's fusion target for the visible side: where the refined dark channel of the
+    enhanced image exceeds ``factor`` x its mean (glare, headlights), take the IR value."""
+    dc = guided_filter(enhanced, dark_channel(enhanced_rgb))
+    mask = dc > factor * dc.mean((1, 2, 3), keepdim=True)
+    return torch.where(mask, ir, enhanced)
+
+
+def histogram_equalise(rgb: torch.Tensor, bins: int = 256) -> torch.Tensor:
+    """Per-image, per-channel histogram equalisation of :math:`(B, 3, H, W)` in [0, 1]."""
+    b, c, h, w = rgb.shape
+    flat = (rgb.detach().clamp(0, 1) * (bins - 1)).round().long().view(b * c, -1)
+    hist = torch.zeros(b * c, bins, device=rgb.device).scatter_add_(
+        1, flat, torch.ones_like(flat, dtype=torch.float32))
+    cdf = hist.cumsum(1)
+    cdf_min = cdf.gather(1, (hist > 0).float().argmax(1, keepdim=True))
+    lut = ((cdf - cdf_min) / (h * w - cdf_min).clamp_min(1)).clamp(0, 1)
+    return lut.gather(1, flat).view(b, c, h, w)
+
+
+def dfvo_fusion_losses(fused: torch.Tensor, fused_rgb: torch.Tensor, vi_target: torch.Tensor,
+                       ir_target: torch.Tensor, enhanced_rgb: torch.Tensor,
+                       enhanced: torch.Tensor) -> dict[str, torch.Tensor]:
+    """DFVO's fusion terms against detached targets: ``sobel`` = MSE(Sobel F,
+    max(Sobel vi', Sobel ir)), ``content`` = softmax([mean Sobel(en), mean Sobel(ir)])-weighted
+    MSE of F to (vi', ir), ``colour`` = 1 - cos(en_rgb, fu_rgb) per pixel."""
+    sobel_f = sobel_gradient(fused)
+    target = torch.maximum(sobel_gradient(vi_target), sobel_gradient(ir_target))
+    weights = torch.softmax(torch.stack((sobel_gradient(enhanced).mean((1, 2, 3)),
+                                         sobel_gradient(ir_target).mean((1, 2, 3))), 1), 1)
+    content = (weights[:, 0] * (fused - vi_target).square().mean((1, 2, 3))
+               + weights[:, 1] * (fused - ir_target).square().mean((1, 2, 3))).mean()
+    cos = F.cosine_similarity(enhanced_rgb, fused_rgb, dim=1, eps=1e-6)
+    return {'sobel': F.mse_loss(sobel_f, target), 'content': content,
+            'colour': (1.0 - cos).mean()}

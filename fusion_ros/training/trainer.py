@@ -1,206 +1,305 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A small resumable trainer: patches in, checkpoints, a CSV history and a loss plot out.
+"""The training loop shared by every model: resumable, validated, DDP-ready.
 
-Each model has a *recipe*: the function that turns a batch into named losses. The run
-folder holds ``last.pt`` (model + optimiser + epoch + history; ``--resume`` continues from
-it with the same data order), ``weights.pt`` (the model's state dict alone, what the node
-loads), ``history.csv`` and ``loss.png``. Checkpoints are plain tensors and numbers, so they
-load with ``weights_only=True``.
+A run folder holds ``config.yaml`` (the resolved settings), ``last.pt`` (model, optimiser,
+scheduler, step and RNG state: ``--resume`` continues it exactly), ``best.pt`` (the weights
+with the lowest validation loss; the engine loads it by ``--weights``), ``final.pt``,
+``log.csv``, ``val.csv``, TensorBoard events, ``loss.png`` and ``summary.json``.
+Checkpoints are written to a temporary file and renamed, so a crash never leaves a torn
+one, and they hold tensors and plain values only (``weights_only=True`` loads them).
 """
 
 from __future__ import annotations
 
-import csv
 import json
+import math
+import os
+import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+import yaml
+from torch.utils.data import DataLoader, DistributedSampler
 
 from fusion_ros.errors import ConfigError
-from fusion_ros.models import build_model
-from fusion_ros.ops.color import COLOUR_TRANSFORMS
-from fusion_ros.training.data import PairImage, PatchDataset, load_pairs
-from fusion_ros.training.losses import exposure_loss, piafusion_loss, smoothness_loss
+from fusion_ros.training.config import TrainConfig
+from fusion_ros.training.data import PairCache, PatchDataset, split_validation
+from fusion_ros.training.distributed import DistContext, setup_distributed
+from fusion_ros.training.objectives import Objective, build_objective
+from fusion_ros.training.runlog import RunLog
+from fusion_ros.training.sources import load_sources
 
-__all__ = ['RECIPES', 'TrainConfig', 'day_labels', 'train']
+__all__ = ['VALIDATION_METRICS', 'atomic_save', 'train']
 
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on (saved in its checkpoints)."""
-
-    model: str
-    data: list[str]
-    out: str
-    epochs: int = 30
-    batch_size: int = 16
-    patch: int = 128
-    patches_per_image: int = 8
-    lr: float = 1e-3
-    seed: int = 0
-    loss_variant: str = 'paper'
-    illumination_weights: str | None = None
-    exclude: list[str] = field(default_factory=list)
-    model_options: dict[str, Any] = field(default_factory=dict)
+VALIDATION_METRICS = ('EN', 'SD', 'SF', 'Qabf')
 
 
-def day_labels(pairs: list[PairImage], classifier: str | None) -> torch.Tensor:
-    """P(day) per pair: PIAFusion's classifier when given, else the MSRS-style name suffix
-    (``...D.png`` day, ``...N.png`` night), else the weight-free luminance estimate."""
-    from fusion_ros.ops.illumination import luminance_day_probability
-
-    model = None
-    if classifier:
-        from fusion_ros.models.piafusion import (
-            illumination_probabilities,
-            load_illumination_classifier,
-        )
-
-        model = load_illumination_classifier(classifier)
-    labels = []
-    for pair in pairs:
-        rgb = torch.from_numpy(pair.rgb.transpose(2, 0, 1).copy())[None]
-        stem = Path(pair.name).stem
-        with torch.inference_mode():
-            if model is not None:
-                labels.append(float(illumination_probabilities(model(rgb))[0, 0]))
-            elif stem[-1:] in ('D', 'N'):
-                labels.append(1.0 if stem.endswith('D') else 0.0)
-            else:
-                y = COLOUR_TRANSFORMS['bt601_full'][0](rgb)[:, :1]
-                labels.append(float(luminance_day_probability(y)[0]))
-    return torch.tensor(labels)
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    tmp = path.with_name(f'.{path.name}.tmp')
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
-Recipe = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, str],
-                  dict[str, torch.Tensor]]
+def _rng_state() -> dict[str, Any]:
+    state = {'torch': torch.get_rng_state(), 'python': random.getstate()}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
 
 
-def _fusion_inputs(model: torch.nn.Module, rgb: torch.Tensor) -> torch.Tensor:
-    return COLOUR_TRANSFORMS[getattr(model, 'colour', 'bt601_full')][0](rgb)[:, :1]
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state['torch'])
+    random.setstate(state['python'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
 
 
-def _recipe_piafusion(model: torch.nn.Module, ir: torch.Tensor, rgb: torch.Tensor,
-                      day: torch.Tensor, variant: str) -> dict[str, torch.Tensor]:
-    y = _fusion_inputs(model, rgb)
-    return piafusion_loss(model(ir, y).fused, ir, y, day, variant)
+class _Run:
+    """State of one training run (one process; rank 0 of many under DDP)."""
+
+    def __init__(self, config: TrainConfig, ctx: DistContext, log: Callable[[str], None]
+                 ) -> None:
+        self.config, self.ctx, self.log = config, ctx, log
+        self.out = Path(config.out)
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        self.objective = build_objective(config.model, config.model_options, config.loss,
+                                         config.settings).to(ctx.device)
+        multiple = getattr(self.objective.model, 'size_multiple', 1)
+        if config.patch % multiple:
+            raise ConfigError(f'{config.model} needs patch sizes that are multiples of '
+                              f'{multiple}, got {config.patch}')
+        params = [p for p in self.objective.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=tuple(config.betas),
+                                          weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(config.milestones), gamma=config.gamma)
+        self.step = 0
+        self.best = math.inf
+        self.best_step = 0
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        return {'model': self.objective.model.state_dict(),
+                'optimizer': self.optimizer.state_dict(),
+                'scheduler': self.scheduler.state_dict(), 'step': self.step,
+                'best': self.best, 'best_step': self.best_step, 'rng': _rng_state(),
+                'config': self.config.as_dict()}
+
+    def restore(self, path: Path) -> None:
+        try:
+            ckpt = torch.load(path, map_location=self.ctx.device, weights_only=True)
+        except Exception as err:  # torn, foreign or code-carrying files
+            raise ConfigError(f'cannot resume from {str(path)!r}: {err}') from err
+        if ckpt.get('config', {}).get('model') != self.config.model:
+            raise ConfigError(f'{str(path)!r} is a {ckpt.get("config", {}).get("model")} run, '
+                              f'not {self.config.model}')
+        self.objective.model.load_state_dict(ckpt['model'])
+        self.optimizer.load_state_dict(ckpt['optimizer'])
+        self.scheduler.load_state_dict(ckpt['scheduler'])
+        self.step, self.best = int(ckpt['step']), float(ckpt['best'])
+        self.best_step = int(ckpt['best_step'])
+        _set_rng_state(ckpt['rng'])
+
+    def export(self, name: str, val: dict[str, float] | None = None) -> Path:
+        path = self.out / name
+        atomic_save({'model': self.objective.export(), 'model_name': self.objective.model_name
+                     or self.config.model, 'model_options': dict(self.config.model_options),
+                     'trainer': self.config.model, 'step': self.step, 'val': val or {}}, path)
+        return path
 
 
-def _recipe_fastfusion(model: torch.nn.Module, ir: torch.Tensor, rgb: torch.Tensor,
-                       day: torch.Tensor, variant: str) -> dict[str, torch.Tensor]:
-    y = _fusion_inputs(model, rgb)
-    out = model(ir, y)
-    losses = piafusion_loss(out.fused, ir, y, day, variant)
-    # light curve: expose dark frames towards mid-grey, smoothly (Zero-DCE's two terms)
-    losses['exposure'] = exposure_loss(out.enhanced)
-    losses['curve_tv'] = smoothness_loss(out.enhanced - y)
-    losses['day_bce'] = torch.nn.functional.binary_cross_entropy(
-        out.day_probability.clamp(1e-6, 1 - 1e-6), day.to(out.day_probability))
-    losses['total'] = (losses['total'] + 5 * losses['exposure'] + 20 * losses['curve_tv']
-                       + 0.5 * losses['day_bce'])
-    return losses
+def _validate(objective: Objective, dataset: PatchDataset | None, batch: int,
+              device: torch.device) -> dict[str, float]:
+    """Mean loss terms over the held-out patches, plus fusion metrics of the fused patches."""
+    from fusion_ros.metrics import compute_metrics
+    from fusion_ros.ops.convert import tensor_to_uint8
 
-
-RECIPES: dict[str, Recipe] = {'fastfusion': _recipe_fastfusion, 'piafusion': _recipe_piafusion}
+    if dataset is None or len(dataset) == 0:
+        return {}
+    sums: dict[str, float] = {}
+    metrics: dict[str, list[float]] = {}
+    count = 0
+    objective.eval()
+    with torch.no_grad():
+        for ir, rgb, day in DataLoader(dataset, batch_size=batch):
+            ir, rgb, day = ir.to(device), rgb.to(device), day.to(device)
+            terms = objective(ir, rgb, day)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(ir)
+            count += len(ir)
+            fused = objective.fused(ir, rgb)
+            if fused is None:
+                continue
+            y = objective.luminance(rgb)
+            for i in range(len(ir)):
+                scores = compute_metrics(tensor_to_uint8(ir[i:i + 1]), tensor_to_uint8(y[i:i + 1]),
+                                         tensor_to_uint8(fused[i:i + 1]), VALIDATION_METRICS)
+                for k, v in scores.items():
+                    metrics.setdefault(k, []).append(v)
+    objective.train()
+    row = {('loss' if k == 'total' else k): v / count for k, v in sums.items()}
+    row.update({k: float(np.mean(v)) for k, v in metrics.items()})
+    return row
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
           log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train ``config.model``; returns a summary (epochs, final losses, seconds, paths)."""
+    """Run (or continue) the training described by ``config``; returns the summary that is
+    also written to ``RUN_DIR/summary.json``.
+
+    Raises:
+        ConfigError: bad data specs, settings or checkpoints (the message says which).
+        FloatingPointError: the loss became NaN or infinite.
+    """
     from tqdm import tqdm
 
-    if config.model not in RECIPES:
-        raise ConfigError(f'no training recipe for {config.model!r}; trainable: '
-                          f'{sorted(RECIPES)}')
-    if config.epochs < 1 or config.batch_size < 1 or config.patch < 8:
-        raise ConfigError('epochs and batch size must be >= 1, patch >= 8')
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    model = build_model(config.model, pretrained=False, **config.model_options).train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-    ckpt_path = out / 'last.pt'
-    if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=True)
-        if ckpt['config']['model'] != config.model:
-            raise ConfigError(f'{ckpt_path} is a {ckpt["config"]["model"]} run')
-        model.load_state_dict(ckpt['model'])
-        optimiser.load_state_dict(ckpt['optimizer'])
-        start_epoch, history = int(ckpt['epoch']), list(ckpt['history'])
-        log(f'resuming {ckpt_path} after epoch {start_epoch}')
+    ctx = setup_distributed(config.device)  # the group stays up for later stages
+    return _train(config, ctx, resume, progress and ctx.is_main,
+                  log if ctx.is_main else (lambda _: None), tqdm)
 
-    pairs = load_pairs(config.data, exclude=config.exclude)
-    labels = day_labels(pairs, config.illumination_weights)
-    log(f'{len(pairs)} pairs, {int((labels >= 0.5).sum())} day / '
-        f'{int((labels < 0.5).sum())} night; {model.num_params():,d} parameters')
-    dataset = PatchDataset(pairs, config.patch, config.patches_per_image, config.seed)
-    recipe = RECIPES[config.model]
+
+def _datasets(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]
+              ) -> tuple[PatchDataset, PatchDataset | None]:
+    pairs = load_sources(config.data, exclude=config.exclude)
+    if config.val_data:
+        train_pairs, val_pairs = pairs, load_sources(config.val_data, exclude=config.exclude)
+    else:
+        train_pairs, val_pairs = split_validation(pairs, config.val_fraction, config.seed)
+    labelled = sum(p.is_night is not None for p in train_pairs)
+    log(f'{len(train_pairs)} training pairs ({labelled} with day/night labels), '
+        f'{len(val_pairs)} validation pairs')
+    train_set = PatchDataset(PairCache(train_pairs, config.cache_mb), config.patch,
+                             config.sampling, config.patches_per_image, config.stride,
+                             config.flips, config.seed)
+    val_set = None
+    if val_pairs and ctx.is_main:
+        val_set = PatchDataset(PairCache(val_pairs, config.cache_mb), config.patch, 'grid',
+                               seed=config.seed, max_items=config.val_patches)
+    return train_set, val_set
+
+
+def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
+           log: Callable[[str], None], tqdm: Any) -> dict[str, Any]:
+    out = Path(config.out)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    ctx.barrier()
+    run = _Run(config, ctx, log)
+    last = out / 'last.pt'
+    if last.exists() and not resume:
+        raise ConfigError(f'{str(out)!r} already holds a run (last.pt): continue it with '
+                          '--resume or choose another --out')
+    if resume and last.exists():
+        run.restore(last)
+        log(f'resuming {last} at step {run.step}')
+    elif resume:
+        log(f'nothing to resume in {out}: starting afresh')
+    train_set, val_set = _datasets(config, ctx, log)
+    per_rank = len(train_set) // ctx.world
+    steps_per_epoch = per_rank // config.batch
+    if steps_per_epoch == 0:
+        raise ConfigError(f'{len(train_set)} training patches make no batch of {config.batch} '
+                          f'per process (x{ctx.world}): lower --batch or add data')
+    total = config.steps or config.epochs * steps_per_epoch
+    if ctx.is_main:
+        (out / 'config.yaml').write_text(yaml.safe_dump(config.as_dict(), sort_keys=False))
+    runlog = RunLog(out, run.step if resume else None, enabled=ctx.is_main)
+    objective = run.objective.train()
+    model = objective
+    if ctx.active:
+        model = torch.nn.parallel.DistributedDataParallel(
+            objective, device_ids=[ctx.device.index] if ctx.device.type == 'cuda' else None)
+    n_params = sum(p.numel() for p in objective.model.parameters())
+    log(f'{config.model}: {n_params:,d} parameters, {len(train_set)} patches/epoch, '
+        f'{steps_per_epoch} steps/epoch x {ctx.world} process(es), {total} steps on '
+        f'{ctx.device}')
     started = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        dataset.epoch = epoch
-        loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
-                            generator=torch.Generator().manual_seed(config.seed + epoch))
-        sums: dict[str, float] = {}
-        bar = tqdm(loader, desc=f'epoch {epoch + 1}/{config.epochs}', disable=not progress,
-                   leave=False, unit='batch')
-        for ir, rgb, index in bar:
-            losses = recipe(model, ir, rgb, labels[index], config.loss_variant)
-            if not torch.isfinite(losses['total']):
-                raise FloatingPointError(f'loss became {losses["total"].item()} in epoch '
-                                         f'{epoch + 1}; lower --lr')
-            optimiser.zero_grad(set_to_none=True)
-            losses['total'].backward()
-            optimiser.step()
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-            bar.set_postfix(loss=f'{float(losses["total"]):.4f}')
-        row = {'epoch': epoch + 1, **{k: v / len(loader) for k, v in sums.items()}}
-        history.append(row)
-        log(f'epoch {epoch + 1}/{config.epochs}: ' +
-            ' '.join(f'{k} {v:.4f}' for k, v in row.items() if k != 'epoch'))
-        torch.save({'model': model.state_dict(), 'optimizer': optimiser.state_dict(),
-                    'epoch': epoch + 1, 'history': history, 'config': asdict(config)},
-                   ckpt_path)
+    start_step = run.step
+    bar = tqdm(total=total, initial=run.step, disable=not progress, unit='step',
+               desc=config.model)
+    val_row: dict[str, float] = {}
+    while run.step < total:
+        epoch, skip = divmod(run.step, steps_per_epoch)
+        train_set.epoch = objective.epoch = epoch
+        sampler = DistributedSampler(train_set, ctx.world, ctx.rank, shuffle=True,
+                                     seed=config.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        order = list(sampler)[skip * config.batch:steps_per_epoch * config.batch]
+        loader = DataLoader(train_set, batch_size=config.batch, sampler=order, drop_last=True,
+                            num_workers=config.workers)
+        for ir, rgb, day in loader:
+            ir, rgb, day = ir.to(ctx.device), rgb.to(ctx.device), day.to(ctx.device)
+            terms = model(ir, rgb, day)
+            if not torch.isfinite(terms['total']):
+                raise FloatingPointError(f'loss became {float(terms["total"])} at step '
+                                         f'{run.step + 1}; lower --lr')
+            run.optimizer.zero_grad(set_to_none=True)
+            terms['total'].backward()
+            run.optimizer.step()
+            run.step += 1
+            names = list(terms)
+            values = dict(zip(names, ctx.mean(torch.stack(
+                [terms[k].detach().float().reshape(()) for k in names])).tolist()))
+            row = {'step': run.step, 'epoch': epoch + 1, 'loss': values.pop('total'), **values,
+                   'lr': run.optimizer.param_groups[0]['lr']}
+            runlog.step(row)
+            bar.update()
+            bar.set_postfix(loss=f'{row["loss"]:.4f}', epoch=epoch + 1)
+            epoch_done = run.step % steps_per_epoch == 0
+            if epoch_done:
+                run.scheduler.step()
+            if epoch_done or run.step == total:
+                val_row = _end_of_epoch(run, val_set, runlog, epoch, log)
+            elif config.save_every and run.step % config.save_every == 0:
+                ctx.sync_buffers(objective)
+                if ctx.is_main:
+                    atomic_save(run.checkpoint(), last)
+            if run.step >= total:
+                break
+    bar.close()
+    ctx.sync_buffers(objective)
+    difference = ctx.max_weight_difference(objective)
     seconds = time.perf_counter() - started
-    torch.save(model.state_dict(), out / 'weights.pt')
-    _write_history(out, history)
-    summary = {'epochs': len(history), 'final': history[-1] if history else {},
-               'seconds': round(seconds, 1), 'weights': str(out / 'weights.pt'),
-               'params': model.num_params()}
-    (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    summary: dict[str, Any] = {}
+    if ctx.is_main:
+        final = run.export('final.pt', val_row)
+        if not (out / 'best.pt').exists():  # no validation split: the final weights
+            run.export('best.pt', val_row)
+        runlog.close()
+        summary = {'model': config.model, 'steps': run.step, 'steps_this_run':
+                   run.step - start_step, 'epochs': math.ceil(run.step / steps_per_epoch),
+                   'seconds': round(seconds, 1), 'best': str(out / 'best.pt'),
+                   'best_step': run.best_step, 'best_val_loss': run.best if
+                   math.isfinite(run.best) else None, 'final': str(final),
+                   'final_val': val_row, 'params': n_params, 'device': str(ctx.device),
+                   'ddp': {'world_size': ctx.world, 'backend': ctx.backend,
+                           'max_weight_difference': difference}}
+        (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    ctx.barrier()
     return summary
 
 
-def _write_history(out: Path, history: list[dict[str, float]]) -> None:
-    if not history:
-        return
-    keys = list(history[-1])
-    with open(out / 'history.csv', 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    epochs = np.array([r['epoch'] for r in history])
-    for key in keys[1:]:
-        ax.plot(epochs, [r.get(key, np.nan) for r in history], label=key)
-    ax.set_xlabel('epoch')
-    ax.set_ylabel('loss')
-    ax.set_yscale('log')
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / 'loss.png', dpi=100)
-    plt.close(fig)
+def _end_of_epoch(run: _Run, val_set: PatchDataset | None, runlog: RunLog, epoch: int,
+                  log: Callable[[str], None]) -> dict[str, float]:
+    """Validate, keep the best weights, checkpoint (rank 0); the other ranks wait."""
+    ctx = run.ctx
+    ctx.sync_buffers(run.objective)
+    row: dict[str, float] = {}
+    if ctx.is_main:
+        row = _validate(run.objective, val_set, run.config.batch, ctx.device)
+        if row:
+            runlog.validation({'step': run.step, 'epoch': epoch + 1, **row})
+            log(f'epoch {epoch + 1} step {run.step}: validation ' +
+                ' '.join(f'{k} {v:.4g}' for k, v in row.items()))
+            if row['loss'] < run.best:
+                run.best, run.best_step = row['loss'], run.step
+                run.export('best.pt', row)
+        atomic_save(run.checkpoint(), run.out / 'last.pt')
+    ctx.barrier()
+    return row

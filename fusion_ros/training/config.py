@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Training configuration: ``config/train/MODEL.yaml`` defaults < ``--config`` file < flags.
+
+Every run saves the resolved configuration in ``RUN_DIR/config.yaml`` and in its
+checkpoints, so a resumed run can be checked against the one it continues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fusion_ros.errors import ConfigError
+from fusion_ros.resources import share_file
+
+__all__ = ['TrainConfig', 'load_train_config']
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. Field docs are in ``config/train/*.yaml``."""
+
+    model: str
+    data: list[str] = field(default_factory=list)
+    out: str = 'runs/train'
+    val_data: list[str] = field(default_factory=list)
+    val_fraction: float = 0.1
+    val_patches: int = 64
+    epochs: int = 30
+    steps: int | None = None
+    batch: int = 16
+    patch: int = 128
+    sampling: str = 'random'
+    patches_per_image: int = 8
+    stride: int | None = None
+    flips: bool = True
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    loss: dict[str, float] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = 'auto'
+    workers: int = 0
+    cache_mb: float = 4096.0
+    save_every: int = 0  # steps between checkpoints besides each epoch end; 0: epochs only
+    exclude: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d['betas'] = list(self.betas)
+        return d
+
+
+_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f'cannot read training config {str(path)!r}: {err}') from err
+    if not isinstance(data, dict):
+        raise ConfigError(f'{str(path)!r} must hold a mapping of settings')
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise ConfigError(f'{str(path)!r}: unknown setting(s) {unknown}; known: {sorted(_FIELDS)}')
+    return data
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if value is None:
+            continue
+        if key in ('loss', 'model_options', 'settings') and isinstance(value, Mapping):
+            out[key] = {**out.get(key, {}), **value}  # a partial override keeps the rest
+        else:
+            out[key] = value
+    return out
+
+
+def load_train_config(model: str, config_file: Path | str | None = None,
+                      **overrides: Any) -> TrainConfig:
+    """Resolve the configuration of a run of ``model``.
+
+    Args:
+        model: trainer name (``fastfusion``, ``piafusion``, ``piafusion-classifier``,
+            ``didfuse``, ``dfvo``); its shipped ``config/train/MODEL.yaml`` is the base.
+        config_file: a YAML file overriding some settings.
+        overrides: settings from the command line; None means "not given".
+
+    Raises:
+        ConfigError: unknown model or setting, or a value out of range.
+    """
+    try:
+        defaults = share_file(f'config/train/{model}.yaml')
+    except ConfigError:
+        raise ConfigError(f'no training config for {model!r} (config/train/{model}.yaml); '
+                          'trainable: fastfusion, piafusion, piafusion-classifier, didfuse, '
+                          'dfvo') from None
+    values = _read_yaml(defaults)
+    if config_file is not None:
+        values = _merge(values, _read_yaml(Path(config_file)))
+    unknown = sorted(set(overrides) - _FIELDS)
+    if unknown:
+        raise ConfigError(f'unknown setting(s) {unknown}')
+    values = _merge(values, overrides)
+    values['model'] = model
+    if 'betas' in values:
+        values['betas'] = tuple(float(b) for b in values['betas'])
+    config = TrainConfig(**values)
+    _validate(config)
+    return config
+
+
+def _validate(c: TrainConfig) -> None:
+    problems = []
+    if c.epochs < 1:
+        problems.append(f'epochs must be >= 1, got {c.epochs}')
+    if c.steps is not None and c.steps < 1:
+        problems.append(f'steps must be >= 1, got {c.steps}')
+    if c.batch < 1:
+        problems.append(f'batch must be >= 1, got {c.batch}')
+    if c.patch < 8:
+        problems.append(f'patch must be >= 8, got {c.patch}')
+    if c.lr <= 0:
+        problems.append(f'lr must be > 0, got {c.lr}')
+    if not 0 <= c.val_fraction < 1:
+        problems.append(f'val_fraction must be in [0, 1), got {c.val_fraction}')
+    if len(c.betas) != 2:
+        problems.append(f'betas must be two numbers, got {c.betas}')
+    if problems:
+        raise ConfigError('; '.join(problems))

@@ -1,0 +1,265 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What each model is trained to do: a batch of patches in, named losses out.
+
+An objective is an ``nn.Module`` around the model, so DistributedDataParallel can wrap the
+whole training forward (encoder + decoders + loss) as one call. ``forward`` returns a dict
+of scalar losses with the weighted sum under ``total``; ``fused`` is what validation scores;
+``export`` is the state dict the engine loads. Loss weights come from ``config/train/*.yaml``
+(defaults: REFERENCE_NOTES).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fusion_ros.errors import ConfigError
+from fusion_ros.models import build_model
+from fusion_ros.ops.color import COLOUR_TRANSFORMS
+from fusion_ros.ops.illumination import luminance_day_probability
+from fusion_ros.training import losses as L
+
+__all__ = ['OBJECTIVES', 'Objective', 'build_objective']
+
+
+class Objective(nn.Module):
+    """Base: ``model`` (registry name ``model_name``) plus the loss weights ``w``."""
+
+    model_name = ''
+
+    def __init__(self, options: Mapping[str, Any], weights: Mapping[str, float],
+                 settings: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.model = build_model(self.model_name, pretrained=False, **dict(options)).train()
+        self.w = dict(weights)
+        self.settings = dict(settings)
+        self.epoch = 0  # 0-based; set by the trainer before each epoch
+        self.frozen: list[nn.Module] = []  # kept in eval mode whatever train() says
+
+    def train(self, mode: bool = True) -> Objective:
+        super().train(mode)
+        for module in self.frozen:
+            module.eval()
+        return self
+
+    def luminance(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Y (first channel) with the transform the model fuses in."""
+        return COLOUR_TRANSFORMS[getattr(self.model, 'colour', 'bt601_full')][0](rgb)[:, :1]
+
+    def day_weights(self, rgb: torch.Tensor, day: torch.Tensor) -> torch.Tensor:
+        """P(day) per sample: the data's label where it has one, else the luminance estimate."""
+        day = day.to(rgb)
+        unknown = torch.isnan(day)
+        if unknown.any():
+            day = torch.where(unknown, luminance_day_probability(self.luminance(rgb)), day)
+        return day
+
+    def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor | None:
+        return self.model(ir, self.luminance(rgb)).fused
+
+    def export(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
+                day: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class PIAFusionClassifierObjective(Objective):
+    """PIAFusion stage 1: cross-entropy of the illumination classifier on day/night patches
+    (labels from the data; unlabelled patches by the luminance estimate)."""
+
+    def __init__(self, options: Mapping[str, Any], weights: Mapping[str, float],
+                 settings: Mapping[str, Any]) -> None:
+        nn.Module.__init__(self)
+        from fusion_ros.models.piafusion import IlluminationClassifier
+
+        try:
+            self.model = IlluminationClassifier(**dict(options)).train()
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f'bad classifier options: {err}') from err
+        self.w, self.settings, self.epoch, self.frozen = dict(weights), dict(settings), 0, []
+
+    def labels(self, rgb: torch.Tensor, day: torch.Tensor) -> torch.Tensor:
+        return (self.day_weights(rgb, day) < 0.5).long()  # class 0 day, 1 night
+
+    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
+                day: torch.Tensor) -> dict[str, torch.Tensor]:
+        scores = self.model(rgb)
+        labels = self.labels(rgb, day)
+        ce = F.cross_entropy(scores, labels)
+        accuracy = (scores.argmax(1) == labels).float().mean().detach()
+        return {'total': self.w.get('cross_entropy', 1.0) * ce, 'cross_entropy': ce,
+                'accuracy': accuracy}
+
+    def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> None:
+        return None
+
+
+class PIAFusionObjective(Objective):
+    """PIAFusion stage 2: the illumination-aware loss weighted by the frozen classifier on
+    each patch (``illumination: classifier``), or by the data's labels / the luminance."""
+
+    model_name = 'piafusion'
+
+    def __init__(self, options: Mapping[str, Any], weights: Mapping[str, float],
+                 settings: Mapping[str, Any]) -> None:
+        super().__init__(options, weights, settings)
+        self.source = self.settings.get('illumination', 'classifier')
+        if self.source not in ('classifier', 'labels'):
+            raise ConfigError(f"illumination must be 'classifier' or 'labels', got "
+                              f'{self.source!r}')
+        self.classifier = None
+        if self.source == 'classifier':
+            from fusion_ros.models.piafusion import load_illumination_classifier
+
+            path = self.settings.get('classifier')
+            if not path:
+                raise ConfigError('PIAFusion fusion training needs the stage-1 classifier '
+                                  '(--classifier PATH), or illumination: labels')
+            self.classifier = load_illumination_classifier(path)
+            for p in self.classifier.parameters():
+                p.requires_grad_(False)
+            self.frozen.append(self.classifier)
+
+    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
+                day: torch.Tensor) -> dict[str, torch.Tensor]:
+        y = self.luminance(rgb)
+        if self.classifier is not None:
+            from fusion_ros.models.piafusion import illumination_probabilities
+
+            with torch.no_grad():
+                p_day = illumination_probabilities(self.classifier(rgb))[:, 0]
+        else:
+            p_day = self.day_weights(rgb, day)
+        out = L.piafusion_loss(self.model(ir, y).fused, ir, y, p_day,
+                               self.settings.get('variant', 'paper'))
+        return self._reweight(out)
+
+    def _reweight(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.settings.get('variant', 'paper') == 'paper':
+            out['total'] = (self.w['intensity'] * out['intensity'] + self.w['max'] * out['max']
+                            + self.w['texture'] * out['texture'])
+        return out
+
+    def export(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()  # the frozen classifier is not part of the fusion net
+
+
+class FastFusionObjective(Objective):
+    """Our real-time model: PIAFusion's loss on the fused output, Zero-DCE's exposure and
+    smoothness on the light curve, BCE on the day head."""
+
+    model_name = 'fastfusion'
+
+    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
+                day: torch.Tensor) -> dict[str, torch.Tensor]:
+        y = self.luminance(rgb)
+        out = self.model(ir, y)
+        p_day = self.day_weights(rgb, day)
+        losses = L.piafusion_loss(out.fused, ir, y, p_day, self.settings.get('variant', 'paper'))
+        losses['exposure'] = L.exposure_loss(out.enhanced)
+        losses['curve_tv'] = L.smoothness_loss(out.enhanced - y)
+        losses['day_bce'] = F.binary_cross_entropy(
+            out.day_probability.clamp(1e-6, 1 - 1e-6), p_day.to(out.day_probability))
+        w = self.w
+        losses['total'] = (w['intensity'] * losses['intensity'] + w['max'] * losses['max']
+                           + w['texture'] * losses['texture'] + w['exposure'] * losses['exposure']
+                           + w['curve_tv'] * losses['curve_tv'] + w['day_bce'] * losses['day_bce'])
+        return losses
+
+
+class DIDFuseObjective(Objective):
+    """DIDFuse: each source through the auto-encoder (grey), decomposition + reconstruction."""
+
+    model_name = 'didfuse'
+
+    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
+                day: torch.Tensor) -> dict[str, torch.Tensor]:
+        v = self.luminance(rgb)
+        enc = self.model.encoder
+        base_v, detail_v, f1_v, f2_v = enc(v)
+        base_i, detail_i, f1_i, f2_i = enc(ir)
+        v_hat = self.model.decoder(base_v, detail_v, f1_v, f2_v)
+        i_hat = self.model.decoder(base_i, detail_i, f1_i, f2_i)
+        return L.didfuse_loss(v, v_hat, ir, i_hat, base_v, base_i, detail_v, detail_i, self.w)
+
+
+class DFVOObjective(Objective):
+    """DFVO's multi-task loss on the full training model (REFERENCE_NOTES, seed 000).
+
+    The fusion terms are scaled by ``fusion_per_epoch`` x epoch (0-based, as the authors'
+    loop). The ResNet-18 perceptual term is on only with ``perceptual_weights`` (a
+    torchvision-layout state dict); its gradient then really reaches the enhancement head.
+    """
+
+    model_name = 'dfvo'
+
+    def __init__(self, options: Mapping[str, Any], weights: Mapping[str, float],
+                 settings: Mapping[str, Any]) -> None:
+        options = {**dict(options), 'variant': 'full'}
+        super().__init__(options, weights, settings)
+        self.perceptual = None
+        path = self.settings.get('perceptual_weights')
+        if path:
+            from fusion_ros.training.perceptual import load_resnet18_features
+
+            self.perceptual = load_resnet18_features(path)
+            self.frozen.append(self.perceptual)
+
+    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
+                day: torch.Tensor) -> dict[str, torch.Tensor]:
+        to_ycc, to_rgb = COLOUR_TRANSFORMS[self.model.colour]
+        ycc = to_ycc(rgb)
+        y, chroma = ycc[:, :1], ycc[:, 1:]
+        out, extras = self.model.forward_all(ir, y)
+        en, il, ir_rec = out.enhanced, extras['illumination'], extras['ir_reconstructed']
+        terms = {'ir_rec': F.l1_loss(ir_rec, ir), 'retinex': (en * il - y).abs().mean(),
+                 **L.illumination_losses(il, y)}
+        en_rgb = to_rgb(torch.cat((en, chroma), 1)).clamp(0, 1)
+        if self.perceptual is not None:
+            target = self.perceptual(L.histogram_equalise(rgb))
+            terms['perceptual'] = F.mse_loss(self.perceptual(en_rgb), target.detach())
+        with torch.no_grad():  # the fusion targets: the network's own outputs, detached
+            ir_t, en_t, en_rgb_t = ir_rec.detach(), en.detach(), en_rgb.detach()
+            vi_t = L.overexposure_corrected(en_t, en_rgb_t, ir_t)
+        fused_rgb = to_rgb(torch.cat((out.fused, chroma), 1))
+        terms.update(L.dfvo_fusion_losses(out.fused, fused_rgb, vi_t, ir_t, en_rgb_t, en_t))
+        w = self.w
+        fusion_scale = self.settings.get('fusion_per_epoch', 0.1) * self.epoch
+        terms['fusion_scale'] = torch.tensor(float(fusion_scale))
+        terms['total'] = (
+            w['ir_rec'] * terms['ir_rec'] + w['retinex'] * terms['retinex']
+            + w['il_mg'] * terms['il_mg'] + w['il_smooth'] * terms['il_smooth']
+            + w['perceptual'] * terms.get('perceptual', 0.0)
+            + fusion_scale * (w['sobel'] * terms['sobel'] + w['content'] * terms['content']
+                              + w['colour'] * terms['colour']))
+        return terms
+
+    def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        out, _ = self.model.forward_all(ir, self.luminance(rgb))
+        return out.fused
+
+    def export(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()  # full model; the inference variant drops the heads
+
+
+OBJECTIVES: dict[str, Callable[..., Objective]] = {
+    'fastfusion': FastFusionObjective,
+    'piafusion': PIAFusionObjective,
+    'piafusion-classifier': PIAFusionClassifierObjective,
+    'didfuse': DIDFuseObjective,
+    'dfvo': DFVOObjective,
+}
+
+
+def build_objective(name: str, options: Mapping[str, Any], weights: Mapping[str, float],
+                    settings: Mapping[str, Any]) -> Objective:
+    """The objective of trainable model ``name`` (a key of :data:`OBJECTIVES`)."""
+    if name not in OBJECTIVES:
+        raise ConfigError(f'no trainer for {name!r}; trainable: {sorted(OBJECTIVES)}')
+    return OBJECTIVES[name](options, weights, settings)
