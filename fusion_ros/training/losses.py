@@ -90,18 +90,19 @@ def _gaussian_window(size: int, sigma: float, like: torch.Tensor) -> torch.Tenso
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
-         data_range: float = 1.0) -> torch.Tensor:
+         data_range: float = 1.0, padding: str = 'reflect') -> torch.Tensor:
     """Mean structural similarity (Wang et al. 2004) of :math:`(B, C, H, W)` images.
 
-    Gaussian ``window`` x ``window`` weights, C1 = (0.01 L)^2, C2 = (0.03 L)^2, reflect
-    padding so the map has the image size (what kornia's ``ssim`` did). Differentiable.
+    Gaussian ``window`` x ``window`` weights, C1 = (0.01 L)^2, C2 = (0.03 L)^2. ``reflect``
+    padding keeps the map at the image size (what kornia's ``ssim`` did); ``valid`` scores
+    only full windows (the MATLAB metric). Differentiable.
     """
     g = _gaussian_window(window, sigma, x)
-    pad = window // 2
+    pad = window // 2 if padding == 'reflect' else 0
     c = x.shape[1]
 
     def blur(t: torch.Tensor) -> torch.Tensor:
-        t = F.pad(t, (pad, pad, pad, pad), mode='reflect')
+        t = F.pad(t, (pad, pad, pad, pad), mode='reflect') if pad else t
         t = F.conv2d(t, g.expand(c, 1, 1, window), groups=c)
         return F.conv2d(t, g.transpose(-1, -2).expand(c, 1, window, 1), groups=c)
 

@@ -28,3 +28,75 @@ def test_piafusion_loss_weights_follow_illumination():
 def test_exposure_loss_zero_at_level():
     assert exposure_loss(torch.full((1, 1, 32, 32), 0.55)) < 1e-10
     assert exposure_loss(torch.zeros(1, 1, 32, 32)) > 0.3
+
+
+# -- SSIM, DIDFuse, DFVO ----------------------------------------------------------------------
+def test_ssim_matches_the_matlab_metric_and_is_one_for_identical_images():
+    import numpy as np
+
+    from fusion_ros.metrics.fusion_metrics import _ssim
+    from fusion_ros.training.losses import ssim, ssim_loss
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (40, 50)).astype(np.float64)
+    b = np.clip(a + rng.normal(0, 30, a.shape), 0, 255)
+    ta, tb = (torch.from_numpy(x / 255.0).float()[None, None] for x in (a, b))
+    assert abs(float(ssim(ta, tb, padding='valid')) - _ssim(a, b)) < 1e-5
+    assert abs(float(ssim(ta, ta)) - 1.0) < 1e-6 and float(ssim_loss(ta, ta)) < 1e-6
+    noisier = torch.from_numpy(np.clip(a + rng.normal(0, 90, a.shape), 0, 255) / 255.0)
+    assert 0 < float(ssim(ta, noisier.float()[None, None])) < float(ssim(ta, tb)) < 0.99
+    assert abs(float(ssim(ta, tb)) - float(ssim(tb, ta))) < 1e-6
+
+
+def test_didfuse_loss_terms():
+    from fusion_ros.training.losses import didfuse_loss
+
+    w = {'reconstruction': 2.0, 'ssim': 5.0, 'mse': 1.0, 'base': 1.0, 'detail': 0.5,
+         'gradient': 10.0}
+    v, i = torch.rand(2, 1, 24, 24), torch.rand(2, 1, 24, 24)
+    base, detail = torch.rand(2, 4, 24, 24), torch.rand(2, 4, 24, 24)
+    perfect = didfuse_loss(v, v, i, i, base, base, detail, detail + 1, w)
+    assert perfect['mse_v'] == 0 and perfect['gradient'] == 0 and perfect['base'] == 0
+    # different details lower the loss: the decomposition pushes them apart
+    assert torch.isclose(perfect['total'], -0.5 * torch.tanh(torch.tensor(1.0)), atol=1e-5)
+    worse = didfuse_loss(v, 1 - v, i, i, base, base, detail, detail + 1, w)
+    assert worse['total'] > perfect['total'] and worse['ssim_v'] > 0.1
+
+
+def test_guided_filter_and_dark_channel():
+    from fusion_ros.training.losses import dark_channel, guided_filter
+
+    flat = torch.full((1, 1, 20, 20), 0.3)
+    assert torch.allclose(guided_filter(flat, flat, radius=3), flat, atol=1e-6)
+    rgb = torch.ones(1, 3, 20, 20)
+    rgb[0, 1, 10, 10] = 0.0  # one dark pixel darkens a 10x10 neighbourhood
+    dc = dark_channel(rgb)
+    assert dc[0, 0, 10, 10] == 0 and dc[0, 0, 6, 6] == 0 and dc[0, 0, 0, 0] == 1
+    edge = torch.zeros(1, 1, 20, 20)
+    edge[..., 10:] = 1.0  # the guided filter keeps a strong edge of its guide
+    out = guided_filter(edge, edge, radius=4, eps=1e-4)
+    assert out[0, 0, 0, 2] < 0.05 and out[0, 0, 0, 17] > 0.95
+
+
+def test_overexposure_correction_takes_ir_at_glare():
+    from fusion_ros.training.losses import overexposure_corrected
+
+    en = torch.full((1, 1, 256, 256), 0.03)
+    en[..., 100:140, 100:140] = 1.0  # glare in a dark scene (wider than the 10x10 erosion)
+    ir = torch.full_like(en, 0.4)
+    out = overexposure_corrected(en, en.expand(1, 3, 256, 256), ir)
+    assert out[0, 0, 120, 120] == 0.4 and out[0, 0, 5, 5] == 0.03
+    small = torch.full_like(en, 0.03)
+    small[..., 40:46, 40:46] = 1.0  # a few bright pixels are eroded away: no correction
+    assert torch.equal(overexposure_corrected(small, small.expand(1, 3, 256, 256), ir), small)
+
+
+def test_histogram_equalise_spreads_a_narrow_histogram():
+    from fusion_ros.training.losses import histogram_equalise
+
+    narrow = 0.4 + 0.1 * torch.rand(1, 3, 32, 32)
+    out = histogram_equalise(narrow)
+    assert out.min() == 0 and out.max() == 1
+    assert torch.equal(out.argsort(-1), out.argsort(-1))  # order is kept (monotone map)
+    flat_rank = narrow[0, 0].flatten().argsort()
+    assert bool((out[0, 0].flatten()[flat_rank].diff() >= 0).all())

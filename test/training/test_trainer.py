@@ -1,55 +1,158 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Trainer: outputs, determinism of resumed runs, refusals."""
+"""The trainer: run folder contents, exact resume, best.pt for the engine, refusals, CLI,
+PIAFusion's two stages and a real 2-process DDP run (torchrun, gloo)."""
 
-import cv2
-import numpy as np
+import csv
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
+import yaml
 
+from fusion_ros.cli.main import main
 from fusion_ros.errors import ConfigError
-from fusion_ros.training.trainer import TrainConfig, train
+from fusion_ros.models import build_model
+from fusion_ros.training.config import load_train_config
+from fusion_ros.training.trainer import train
 
 
-@pytest.fixture()
-def pair_set(tmp_path):
-    root = tmp_path / 'set'
-    rng = np.random.default_rng(0)
-    for sub in ('ir', 'vi'):
-        (root / sub).mkdir(parents=True)
-    for i, suffix in enumerate('DN'):
-        cv2.imwrite(str(root / 'ir' / f'{i}{suffix}.png'),
-                    rng.integers(0, 256, (40, 48), dtype=np.uint8))
-        cv2.imwrite(str(root / 'vi' / f'{i}{suffix}.png'),
-                    rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
-    return root
+def _config(pair_set, out, **overrides):
+    values = {'data': [str(pair_set)], 'out': str(out), 'batch': 2, 'patch': 32,
+              'patches_per_image': 4, 'model_options': {'width': 8}, 'val_fraction': 0.25,
+              'val_patches': 4, 'device': 'cpu'}
+    return load_train_config('fastfusion', **{**values, **overrides})
 
 
-def _config(pair_set, out, epochs):
-    return TrainConfig(model='fastfusion', data=[str(pair_set)], out=str(out), epochs=epochs,
-                       batch_size=2, patch=32, patches_per_image=2,
-                       model_options={'width': 8})
+def _rows(path):
+    with open(path, newline='') as f:
+        return list(csv.DictReader(f))
 
 
-def test_resumed_run_equals_uninterrupted_run(pair_set, tmp_path):
-    full = train(_config(pair_set, tmp_path / 'a', 2), progress=False, log=lambda _: None)
-    assert full['epochs'] == 2
-    for name in ('last.pt', 'weights.pt', 'history.csv', 'loss.png', 'summary.json'):
-        assert (tmp_path / 'a' / name).exists()
-    train(_config(pair_set, tmp_path / 'b', 1), progress=False, log=lambda _: None)
-    resumed = train(_config(pair_set, tmp_path / 'b', 2), resume=True, progress=False,
-                    log=lambda _: None)
-    assert resumed['epochs'] == 2
-    a = torch.load(tmp_path / 'a' / 'weights.pt', weights_only=True)
-    b = torch.load(tmp_path / 'b' / 'weights.pt', weights_only=True)
+def _quiet(**kwargs):
+    return {'progress': False, 'log': lambda _: None, **kwargs}
+
+
+def test_run_folder_and_best_checkpoint_for_the_engine(pair_set, tmp_path):
+    out = tmp_path / 'run'
+    summary = train(_config(pair_set, out, steps=7), **_quiet())  # 3 pairs x 4 / 2 = 6/epoch
+    for name in ('config.yaml', 'last.pt', 'best.pt', 'final.pt', 'log.csv', 'val.csv',
+                 'loss.png', 'summary.json'):
+        assert (out / name).is_file(), name
+    assert summary['steps'] == 7 and summary['epochs'] == 2
+    rows = _rows(out / 'log.csv')
+    assert [int(r['step']) for r in rows] == list(range(1, 8))
+    assert {'step', 'epoch', 'loss', 'intensity', 'texture', 'exposure', 'lr'} <= set(rows[0])
+    assert [r['epoch'] for r in rows] == ['1'] * 6 + ['2']
+    val = _rows(out / 'val.csv')
+    assert [int(r['step']) for r in val] == [6, 7]  # every epoch end and the last step
+    assert {'loss', 'EN', 'SD', 'SF', 'Qabf'} <= set(val[0])
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out))
+    events.Reload()
+    assert [e.step for e in events.Scalars('train/loss')] == list(range(1, 8))
+    assert len(events.Scalars('val/Qabf')) == 2
+    # best.pt is what the engine loads with --weights; the step it holds had the best loss
+    best = torch.load(out / 'best.pt', weights_only=True)
+    assert best['step'] == summary['best_step']
+    assert best['val']['loss'] == min(float(r['loss']) for r in val) or \
+        abs(best['val']['loss'] - min(float(r['loss']) for r in val)) < 1e-5
+    model = build_model('fastfusion', weights=out / 'best.pt', width=8)
+    assert model.weights_source.endswith('best.pt')
+    ir, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        assert model(ir, y).fused.shape == (1, 1, 32, 32)
+
+
+def test_resume_mid_epoch_equals_an_uninterrupted_run(pair_set, tmp_path):
+    full = tmp_path / 'full'
+    train(_config(pair_set, full, steps=5), **_quiet())
+    part = tmp_path / 'part'
+    train(_config(pair_set, part, steps=2), **_quiet())  # stops inside epoch 1
+    with pytest.raises(ConfigError, match='--resume'):
+        train(_config(pair_set, part, steps=5), **_quiet())
+    summary = train(_config(pair_set, part, steps=5), **_quiet(resume=True))
+    assert summary['steps_this_run'] == 3
+    a = torch.load(full / 'final.pt', weights_only=True)['model']
+    b = torch.load(part / 'final.pt', weights_only=True)['model']
     assert all(torch.equal(a[k], b[k]) for k in a)
-    ckpt = torch.load(tmp_path / 'a' / 'last.pt', weights_only=True)
-    assert ckpt['epoch'] == 2 and len(ckpt['history']) == 2
+    assert [r['loss'] for r in _rows(full / 'log.csv')] == [r['loss'] for r in
+                                                             _rows(part / 'log.csv')]
+
+
+def test_save_every_checkpoints_between_epochs(pair_set, tmp_path):
+    out = tmp_path / 'run'
+    train(_config(pair_set, out, steps=3, save_every=2), **_quiet())
+    ckpt = torch.load(out / 'last.pt', weights_only=True)
+    assert ckpt['step'] == 3 and set(ckpt['rng']) >= {'torch', 'python'}
+    assert not list(out.glob('.*.tmp'))  # atomic writes leave no temporary file
 
 
 def test_refusals(pair_set, tmp_path):
-    with pytest.raises(ConfigError, match='evaluation set'):
-        train(TrainConfig(model='fastfusion', data=[str(pair_set)], out=str(tmp_path / 'x'),
-                          epochs=1, exclude=[str(pair_set)]), progress=False)
-    with pytest.raises(ConfigError, match='no training recipe'):
-        train(TrainConfig(model='max', data=[str(pair_set)], out=str(tmp_path / 'y')),
-              progress=False)
+    with pytest.raises(ConfigError, match='no batch'):
+        train(_config(pair_set, tmp_path / 'a', batch=64), **_quiet())
+    with pytest.raises(ConfigError, match='multiples of 4'):
+        train(load_train_config('dfvo', data=[str(pair_set)], out=str(tmp_path / 'b'),
+                                patch=30), **_quiet())
+    with pytest.raises(ConfigError, match='unknown setting'):
+        load_train_config('fastfusion', colour='red')
+    with pytest.raises(ConfigError, match='no training config'):
+        load_train_config('max')
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('epochs: 0\n')
+    with pytest.raises(ConfigError, match='epochs must be >= 1'):
+        load_train_config('fastfusion', bad)
+    torn = tmp_path / 'torn'
+    torn.mkdir()
+    (torn / 'last.pt').write_bytes(b'not a checkpoint')
+    with pytest.raises(ConfigError, match='cannot resume'):
+        train(_config(pair_set, torn, steps=1), **_quiet(resume=True))
+
+
+def test_cli_trains_and_names_bad_data(pair_set, tmp_path, capsys):
+    rc = main(['train', 'didfuse', '--data', f'pairs:{pair_set}', '--steps', '2', '--batch',
+               '2', '--patch', '24', '--out', str(tmp_path / 'd'), '--no-progress',
+               '--device', 'cpu'])
+    assert rc == 0
+    assert 'didfuse' in capsys.readouterr().out
+    assert build_model('didfuse', weights=tmp_path / 'd' / 'best.pt') is not None
+    rc = main(['train', 'didfuse', '--data', f'{pair_set},every=zero', '--out',
+               str(tmp_path / 'e')])
+    assert rc == 1 and 'every=zero' in capsys.readouterr().err
+
+
+def test_piafusion_trains_both_stages_and_resume_skips_the_first(pair_set, tmp_path, capsys):
+    out = tmp_path / 'pia'
+    args = ['train', 'piafusion', '--data', str(pair_set), '--steps', '2', '--batch', '2',
+            '--patch', '16', '--out', str(out), '--no-progress', '--device', 'cpu']
+    assert main(args) == 0
+    assert (out / 'classifier' / 'best.pt').is_file() and (out / 'best.pt').is_file()
+    settings = yaml.safe_load((out / 'config.yaml').read_text())['settings']
+    assert settings['classifier'] == str(out / 'classifier' / 'best.pt')
+    build_model('piafusion', weights=out / 'best.pt')
+    from fusion_ros.models.piafusion import load_illumination_classifier
+
+    load_illumination_classifier(out / 'classifier' / 'best.pt')
+    capsys.readouterr()
+    assert main([*args[:5], '4', *args[6:], '--resume']) == 0
+    assert 'stage 1 (illumination classifier) already done' in capsys.readouterr().out
+
+
+def test_ddp_two_processes_end_with_identical_weights(pair_set, tmp_path):
+    out = tmp_path / 'ddp'
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+           '2', '-m', 'fusion_ros.train', 'didfuse', '--data', str(pair_set), '--steps', '3',
+           '--batch', '2', '--patch', '24', '--out', str(out), '--no-progress', '--device',
+           'cpu']
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['ddp'] == {'world_size': 2, 'backend': 'gloo', 'max_weight_difference': 0.0}
+    assert summary['steps'] == 3
+    rows = _rows(out / 'log.csv')
+    assert [int(r['step']) for r in rows] == [1, 2, 3]  # rank 0 logs, once per step
+    assert build_model('didfuse', weights=out / 'best.pt') is not None

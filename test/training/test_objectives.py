@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Every trainable model: a few optimiser steps on real-looking patches lower its loss."""
+
+import pytest
+import torch
+
+from fusion_ros.errors import ConfigError
+from fusion_ros.training.config import load_train_config
+from fusion_ros.training.data import PairCache, PatchDataset
+from fusion_ros.training.objectives import build_objective
+from fusion_ros.training.sources import load_sources
+
+
+def _batch(pair_set, patch=32, n=4):
+    ds = PatchDataset(PairCache(load_sources([str(pair_set)])), patch=patch, seed=0)
+    items = [ds[i * len(ds) // n] for i in range(n)]  # spread over the pairs
+    return (torch.stack([i[0] for i in items]), torch.stack([i[1] for i in items]),
+            torch.tensor([i[2] for i in items]))
+
+
+def _objective(name, **settings):
+    cfg = load_train_config(name)
+    torch.manual_seed(0)
+    return build_objective(name, cfg.model_options, cfg.loss, {**cfg.settings, **settings})
+
+
+def _loss_drop(objective, batch, steps, lr):
+    objective.train()
+    opt = torch.optim.Adam([p for p in objective.parameters() if p.requires_grad], lr=lr)
+    first = None
+    for _ in range(steps):
+        total = objective(*batch)['total']
+        first = float(total.detach()) if first is None else first
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    with torch.no_grad():
+        return first, float(objective(*batch)['total'])
+
+
+@pytest.mark.parametrize(('name', 'steps', 'lr', 'settings'), [
+    ('fastfusion', 8, 1e-2, {}),
+    ('didfuse', 6, 1e-3, {}),
+    ('piafusion', 6, 1e-3, {'illumination': 'labels'}),
+    ('piafusion-classifier', 8, 1e-3, {}),
+    ('dfvo', 4, 1e-4, {}),
+])
+def test_a_few_steps_lower_the_loss(pair_set, name, steps, lr, settings):
+    objective = _objective(name, **settings)
+    objective.epoch = 1  # DFVO: fusion terms switched on (0.1 x epoch)
+    first, last = _loss_drop(objective, _batch(pair_set), steps, lr)
+    assert last < first, f'{name}: {first} -> {last}'
+
+
+def test_piafusion_fusion_stage_uses_the_frozen_classifier(pair_set, tmp_path):
+    from fusion_ros.models.piafusion import IlluminationClassifier
+
+    with pytest.raises(ConfigError, match='stage-1 classifier'):
+        _objective('piafusion')
+    torch.manual_seed(1)
+    path = tmp_path / 'cls.pt'
+    torch.save(IlluminationClassifier().state_dict(), path)
+    objective = _objective('piafusion', classifier=str(path))
+    before = {k: v.clone() for k, v in objective.classifier.state_dict().items()}
+    _loss_drop(objective, _batch(pair_set), 2, 1e-3)
+    assert not objective.classifier.training
+    assert all(torch.equal(before[k], v) for k, v in objective.classifier.state_dict().items())
+    assert set(objective.export()) == set(objective.model.state_dict())
+
+
+def test_classifier_learns_day_from_night(pair_set):
+    objective = _objective('piafusion-classifier')
+    ir, rgb, day = _batch(pair_set, n=8)
+    assert set(day.tolist()) == {0.0, 1.0}
+    _loss_drop(objective, (ir, rgb, day), 30, 1e-3)
+    with torch.no_grad():
+        assert objective(ir, rgb, day)['accuracy'] == 1.0
+
+
+def test_dfvo_perceptual_term_trains_the_enhancement_head(pair_set, tmp_path):
+    from fusion_ros.training.perceptual import ResNet18Features
+
+    torch.manual_seed(0)
+    path = tmp_path / 'r18.pt'
+    state = ResNet18Features().state_dict()
+    state['fc.weight'] = torch.zeros(1000, 512)  # a torchvision file also has the classifier
+    torch.save(state, path)
+    objective = _objective('dfvo', perceptual_weights=str(path))
+    terms = objective(*_batch(pair_set, n=2))
+    terms['perceptual'].backward()
+    en_grad = objective.model.EnDecode1.Conv.weight.grad
+    assert en_grad is not None and en_grad.abs().sum() > 0  # unlike the authors' no_grad
+    assert all(p.grad is None for p in objective.perceptual.parameters())  # frozen
+    objective.train()
+    assert not objective.perceptual.training
+    assert 'perceptual' not in _objective('dfvo')(*_batch(pair_set, n=1))
+
+
+def test_dfvo_fusion_weight_follows_the_epoch(pair_set):
+    objective = _objective('dfvo')
+    batch = _batch(pair_set, n=1)
+    objective.epoch = 0
+    assert float(objective(*batch)['fusion_scale']) == 0.0
+    objective.epoch = 7
+    assert abs(float(objective(*batch)['fusion_scale']) - 0.7) < 1e-6

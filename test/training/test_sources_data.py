@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: Apache-2.0
+"""--data specs, dataset layouts, bag pairs, patch sampling and the validation split."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from fusion_ros.errors import ConfigError
+from fusion_ros.training.data import PairCache, PatchDataset, split_validation
+from fusion_ros.training.sources import load_sources, parse_data_spec
+
+from .conftest import write_pair_set
+
+
+def test_spec_parsing_and_layout_guessing(tmp_path, pair_set):
+    spec = parse_data_spec(f'{pair_set},every=2,limit=1')
+    assert (spec.layout, spec.every, spec.limit) == ('pairs', 2, 1)
+    assert parse_data_spec(f'tno:{pair_set}').layout == 'tno'
+    llvip = tmp_path / 'LLVIP'
+    for sub in ('visible/train', 'infrared/train'):
+        (llvip / sub).mkdir(parents=True)
+    spec = parse_data_spec(str(llvip))
+    assert (spec.layout, spec.split) == ('llvip', 'train')  # split defaults to train
+    assert parse_data_spec(f'llvip:{llvip},split=test').split == 'test'
+    assert len(load_sources([f'{pair_set},every=2'])) == 2
+    assert len(load_sources([f'{pair_set},limit=3'])) == 3
+
+
+@pytest.mark.parametrize(('spec', 'message'), [
+    ('nosuch:{root}', 'unknown layout'),
+    ('{root}/missing', 'does not exist'),
+    ('{root},colour=red', 'bad option'),
+    ('{root},every=0', 'every and limit must be >= 1'),
+    ('{root},every=two', 'invalid literal'),
+    ('{empty}', 'cannot tell the layout'),
+])
+def test_bad_specs_are_named(tmp_path, pair_set, spec, message):
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(ConfigError, match=message):
+        load_sources([spec.format(root=pair_set, empty=tmp_path / 'empty')])
+
+
+def test_unpaired_file_and_evaluation_set_refused(tmp_path, pair_set):
+    cv2.imwrite(str(pair_set / 'ir' / 'lonely.png'), np.zeros((8, 8), np.uint8))
+    with pytest.raises(ConfigError, match='lonely.png'):
+        load_sources([str(pair_set)])
+    other = write_pair_set(tmp_path / 'bench' / 'tno42')
+    with pytest.raises(ConfigError, match='evaluation set'):
+        load_sources([f'pairs:{other}'], exclude=[tmp_path / 'bench'])
+
+
+def test_sizes_that_differ_are_named_on_load(tmp_path):
+    root = write_pair_set(tmp_path / 's', n=1)
+    name = next((root / 'vi').iterdir()).name
+    cv2.imwrite(str(root / 'vi' / name), np.zeros((10, 12, 3), np.uint8))
+    pair = load_sources([str(root)])[0]
+    with pytest.raises(ConfigError, match=r'differ in size.*register'):
+        pair.load()
+
+
+def test_msrs_and_kaist_layouts_carry_day_night(tmp_path):
+    msrs = tmp_path / 'MSRS'
+    write_pair_set(msrs / 'train', n=2)
+    pairs = load_sources([f'msrs:{msrs}'])
+    assert [p.is_night for p in pairs] == [False, True]
+    kaist = tmp_path / 'kaist'
+    for set_name in ('set00', 'set03'):  # a day set and a night set
+        video = kaist / set_name / 'V000'
+        for sub in ('visible', 'lwir'):
+            (video / sub).mkdir(parents=True)
+            cv2.imwrite(str(video / sub / 'I00000.jpg'), np.full((16, 16, 3), 99, np.uint8))
+    train = load_sources([f'kaist:{kaist}'])  # split=train: sets 00-05
+    assert [p.is_night for p in train] == [False, True]
+    ir, rgb = train[0].load()
+    assert ir.shape == (16, 16) and rgb.shape == (16, 16, 3)
+
+
+def test_bag_source_yields_synchronised_pairs(tmp_path):
+    from fusion_ros.cli.synth import write_synthetic_bag
+
+    bag = tmp_path / 'rec'
+    write_synthetic_bag(bag, seconds=1.0, fps=10, size=(80, 64), progress=False,
+                        thermal_16bit=True)
+    pairs = load_sources([f'bag:{bag}'])
+    assert len(pairs) == 10
+    ir, rgb = pairs[0].load()
+    assert ir.shape == (64, 80) and rgb.shape == (64, 80, 3)
+    assert ir.min() >= 0.0 and ir.max() <= 1.0 and ir.std() > 0.05  # 16-bit gain control
+    assert len(load_sources([f'bag:{bag},every=3'])) == 4
+    with pytest.raises(ConfigError, match='no synchronised pairs'):
+        load_sources([f'bag:{bag},thermal=/nothing'])
+
+
+def test_random_crops_are_deterministic_per_epoch(pair_set):
+    cache = PairCache(load_sources([str(pair_set)]))
+    ds = PatchDataset(cache, patch=16, patches_per_image=3, seed=5)
+    assert len(ds) == 12
+    a = ds[7]
+    assert torch.equal(a[0], ds[7][0]) and a[0].shape == (1, 16, 16) and a[1].shape == (3, 16, 16)
+    ds.epoch = 1
+    assert not torch.equal(a[0], ds[7][0])
+    assert a[2] == 0.0 if cache.pairs[7 // 3].is_night else a[2] == 1.0
+
+
+def test_stride_and_grid_sampling_cover_the_image(pair_set):
+    cache = PairCache(load_sources([str(pair_set)]))  # 48x40 images
+    grid = PatchDataset(cache, patch=16, sampling='grid', stride=16)
+    assert len(grid) == 4 * (2 * 3)  # rows 0,16 (40-16=24) x cols 0,16,32
+    ir, rgb, _ = grid[1]
+    expected = torch.from_numpy(cache.get(0)[0][0:16, 16:32])
+    assert torch.equal(ir[0], expected)  # grid: no flips
+    assert len(PatchDataset(cache, patch=16, sampling='grid', max_items=5)) == 5
+    small = PatchDataset(cache, patch=64, sampling='grid')  # bigger than the image: padded
+    assert len(small) == 4 and small[0][0].shape == (1, 64, 64)
+
+
+def test_unlabelled_pairs_give_nan_day(tmp_path):
+    root = write_pair_set(tmp_path / 's', n=2, suffixes='xy')
+    cache = PairCache(load_sources([str(root)]))
+    assert math.isnan(PatchDataset(cache, patch=8)[0][2])
+
+
+def test_validation_split_is_seeded_and_disjoint(pair_set):
+    pairs = load_sources([str(pair_set)])
+    train, val = split_validation(pairs, 0.25, seed=1)
+    assert len(val) == 1 and len(train) == 3
+    assert {p.name for p in train}.isdisjoint(p.name for p in val)
+    assert [p.name for p in split_validation(pairs, 0.25, seed=1)[1]] == [val[0].name]
+    assert split_validation(pairs[:1], 0.5)[1] == []  # one pair: nothing to hold out
+    with pytest.raises(ConfigError):
+        split_validation(pairs, 1.0)
+
+
+def test_cache_budget_keeps_nothing_when_zero(pair_set):
+    cache = PairCache(load_sources([str(pair_set)]), budget_mb=0)
+    a = cache.get(0)[0]
+    assert cache.used == 0 and np.array_equal(a, cache.get(0)[0])
