@@ -47,6 +47,7 @@ class FuseReport:
     time_jumps: int = 0
     wall_s: float = 0.0
     model_ms: float = 0.0
+    input_error: str | None = None  # the input bag was damaged; what came before was fused
 
     @property
     def fps(self) -> float:
@@ -140,11 +141,14 @@ def fuse_bag(
                 on_message(m)
 
         pairs = SyncedPairs(in_bag, topics, slop_s, queue_size, on_message=each_message)
-        for matched in pairs:
-            report.pairs += 1
-            pending.append(_Pair(*matched))
-            if len(pending) >= batch:
-                _fuse_pending(engine, pending, outputs, report)
+        try:
+            for matched in pairs:
+                report.pairs += 1
+                pending.append(_Pair(*matched))
+                if len(pending) >= batch:
+                    _fuse_pending(engine, pending, outputs, report)
+        except BagError as err:  # a damaged input: keep what was read before the damage
+            report.input_error = str(err)
         _fuse_pending(engine, pending, outputs, report)
     report.messages_in, report.time_jumps = pairs.messages, pairs.time_jumps
     report.failed += pairs.unstamped

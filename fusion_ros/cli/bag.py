@@ -249,8 +249,13 @@ def _fuse(args: argparse.Namespace) -> int:
 
     from fusion_ros.bagtools.fuse import fuse_bag
     from fusion_ros.bagtools.info import bag_info
+    from fusion_ros.errors import BagError
 
-    total = sum(t.count for t in bag_info(args.in_bag).topics.values())
+    try:
+        total = sum(t.count for t in bag_info(args.in_bag).topics.values())
+    except BagError as err:  # damaged: fuse_bag reads what it can and reports the damage
+        total = None
+        print(f'warning: {err}', file=sys.stderr)
     engine = engine_from_args(args, enhanced=not args.no_enhanced)
     detect = None
     if args.detect:
@@ -272,7 +277,10 @@ def _fuse(args: argparse.Namespace) -> int:
         print(f'  stamps jumped back {report.time_jumps} time(s): synchronizer restarted')
     for stamp, reason in report.failed:
         print(f'  failed at {stamp / 1e9:.3f} s: {reason}')
-    return 1 if report.failed else 0
+    if report.input_error:
+        print(f'error: {report.input_error}; the output holds what was fused before it',
+              file=sys.stderr)
+    return 1 if report.failed or report.input_error else 0
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from fusion_ros.io.image_msg import (
     image_to_array,
     to_rgb_or_grey,
 )
+from fusion_ros.io.salvage import salvage_reader
 
 __all__ = [
     'BagMessage',
@@ -226,8 +227,15 @@ def _open_reader(path: Path) -> Any:
 
 
 def bag_topics(path: Path) -> dict[str, str]:
-    """``{topic: msgtype}`` of a bag, from its metadata (no message is read)."""
-    reader = _open_reader(path)
+    """``{topic: msgtype}`` of a bag, from its metadata (no message is read); of a damaged
+    bag, from the records that can still be read."""
+    try:
+        reader = _open_reader(path)
+    except BagError:
+        salvager = salvage_reader(Path(path))
+        if salvager is None:
+            raise
+        return {topic: msgtype for topic, msgtype, _, _ in salvager}
     try:
         return {c.topic: c.msgtype for c in reader.connections}
     finally:
@@ -237,14 +245,36 @@ def bag_topics(path: Path) -> dict[str, str]:
 def read_bag(path: Path, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
     """Yield the messages of a rosbag2 (any storage, any version) in log-time order.
 
+    A truncated or damaged file (a recorder that lost power) is read as far as it goes
+    (:mod:`fusion_ros.io.salvage`): its readable messages are yielded first, then BagError
+    says what was wrong and how many messages were recovered.
+
     Raises:
-        BagError: the path is not a readable bag.
+        BagError: the path is not a bag, or the bag is damaged (after its readable part).
     """
     wanted = None if topics is None else set(topics)
-    reader = _open_reader(path)
+    try:
+        reader = _open_reader(path)
+    except BagError as err:
+        salvager = salvage_reader(Path(path))
+        if salvager is None:
+            raise
+        count = 0
+        for topic, msgtype, time_ns, raw in salvager:
+            if wanted is None or topic in wanted:
+                count += 1
+                yield BagMessage(topic, msgtype, time_ns, raw)
+        raise BagError(f'bag {str(path)!r} is damaged ({err}); read the {count} messages '
+                       f'before the damage ({salvager.stop_reason})') from err
+    count = 0
     try:
         conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
-        for conn, time_ns, raw in reader.messages(connections=conns):
-            yield BagMessage(conn.topic, conn.msgtype, time_ns, bytes(raw))
+        try:
+            for conn, time_ns, raw in reader.messages(connections=conns):
+                count += 1
+                yield BagMessage(conn.topic, conn.msgtype, time_ns, bytes(raw))
+        except Exception as err:  # rosbags' own errors, sqlite3/struct errors of bad data
+            raise BagError(f'bag {str(path)!r} is damaged after {count} messages: '
+                           f'{type(err).__name__}: {err}') from err
     finally:
         reader.close()

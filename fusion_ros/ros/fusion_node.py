@@ -48,7 +48,7 @@ from std_msgs.msg import Bool, Float32
 from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.slot import LatestSlot
-from fusion_ros.errors import ConfigError, FusionError
+from fusion_ros.errors import ConfigError, FusionError, ModelNotFoundError, WeightsError
 from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
 from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
 from fusion_ros.ops.registration import IDENTITY, parse_homography
@@ -169,6 +169,7 @@ class NodeStats:
     errors: int = 0
     time_jumps: int = 0
     rate_limited: int = 0  # pairs skipped to honour max_rate
+    no_model: int = 0  # pairs that arrived while no model was loaded
     last_thermal: float = 0.0  # monotonic time of the last message per input
     last_rgb: float = 0.0
 
@@ -181,6 +182,7 @@ class FusionNode(LifecycleNode):
         declare_params(self, PARAMS)
         self.config: FusionNodeConfig | None = None
         self.engine: FusionEngine | None = None
+        self.load_error: str | None = None  # why the configured model did not load
         self.stats = NodeStats()
         self._subs: list[Any] = []
         self._pub_fused: Any = None
@@ -205,11 +207,23 @@ class FusionNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             cfg = FusionNodeConfig.from_params(read_params(self, PARAMS))
-            engine = _make_engine(cfg)
             night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
             self._sync = ApproximateTimeSynchronizer(
                 2, cfg.queue_size, cfg.slop, callback=self.image_pair_cb
             )
+        except FusionError as err:
+            self.get_logger().error(f'configuration failed: {err}')
+            return TransitionCallbackReturn.FAILURE
+        try:
+            engine: FusionEngine | None = _make_engine(cfg)
+            self.load_error = None
+        except (WeightsError, ModelNotFoundError) as err:
+            # a missing or broken checkpoint must not take the node down: it stays up with an
+            # ERROR diagnostic, counts the pairs it cannot fuse, and loads the model as soon
+            # as the 'model' or 'weights' parameter is fixed
+            engine, self.load_error = None, str(err)
+            self.get_logger().error(f'model failed to load: {err}; fix the model/weights '
+                                    'parameter to start fusing')
         except FusionError as err:
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
@@ -224,10 +238,11 @@ class FusionNode(LifecycleNode):
             self._pub_enhanced = self.create_lifecycle_publisher(Image, 'enhanced/image_raw',
                                                                  qos_out)
         self._pub_diag = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.get_logger().info(
-            f'model {cfg.model!r} ({engine.model.num_params()} params) on {engine.device}, '
-            f'{cfg.precision}; slop {cfg.slop}s, queue {cfg.queue_size}'
-        )
+        if engine is not None:
+            self.get_logger().info(
+                f'model {cfg.model!r} ({engine.model.num_params()} params) on {engine.device}, '
+                f'{cfg.precision}; slop {cfg.slop}s, queue {cfg.queue_size}'
+            )
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -292,15 +307,17 @@ class FusionNode(LifecycleNode):
             engine = self.engine
             swap = any(getattr(cfg, k) != getattr(self.config, k)
                        for k in ('model', 'weights', 'device', 'precision'))
+            if self.engine is None and not swap:  # nothing loaded and nothing new to load
+                engine = None
             if swap:
                 engine = _make_engine(replace(cfg, publish_enhanced=self.config.publish_enhanced))
         except FusionError as err:
             self.get_logger().warning(f'parameter change rejected: {err}')
             return SetParametersResult(successful=False, reason=str(err))
-        if not swap and cfg.homography != self.config.homography:
+        if not swap and engine is not None and cfg.homography != self.config.homography:
             engine.homography = parse_homography(cfg.homography)  # takes effect next frame
         if swap:
-            self.engine = engine  # the worker picks it up with the next pair
+            self.engine, self.load_error = engine, None  # the worker takes it with the next pair
             self.get_logger().info(f'switched to model {cfg.model!r} on {engine.device}')
         if self._night is not None:
             night.is_night = self._night.is_night
@@ -355,6 +372,7 @@ class FusionNode(LifecycleNode):
     def _fuse_and_publish(self, thermal_msg: Image, rgb_msg: Image, paired_at: float) -> None:
         engine = self.engine
         if engine is None:
+            self.stats.no_model += 1  # counted and reported, never silently lost
             return
         thermal = image_to_array(thermal_msg)
         visible = to_rgb_or_grey(image_to_array(rgb_msg), rgb_msg.encoding)
@@ -384,7 +402,7 @@ class FusionNode(LifecycleNode):
                                           ('rgb', stats.last_rgb))
                   if now - last > 2.0]
         if self.engine is None:
-            level, text = DiagnosticStatus.ERROR, 'no model loaded'
+            level, text = DiagnosticStatus.ERROR, f'no model loaded: {self.load_error}'
         elif stats.errors > prev.errors and stats.fused == prev.fused:
             level, text = DiagnosticStatus.ERROR, 'every frame of the last second failed'
         elif silent:
@@ -400,6 +418,7 @@ class FusionNode(LifecycleNode):
             'dropped': str(stats.dropped), 'errors': str(stats.errors),
             'time jumps': str(stats.time_jumps),
             'skipped for max_rate': str(stats.rate_limited),
+            'unfused (no model)': str(stats.no_model),
             'model': self.config.model if self.config else '',
             'device': str(self.engine.device) if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),

@@ -44,7 +44,6 @@ def test_configure_activate_deactivate_cleanup(ros_context):
 
 
 @pytest.mark.parametrize('overrides', [
-    {'model': 'no_such_model'},
     {'device': 'cuda:7'},
     {'qos__rgb__reliability': 'fastest'},
     {'thermal__agc': [99.0, 1.0]},
@@ -119,5 +118,59 @@ def test_max_rate_skips_and_counts_pairs(ros_context):
         for _ in range(5):  # five pairs in a burst: one passes, four are skipped
             node.image_pair_cb(Image(), Image())
         assert node.stats.pairs == 5 and node.stats.rate_limited == 4
+    finally:
+        node.destroy_node()
+
+
+class _Capture:
+    def __init__(self):
+        self.msgs = []
+
+    def publish(self, msg):
+        self.msgs.append(msg)
+
+
+@pytest.mark.parametrize(('overrides', 'message'), [
+    ({'model': 'no_such_model'}, 'no_such_model'),
+    ({'weights': 'CORRUPT'}, 'weights_only=True'),
+    ({'weights': 'MISSING'}, 'does not exist'),
+    ({'model': 'piafusion'}, 'needs trained weights'),
+])
+def test_model_that_fails_to_load_keeps_the_node_up_and_recovers(ros_context, tmp_path,
+                                                                 overrides, message):
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from sensor_msgs.msg import Image
+
+    corrupt = tmp_path / 'corrupt.pt'
+    corrupt.write_bytes(b'\x80\x04 torn checkpoint')
+    paths = {'CORRUPT': str(corrupt), 'MISSING': str(tmp_path / 'nothing.pt')}
+    node = make_node(**{k: paths.get(v, v) for k, v in overrides.items()})
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.engine is None and message in node.load_error
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        node._fuse_and_publish(Image(), Image(), 0.0)  # a pair while nothing is loaded
+        assert node.stats.no_model == 1
+        node._pub_diag = capture = _Capture()
+        node._publish_diagnostics()
+        status = capture.msgs[-1].status[0]
+        assert status.level == DiagnosticStatus.ERROR and message in status.message
+        values = {kv.key: kv.value for kv in status.values}
+        assert values['unfused (no model)'] == '1'
+        # an unrelated parameter is accepted without retrying the broken model
+        assert node.set_parameters([Parameter('max_rate', value=5.0)])[0].successful
+        assert node.engine is None
+        # a still-broken choice is rejected with the reason; a good one loads at once
+        bad = node.set_parameters_atomically([Parameter('model', value='laplacian'),
+                                              Parameter('weights', value=str(corrupt))])
+        assert not bad.successful and 'weights_only' in bad.reason
+        assert node.engine is None
+        fixed = node.set_parameters_atomically([Parameter('model', value='max'),
+                                                Parameter('weights', value='')])
+        assert fixed.successful, fixed.reason
+        assert node.engine is not None and node.engine.model_name == 'max'
+        assert node.load_error is None
+        node._publish_diagnostics()
+        assert capture.msgs[-1].status[0].level != DiagnosticStatus.ERROR
     finally:
         node.destroy_node()

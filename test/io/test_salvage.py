@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Truncated recordings (a recorder that lost power): the readable part is read and
+processed, and the damage is reported, never silently."""
+
+import os
+
+import pytest
+
+from fusion_ros.cli.main import main
+from fusion_ros.cli.synth import write_synthetic_bag
+from fusion_ros.errors import BagError
+from fusion_ros.io.bag import bag_topics, read_bag
+from fusion_ros.topics import FUSED_TOPIC, RGB_TOPIC, THERMAL_TOPIC
+
+
+def _truncated(tmp_path, storage, keep=0.6):
+    bag = tmp_path / f'rec_{storage}'
+    write_synthetic_bag(bag, seconds=2.0, fps=10, size=(160, 128), storage=storage,
+                        progress=False)
+    full = [(m.topic, m.time_ns, m.raw) for m in read_bag(bag)]
+    (data_file,) = [p for p in bag.iterdir() if p.suffix in ('.mcap', '.db3')]
+    os.truncate(data_file, int(data_file.stat().st_size * keep))
+    return bag, full
+
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_truncated_bag_yields_its_readable_part_then_a_clear_error(tmp_path, storage):
+    bag, full = _truncated(tmp_path, storage)
+    got = []
+    with pytest.raises(BagError, match=r'damaged .* read the \d+ messages before the damage'):
+        for m in read_bag(bag):
+            got.append((m.topic, m.time_ns, m.raw))
+    assert 0.3 * len(full) <= len(got) < len(full)
+    assert set(got) <= set(full)  # byte-identical messages, nothing invented
+    assert set(bag_topics(bag)) == {THERMAL_TOPIC, RGB_TOPIC}
+    with pytest.raises(BagError):
+        list(read_bag(bag, [RGB_TOPIC]))
+
+
+def test_bag_fuse_processes_the_readable_part_of_a_truncated_bag(tmp_path, capsys):
+    bag, full = _truncated(tmp_path, 'mcap')
+    out = tmp_path / 'fused'
+    rc = main(['bag', 'fuse', str(bag), str(out), '--model', 'max'])
+    err = capsys.readouterr().err
+    assert rc == 1 and 'damaged' in err and 'what was fused before it' in err
+    fused = list(read_bag(out, [FUSED_TOPIC]))  # the output bag is closed and readable
+    assert 5 <= len(fused) < len(full) // 2
+
+
+def test_not_a_bag_is_still_refused(tmp_path):
+    (tmp_path / 'x.mcap').write_bytes(b'garbage, not an MCAP file')
+    with pytest.raises(BagError):
+        list(read_bag(tmp_path / 'x.mcap'))
