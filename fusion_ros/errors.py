@@ -32,3 +32,7 @@ class WeightsError(FusionError):
 
 class BagError(FusionError):
     """A rosbag2 recording cannot be read or written."""
+
+
+class BagWriteError(BagError):
+    """Writing a bag failed (disk full, file size limit, I/O error)."""

@@ -22,7 +22,7 @@ from fusion_ros.bagtools.info import image_pair_topics
 from fusion_ros.bagtools.pairs import SyncedPairs
 from fusion_ros.engine.engine import FusionEngine, FusionResult
 from fusion_ros.engine.illumination_state import NightHysteresis
-from fusion_ros.errors import BagError, FusionError
+from fusion_ros.errors import BagError, BagWriteError, FusionError
 from fusion_ros.io.bag import BagMessage, BagWriter, bag_topics
 from fusion_ros.topics import (
     DAY_TOPIC,
@@ -147,6 +147,8 @@ def fuse_bag(
                 pending.append(_Pair(*matched))
                 if len(pending) >= batch:
                     _fuse_pending(engine, pending, outputs, report)
+        except BagWriteError:
+            raise  # the output cannot take more: stop (the writer keeps what it has)
         except BagError as err:  # a damaged input: keep what was read before the damage
             report.input_error = str(err)
         _fuse_pending(engine, pending, outputs, report)

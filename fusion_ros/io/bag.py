@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from fusion_ros.errors import BagError, EncodingError
+from fusion_ros.errors import BagError, BagWriteError, EncodingError
 from fusion_ros.io.image_msg import (
     array_to_fields,
     compressed_to_array,
@@ -108,6 +108,7 @@ class BagWriter:
         self._store = typestore()
         self._writer = Writer(self.path, version=version, storage_plugin=plugins[storage])
         self._connections: dict[str, Any] = {}
+        self._failed: OSError | None = None
         self.count = 0
 
     @property
@@ -123,7 +124,23 @@ class BagWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._writer.close()
+        if self._failed is not None:
+            try:  # the disk is still full: closing may fail again; keep the first error
+                self._writer.close()
+            except Exception:  # noqa: BLE001
+                pass
+            return
+        try:
+            self._writer.close()
+        except OSError as err:
+            raise self._write_error(err) from err
+
+    def _write_error(self, err: OSError) -> BagWriteError:
+        self._failed = err
+        return BagWriteError(
+            f'cannot write {str(self.path)!r}: {err.strerror or err} (disk full?) after '
+            f'{self.count} messages; what was written stays readable (fusion-ros reads a '
+            'cut bag up to the damage; `ros2 bag reindex` rebuilds its metadata)')
 
     def _connection(self, topic: str, msgtype: str) -> Any:
         conn = self._connections.get(topic)
@@ -135,8 +152,17 @@ class BagWriter:
         return conn
 
     def write_raw(self, topic: str, msgtype: str, time_ns: int, raw: bytes | memoryview) -> None:
-        """Write an already serialised (CDR) message received at ``time_ns``."""
-        self._writer.write(self._connection(topic, msgtype), int(time_ns), raw)
+        """Write an already serialised (CDR) message received at ``time_ns``.
+
+        Raises:
+            BagError: the write failed (disk full, file size limit, I/O error).
+        """
+        if self._failed is not None:
+            raise BagWriteError(f'{str(self.path)!r}: an earlier write failed ({self._failed})')
+        try:
+            self._writer.write(self._connection(topic, msgtype), int(time_ns), raw)
+        except OSError as err:
+            raise self._write_error(err) from err
         self.count += 1
 
     def write_msg(self, topic: str, msg: Any, time_ns: int) -> None:

@@ -35,6 +35,18 @@ from fusion_ros.topics import (
 
 __all__ = ['BringupResult', 'NodeProcess', 'run_bringup']
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the bringup dies, even by SIGKILL, so a
+    killed bringup never leaves nodes running on the graph (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _ns(topic: str, namespace: str) -> str:
     return f'/{namespace.strip("/")}{topic}' if namespace.strip('/') else topic
 
@@ -49,9 +61,10 @@ class NodeProcess:
         # own session: a terminal's Ctrl-C reaches us once, and we stop the nodes in order
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         self.lines: list[str] = []
         self._echo = echo
+        echo(f'[bringup] started {plan.name} (pid {self.proc.pid})')
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

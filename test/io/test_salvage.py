@@ -51,3 +51,32 @@ def test_not_a_bag_is_still_refused(tmp_path):
     (tmp_path / 'x.mcap').write_bytes(b'garbage, not an MCAP file')
     with pytest.raises(BagError):
         list(read_bag(tmp_path / 'x.mcap'))
+
+
+def test_disk_full_while_writing_is_a_clear_error_and_the_output_stays_readable(tmp_path):
+    """A file size limit (RLIMIT_FSIZE) makes writes fail the way a full disk does."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    bag = tmp_path / 'rec'
+    write_synthetic_bag(bag, seconds=2.0, fps=10, size=(160, 128), progress=False)
+    out = tmp_path / 'fused'
+    limit = 1_200_000  # the input is ~1.6 MB; the output (copy + fused) ~3.5 MB
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run([sys.executable, '-m', 'fusion_ros', 'bag', 'fuse', str(bag),
+                           str(out), '--model', 'max'], capture_output=True, text=True,
+                          preexec_fn=small_disk, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert 'cannot write' in proc.stderr and 'disk full?' in proc.stderr
+    written = []
+    with pytest.raises(BagError, match='damaged'):  # cut, but readable up to the cut
+        for m in read_bag(out):
+            written.append(m)
+    assert len(written) > 5 and any(m.topic == FUSED_TOPIC for m in written)

@@ -140,9 +140,9 @@ def test_rgb_dropout_raises_the_warning(tmp_path):
 
 
 def test_a_crashing_node_is_reported_and_fails_the_launch():
-    res = _launch('--no-detector', '--model', 'no_such_model', '--set', 'autostart=true',
-                  timeout=120)
-    # configure fails -> the node exits 1 -> bringup stops and reports it
+    res = _launch('--no-detector', '--model', 'max', '--set', 'device=cuda:7', timeout=120)
+    # configure fails (no such device here) -> the node exits 1 -> bringup stops, reports it
+    # (a model that fails to *load* keeps the node up instead: test_lifecycle)
     assert res.returncode == 1
     assert 'fusion_node exited with code 1' in res.stdout
 
@@ -223,3 +223,36 @@ def test_runtime_model_swap_through_the_bringup():
         proc.wait(timeout=15)
         reader.join(timeout=2)
     assert proc.returncode == 0, ''.join(lines)
+
+
+def test_nodes_do_not_outlive_a_killed_bringup():
+    """SIGKILL leaves the bringup no time to stop its nodes: they must go on their own."""
+    env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
+    proc = subprocess.Popen([sys.executable, '-m', 'fusion_ros', 'launch', '--model', 'max',
+                             '--no-detector'], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not any('pid' in line and 'fusion_node' in line for line in lines):
+        assert time.monotonic() < deadline and proc.poll() is None, ''.join(lines)
+        time.sleep(0.1)
+    pid = int(next(line for line in lines if 'pid' in line and 'fusion_node' in line)
+              .rsplit('pid', 1)[1].split()[0].strip(':,)'))
+    proc.kill()
+    proc.wait(timeout=15)
+    deadline = time.monotonic() + 10
+    while _alive(pid):
+        assert time.monotonic() < deadline, f'fusion_node {pid} outlived its bringup'
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by init) counts as gone
+    with open(f'/proc/{pid}/stat') as f:
+        return f.read().split(')')[-1].split()[0] != 'Z'
