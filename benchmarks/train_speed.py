@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Training cost per model: seconds per optimiser step and peak memory at the papers'
+batch and patch sizes (``config/train/MODEL.yaml``), each model in a fresh process.
+
+    .venv/bin/python benchmarks/train_speed.py [--models ...] [--steps 3] [--device cpu]
+        [--out table.md]
+
+Patches are random crops of ``$FUSION_ROS_SHARED/data/pairs/msrs`` when it is there, else
+random images (same compute). The first step is warm-up and not counted. Multiply by the
+steps of a full run (epochs x patches / batch) for the time a run takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+MODELS = ('fastfusion', 'piafusion-classifier', 'piafusion', 'didfuse', 'dfvo')
+
+
+def _batch(batch: int, patch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    shared = Path(os.environ.get('FUSION_ROS_SHARED', '../shared')) / 'data/pairs/msrs'
+    if shared.is_dir():
+        from fusion_ros.training.data import PairCache, PatchDataset
+        from fusion_ros.training.sources import load_sources
+
+        ds = PatchDataset(PairCache(load_sources([f'msrs:{shared}'])), patch, seed=0)
+        items = [ds[i % len(ds)] for i in range(batch)]
+        return (torch.stack([i[0] for i in items]), torch.stack([i[1] for i in items]),
+                torch.tensor([i[2] for i in items]))
+    g = torch.Generator().manual_seed(0)
+    return (torch.rand(batch, 1, patch, patch, generator=g),
+            torch.rand(batch, 3, patch, patch, generator=g), torch.rand(batch, generator=g))
+
+
+def measure(model: str, steps: int, device: str) -> dict:
+    """One model in this process: seconds per step (median) and peak RSS."""
+    from fusion_ros.training.config import load_train_config
+    from fusion_ros.training.objectives import build_objective
+
+    cfg = load_train_config(model)
+    settings = dict(cfg.settings)
+    if model == 'piafusion':  # the frozen classifier's cost is part of a step
+        from fusion_ros.models.piafusion import IlluminationClassifier
+
+        path = Path('/tmp/fusion_ros_bench_classifier.pt')
+        torch.save(IlluminationClassifier().state_dict(), path)
+        settings['classifier'] = str(path)
+    objective = build_objective(model, cfg.model_options, cfg.loss, settings).to(device).train()
+    objective.epoch = 1  # DFVO: fusion terms on
+    opt = torch.optim.Adam([p for p in objective.parameters() if p.requires_grad], lr=cfg.lr)
+    ir, rgb, day = (t.to(device) for t in _batch(cfg.batch, cfg.patch))
+    times = []
+    for _ in range(steps + 1):
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        total = objective(ir, rgb, day)['total']
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    steps_times = sorted(times[1:])
+    out = {'model': model, 'batch': cfg.batch, 'patch': cfg.patch,
+           's_per_step': steps_times[len(steps_times) // 2],
+           'patches_per_s': cfg.batch / steps_times[len(steps_times) // 2],
+           'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           'params': sum(p.numel() for p in objective.model.parameters())}
+    if device.startswith('cuda'):
+        out['peak_gpu_mb'] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--models', nargs='+', default=list(MODELS))
+    parser.add_argument('--steps', type=int, default=3)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--out', type=Path, default=None, help='also write the table here')
+    parser.add_argument('--one', default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one, args.steps, args.device)))
+        return
+    rows = []
+    for model in args.models:
+        cmd = [sys.executable, __file__, '--one', model, '--steps', str(args.steps),
+               '--device', args.device]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode:
+            print(f'{model}: failed: {done.stderr.strip().splitlines()[-1:]}', file=sys.stderr)
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(rows[-1], file=sys.stderr)
+    device = (torch.cuda.get_device_name(0) if args.device.startswith('cuda')
+              else f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores')
+    lines = [f'Training step cost on {device} (torch {torch.__version__}, fp32, '
+             f'median of {args.steps} steps after one warm-up):', '',
+             '| model | params | batch x patch | s/step | patches/s | peak RSS (MB) |'
+             + (' peak GPU (MB) |' if args.device.startswith('cuda') else ''),
+             '|---|---:|---|---:|---:|---:|' + ('---:|' if args.device.startswith('cuda') else '')]
+    for r in rows:
+        gpu = f' {r["peak_gpu_mb"]:.0f} |' if 'peak_gpu_mb' in r else ''
+        lines.append(f'| {r["model"]} | {r["params"]:,d} | {r["batch"]} x {r["patch"]}² | '
+                     f'{r["s_per_step"]:.3f} | {r["patches_per_s"]:.1f} | '
+                     f'{r["peak_rss_mb"]:.0f} |{gpu}')
+    table = '\n'.join(lines)
+    print(table)
+    if args.out:
+        args.out.write_text(table + '\n')
+
+
+if __name__ == '__main__':
+    main()
