@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from fusion_ros import __version__
 from fusion_ros.errors import FusionError
@@ -45,9 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (``kill``, systemd, docker stop) unwinds like Ctrl-C: output bags and run
+    folders are closed by their ``with`` blocks instead of the process vanishing mid-write.
+    The ROS tools install handlers of their own over this one."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fusion-ros`` console script."""
     args = build_parser().parse_args(argv)
+    _terminate_like_interrupt()
     try:
         return int(args.func(args) or 0)
     except FusionError as err:
