@@ -63,7 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--resume', action='store_true',
                         help='continue RUN_DIR/last.pt exactly where it stopped')
     parser.add_argument('--classifier', type=Path, default=None, metavar='PATH',
-                        help='piafusion: a trained illumination classifier (skips stage 1)')
+                        help='a trained illumination classifier: piafusion uses it as its '
+                             'frozen stage 1 (skipping it); the other models take day/night '
+                             'labels of unlabelled data from it (default: luminance estimate)')
     parser.add_argument('--perceptual-weights', type=Path, default=None, metavar='PATH',
                         help='dfvo: torchvision ResNet-18 ImageNet state dict for the '
                              'perceptual term (off without it)')
@@ -92,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
                        'patch': args.patch, 'lr': args.lr, 'sampling': args.sampling,
                        'stride': args.stride, 'save_every': args.save_every}
     settings = {}
-    if args.classifier:
-        settings['classifier'] = str(args.classifier)
+    if args.classifier:  # PIAFusion's frozen stage 1; for the others, day/night labels
+        settings['classifier' if args.model == 'piafusion' else 'day_classifier'] = str(
+            args.classifier)
     if args.perceptual_weights:
         settings['perceptual_weights'] = str(args.perceptual_weights)
     config = load_train_config(

@@ -39,6 +39,9 @@ class Objective(nn.Module):
         self.settings = dict(settings)
         self.epoch = 0  # 0-based; set by the trainer before each epoch
         self.frozen: list[nn.Module] = []  # kept in eval mode whatever train() says
+        self.day_classifier = _frozen_classifier(self.settings.get('day_classifier'))
+        if self.day_classifier is not None:
+            self.frozen.append(self.day_classifier)
 
     def train(self, mode: bool = True) -> Objective:
         super().train(mode)
@@ -51,11 +54,20 @@ class Objective(nn.Module):
         return COLOUR_TRANSFORMS[getattr(self.model, 'colour', 'bt601_full')][0](rgb)[:, :1]
 
     def day_weights(self, rgb: torch.Tensor, day: torch.Tensor) -> torch.Tensor:
-        """P(day) per sample: the data's label where it has one, else the luminance estimate."""
+        """P(day) per sample: the data's label where it has one, else a trained illumination
+        classifier on the patch (``settings.day_classifier``), else the luminance estimate."""
         day = day.to(rgb)
         unknown = torch.isnan(day)
         if unknown.any():
-            day = torch.where(unknown, luminance_day_probability(self.luminance(rgb)), day)
+            classifier = getattr(self, 'day_classifier', None)
+            if classifier is not None:
+                from fusion_ros.models.piafusion import illumination_probabilities
+
+                with torch.no_grad():
+                    estimate = illumination_probabilities(classifier(rgb))[:, 0]
+            else:
+                estimate = luminance_day_probability(self.luminance(rgb))
+            day = torch.where(unknown, estimate, day)
         return day
 
     def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor | None:
@@ -67,6 +79,17 @@ class Objective(nn.Module):
     def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
                 day: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+
+def _frozen_classifier(path: str | None) -> nn.Module | None:
+    if not path:
+        return None
+    from fusion_ros.models.piafusion import load_illumination_classifier
+
+    model = load_illumination_classifier(path)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 class PIAFusionClassifierObjective(Objective):
@@ -83,6 +106,7 @@ class PIAFusionClassifierObjective(Objective):
         except (TypeError, ValueError) as err:
             raise ConfigError(f'bad classifier options: {err}') from err
         self.w, self.settings, self.epoch, self.frozen = dict(weights), dict(settings), 0, []
+        self.day_classifier = None  # stage 1 learns from labels (or the luminance estimate)
 
     def labels(self, rgb: torch.Tensor, day: torch.Tensor) -> torch.Tensor:
         return (self.day_weights(rgb, day) < 0.5).long()  # class 0 day, 1 night
@@ -115,15 +139,11 @@ class PIAFusionObjective(Objective):
                               f'{self.source!r}')
         self.classifier = None
         if self.source == 'classifier':
-            from fusion_ros.models.piafusion import load_illumination_classifier
-
             path = self.settings.get('classifier')
             if not path:
                 raise ConfigError('PIAFusion fusion training needs the stage-1 classifier '
                                   '(--classifier PATH), or illumination: labels')
-            self.classifier = load_illumination_classifier(path)
-            for p in self.classifier.parameters():
-                p.requires_grad_(False)
+            self.classifier = _frozen_classifier(path)
             self.frozen.append(self.classifier)
 
     def forward(self, ir: torch.Tensor, rgb: torch.Tensor,

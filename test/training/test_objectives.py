@@ -103,3 +103,22 @@ def test_dfvo_fusion_weight_follows_the_epoch(pair_set):
     assert float(objective(*batch)['fusion_scale']) == 0.0
     objective.epoch = 7
     assert abs(float(objective(*batch)['fusion_scale']) - 0.7) < 1e-6
+
+
+def test_day_labels_of_unlabelled_patches_come_from_a_given_classifier(pair_set, tmp_path):
+    from fusion_ros.models.piafusion import IlluminationClassifier
+
+    classifier = IlluminationClassifier()
+    with torch.no_grad():  # a classifier that calls everything night: scores [0, 1]
+        for p in classifier.parameters():
+            p.zero_()
+        classifier.linear2.bias.copy_(torch.tensor([0.0, 1.0]))
+    path = tmp_path / 'night.pt'
+    torch.save(classifier.state_dict(), path)
+    objective = _objective('fastfusion', day_classifier=str(path))
+    ir, rgb, _ = _batch(pair_set, n=2)
+    unknown = torch.tensor([float('nan'), 1.0])
+    assert objective.day_weights(rgb, unknown).tolist() == [0.0, 1.0]  # the label wins
+    bright = torch.ones(2, 3, 32, 32)
+    assert _objective('fastfusion').day_weights(bright, unknown)[0] > 0.99  # luminance
+    assert objective.day_weights(bright, unknown)[0] == 0.0  # the classifier
