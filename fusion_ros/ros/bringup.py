@@ -64,6 +64,7 @@ class NodeProcess:
                                      start_new_session=True, preexec_fn=_die_with_parent)
         self.lines: list[str] = []
         self._echo = echo
+        self._interrupted = False
         echo(f'[bringup] started {plan.name} (pid {self.proc.pid})')
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -74,10 +75,16 @@ class NodeProcess:
             self.lines.append(line)
             self._echo(f'[{self.plan.name}] {line.rstrip()}')
 
+    def interrupt(self) -> None:
+        """Send SIGINT (the node shuts down cleanly); :meth:`stop` then waits for it."""
+        if self.proc.poll() is None and not self._interrupted:
+            self.proc.send_signal(signal.SIGINT)
+            self._interrupted = True  # a second SIGINT would break the node's clean shutdown
+
     def stop(self, timeout_s: float = 5.0) -> int:
         """SIGINT, then SIGKILL after ``timeout_s``; the exit code (negative: signal)."""
+        self.interrupt()
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -148,7 +155,9 @@ def run_bringup(
                        ready_timeout_s, drain_s, echo)
         finally:
             result.interrupted = stop.is_set()
-            for p in reversed(procs):  # consumers first
+            for p in reversed(procs):  # consumers first, then all shut down side by side
+                p.interrupt()
+            for p in reversed(procs):
                 code = p.stop()
                 result.exit_codes[p.plan.name] = code
     return result

@@ -19,6 +19,7 @@ messages are decoded once here).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,7 +171,10 @@ def _bag_pairs(spec: DataSpec) -> list[TrainPair]:
             if spec.limit and len(pairs) >= spec.limit:
                 break
     except BagError as err:
-        raise ConfigError(f'{spec}: {err}') from err
+        if not pairs:
+            raise ConfigError(f'{spec}: {err}') from err
+        warnings.warn(f'{spec}: {err}; training on the {len(pairs)} pairs before the damage',
+                      stacklevel=2)
     if not pairs:
         raise ConfigError(f'{spec}: no synchronised pairs on {names[0]} + {names[1]} '
                           '(set thermal=TOPIC and rgb=TOPIC in the spec)')

@@ -80,3 +80,12 @@ def test_disk_full_while_writing_is_a_clear_error_and_the_output_stays_readable(
         for m in read_bag(out):
             written.append(m)
     assert len(written) > 5 and any(m.topic == FUSED_TOPIC for m in written)
+
+
+def test_training_uses_the_readable_part_of_a_damaged_bag_with_a_warning(tmp_path):
+    from fusion_ros.training.sources import load_sources
+
+    bag, full = _truncated(tmp_path, 'mcap')
+    with pytest.warns(UserWarning, match='pairs before the damage'):
+        pairs = load_sources([f'bag:{bag}'])
+    assert 5 <= len(pairs) < len(full) // 2
