@@ -59,18 +59,16 @@ def main() -> int:
     env = isolated_ros_env()
     os.environ.update({k: env[k] for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')})
     from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
 
-    from fusion_ros.io.image_msg import array_to_fields
+    from fusion_ros.ros.node_support import image_message
     from fusion_ros.ros.qos import make_qos
     from fusion_ros.ros.session import ros_session
 
-    def image(arr: np.ndarray, encoding: str, stamp_ns: int) -> Image:
-        fields = array_to_fields(arr, encoding)
-        msg = Image(height=fields.height, width=fields.width, encoding=encoding,
-                    is_bigendian=fields.is_bigendian, step=fields.step)
-        msg.data = fields.data.tobytes()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-        return msg
+    def image(arr: np.ndarray, stamp_ns: int) -> Image:
+        header = Header()
+        header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        return image_message(arr, header)  # the node's own Image builder (mono8 / rgb8)
 
     frames = _frames(size, 40)
     node = subprocess.Popen([sys.executable, '-m', 'fusion_ros.ros.fusion_node', '--ros-args',
@@ -120,8 +118,8 @@ def main() -> int:
                 thermal, rgb = frames[k % len(frames)]
                 stamp = t0 + k * int(period * 1e9)
                 sent_at[stamp] = time.monotonic()
-                pub_t.publish(image(thermal, 'mono8', stamp))
-                pub_r.publish(image(rgb, 'rgb8', stamp))
+                pub_t.publish(image(thermal, stamp))
+                pub_r.publish(image(rgb, stamp))
                 sent[0] = k + 1
                 delay = start + (k + 1) * period - time.monotonic()
                 if delay > 0:

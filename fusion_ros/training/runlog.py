@@ -88,21 +88,22 @@ class RunLog:
         self.tb = _tensorboard(out, resume_step)
 
     def step(self, row: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        self.steps.add(row)
-        for key, value in row.items():
-            if key not in ('step', 'epoch'):
-                self.tb.add_scalar(f'train/{key}', value, int(row['step']))
+        """One training step: a row of log.csv and ``train/*`` scalars."""
+        self._add(self.steps if self.enabled else None, 'train', row)
 
     def validation(self, row: dict[str, float]) -> None:
-        if not self.enabled:
+        """One validation: a row of val.csv and ``val/*`` scalars, flushed at once."""
+        self._add(self.val if self.enabled else None, 'val', row)
+        if self.enabled:
+            self.tb.flush()
+
+    def _add(self, table: _Csv | None, group: str, row: dict[str, float]) -> None:
+        if table is None:
             return
-        self.val.add(row)
+        table.add(row)
         for key, value in row.items():
             if key not in ('step', 'epoch'):
-                self.tb.add_scalar(f'val/{key}', value, int(row['step']))
-        self.tb.flush()
+                self.tb.add_scalar(f'{group}/{key}', value, int(row['step']))
 
     def close(self) -> None:
         if not self.enabled:

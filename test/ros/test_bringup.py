@@ -147,19 +147,28 @@ def test_a_crashing_node_is_reported_and_fails_the_launch():
     assert 'fusion_node exited with code 1' in res.stdout
 
 
-def test_sigint_stops_every_node_within_two_seconds(tmp_path):
+def _start_launch(*args):
+    """``fusion-ros launch ARGS`` in the test's ROS domain; its output lines collect in a list."""
     env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
-    proc = subprocess.Popen([sys.executable, '-m', 'fusion_ros', 'launch', '--model', 'max'],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, '-m', 'fusion_ros', 'launch', *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
-    deadline = time.monotonic() + 60
-    while not any('detector hog' in line for line in lines) or not any(
-            "model 'max'" in line for line in lines):
+    return proc, lines, reader
+
+
+def _wait_for_line(proc, lines, ready, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while not ready(lines):
         assert time.monotonic() < deadline and proc.poll() is None, ''.join(lines)
         time.sleep(0.1)
+
+
+def test_sigint_stops_every_node_within_two_seconds(tmp_path):
+    proc, lines, reader = _start_launch('--model', 'max')
+    _wait_for_line(proc, lines, lambda ls: any('detector hog' in line for line in ls) and any(
+        "model 'max'" in line for line in ls))
     stopped = time.monotonic()
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=15)
@@ -191,13 +200,7 @@ def test_runtime_model_swap_through_the_bringup():
 
     from fusion_ros.ros.session import ros_session
 
-    env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
-    proc = subprocess.Popen([sys.executable, '-m', 'fusion_ros', 'launch', '--model', 'max',
-                             '--no-detector'], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
+    proc, lines, reader = _start_launch('--model', 'max', '--no-detector')
     try:
         with ros_session('test_param_client') as (node, _):
             client = AsyncParameterClient(node, 'fusion_node')
@@ -227,17 +230,8 @@ def test_runtime_model_swap_through_the_bringup():
 
 def test_nodes_do_not_outlive_a_killed_bringup():
     """SIGKILL leaves the bringup no time to stop its nodes: they must go on their own."""
-    env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
-    proc = subprocess.Popen([sys.executable, '-m', 'fusion_ros', 'launch', '--model', 'max',
-                             '--no-detector'], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 60
-    while not any('pid' in line and 'fusion_node' in line for line in lines):
-        assert time.monotonic() < deadline and proc.poll() is None, ''.join(lines)
-        time.sleep(0.1)
+    proc, lines, reader = _start_launch('--model', 'max', '--no-detector')
+    _wait_for_line(proc, lines, lambda ls: any('pid' in x and 'fusion_node' in x for x in ls))
     pid = int(next(line for line in lines if 'pid' in line and 'fusion_node' in line)
               .rsplit('pid', 1)[1].split()[0].strip(':,)'))
     proc.kill()
