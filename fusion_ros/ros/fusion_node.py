@@ -307,8 +307,6 @@ class FusionNode(LifecycleNode):
             engine = self.engine
             swap = any(getattr(cfg, k) != getattr(self.config, k)
                        for k in ('model', 'weights', 'device', 'precision'))
-            if self.engine is None and not swap:  # nothing loaded and nothing new to load
-                engine = None
             if swap:
                 engine = _make_engine(replace(cfg, publish_enhanced=self.config.publish_enhanced))
         except FusionError as err:

@@ -3,8 +3,9 @@
 
 An objective is an ``nn.Module`` around the model, so DistributedDataParallel can wrap the
 whole training forward (encoder + decoders + loss) as one call. ``forward`` returns a dict
-of scalar losses with the weighted sum under ``total``; ``fused`` is what validation scores;
-``export`` is the state dict the engine loads. Loss weights come from ``config/train/*.yaml``
+of scalar losses with the weighted sum under ``total``; ``compute`` also returns the fused
+image when the loss produced it, which validation scores (``fused`` runs the fusion
+forward for models trained otherwise); ``export`` is the state dict the engine loads. Loss weights come from ``config/train/*.yaml``
 (defaults: REFERENCE_NOTES).
 """
 
@@ -27,21 +28,35 @@ __all__ = ['OBJECTIVES', 'Objective', 'build_objective']
 
 
 class Objective(nn.Module):
-    """Base: ``model`` (registry name ``model_name``) plus the loss weights ``w``."""
+    """Base: ``model`` (registry name ``model_name``) plus the loss weights ``w``.
+
+    Subclasses implement :meth:`compute`, which returns the losses and, when the loss
+    already ran the fusion forward, the fused image (validation scores it without a
+    second forward).
+    """
 
     model_name = ''
 
     def __init__(self, options: Mapping[str, Any], weights: Mapping[str, float],
                  settings: Mapping[str, Any]) -> None:
         super().__init__()
-        self.model = build_model(self.model_name, pretrained=False, **dict(options)).train()
+        self.model = self.build(options).train()
         self.w = dict(weights)
         self.settings = dict(settings)
         self.epoch = 0  # 0-based; set by the trainer before each epoch
         self.frozen: list[nn.Module] = []  # kept in eval mode whatever train() says
-        self.day_classifier = _frozen_classifier(self.settings.get('day_classifier'))
-        if self.day_classifier is not None:
-            self.frozen.append(self.day_classifier)
+        self.day_classifier = self.freeze(_load_classifier(self.settings.get('day_classifier')))
+
+    def build(self, options: Mapping[str, Any]) -> nn.Module:
+        return build_model(self.model_name, pretrained=False, **dict(options))
+
+    def freeze(self, module: nn.Module | None) -> nn.Module | None:
+        """No gradients, eval mode for good (a frozen helper network)."""
+        if module is not None:
+            for p in module.parameters():
+                p.requires_grad_(False)
+            self.frozen.append(module.eval())
+        return module
 
     def train(self, mode: bool = True) -> Objective:
         super().train(mode)
@@ -59,18 +74,13 @@ class Objective(nn.Module):
         day = day.to(rgb)
         unknown = torch.isnan(day)
         if unknown.any():
-            classifier = getattr(self, 'day_classifier', None)
-            if classifier is not None:
-                from fusion_ros.models.piafusion import illumination_probabilities
-
-                with torch.no_grad():
-                    estimate = illumination_probabilities(classifier(rgb))[:, 0]
-            else:
-                estimate = luminance_day_probability(self.luminance(rgb))
+            estimate = (_classifier_day(self.day_classifier, rgb) if self.day_classifier
+                        is not None else luminance_day_probability(self.luminance(rgb)))
             day = torch.where(unknown, estimate, day)
         return day
 
     def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor | None:
+        """The fused luminance validation scores (None: the model does not fuse)."""
         return self.model(ir, self.luminance(rgb)).fused
 
     def export(self) -> dict[str, torch.Tensor]:
@@ -78,47 +88,52 @@ class Objective(nn.Module):
 
     def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
                 day: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.compute(ir, rgb, day)[0]
+
+    def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         raise NotImplementedError
 
 
-def _frozen_classifier(path: str | None) -> nn.Module | None:
+def _load_classifier(path: str | None) -> nn.Module | None:
     if not path:
         return None
     from fusion_ros.models.piafusion import load_illumination_classifier
 
-    model = load_illumination_classifier(path)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+    return load_illumination_classifier(path)
+
+
+def _classifier_day(classifier: nn.Module, rgb: torch.Tensor) -> torch.Tensor:
+    """P(day) per sample from PIAFusion's illumination classifier (no gradient)."""
+    from fusion_ros.models.piafusion import illumination_probabilities
+
+    with torch.no_grad():
+        return illumination_probabilities(classifier(rgb))[:, 0]
 
 
 class PIAFusionClassifierObjective(Objective):
     """PIAFusion stage 1: cross-entropy of the illumination classifier on day/night patches
     (labels from the data; unlabelled patches by the luminance estimate)."""
 
-    def __init__(self, options: Mapping[str, Any], weights: Mapping[str, float],
-                 settings: Mapping[str, Any]) -> None:
-        nn.Module.__init__(self)
+    def build(self, options: Mapping[str, Any]) -> nn.Module:
         from fusion_ros.models.piafusion import IlluminationClassifier
 
         try:
-            self.model = IlluminationClassifier(**dict(options)).train()
+            return IlluminationClassifier(**dict(options))
         except (TypeError, ValueError) as err:
             raise ConfigError(f'bad classifier options: {err}') from err
-        self.w, self.settings, self.epoch, self.frozen = dict(weights), dict(settings), 0, []
-        self.day_classifier = None  # stage 1 learns from labels (or the luminance estimate)
 
     def labels(self, rgb: torch.Tensor, day: torch.Tensor) -> torch.Tensor:
         return (self.day_weights(rgb, day) < 0.5).long()  # class 0 day, 1 night
 
-    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
-                day: torch.Tensor) -> dict[str, torch.Tensor]:
+    def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], None]:
         scores = self.model(rgb)
         labels = self.labels(rgb, day)
         ce = F.cross_entropy(scores, labels)
         accuracy = (scores.argmax(1) == labels).float().mean().detach()
         return {'total': self.w.get('cross_entropy', 1.0) * ce, 'cross_entropy': ce,
-                'accuracy': accuracy}
+                'accuracy': accuracy}, None
 
     def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> None:
         return None
@@ -143,22 +158,16 @@ class PIAFusionObjective(Objective):
             if not path:
                 raise ConfigError('PIAFusion fusion training needs the stage-1 classifier '
                                   '(--classifier PATH), or illumination: labels')
-            self.classifier = _frozen_classifier(path)
-            self.frozen.append(self.classifier)
+            self.classifier = self.freeze(_load_classifier(path))
 
-    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
-                day: torch.Tensor) -> dict[str, torch.Tensor]:
+    def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         y = self.luminance(rgb)
-        if self.classifier is not None:
-            from fusion_ros.models.piafusion import illumination_probabilities
-
-            with torch.no_grad():
-                p_day = illumination_probabilities(self.classifier(rgb))[:, 0]
-        else:
-            p_day = self.day_weights(rgb, day)
-        out = L.piafusion_loss(self.model(ir, y).fused, ir, y, p_day,
-                               self.settings.get('variant', 'paper'))
-        return self._reweight(out)
+        p_day = (_classifier_day(self.classifier, rgb) if self.classifier is not None
+                 else self.day_weights(rgb, day))
+        fused = self.model(ir, y).fused
+        out = L.piafusion_loss(fused, ir, y, p_day, self.settings.get('variant', 'paper'))
+        return self._reweight(out), fused
 
     def _reweight(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.settings.get('variant', 'paper') == 'paper':
@@ -176,8 +185,8 @@ class FastFusionObjective(Objective):
 
     model_name = 'fastfusion'
 
-    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
-                day: torch.Tensor) -> dict[str, torch.Tensor]:
+    def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         y = self.luminance(rgb)
         out = self.model(ir, y)
         p_day = self.day_weights(rgb, day)
@@ -190,7 +199,7 @@ class FastFusionObjective(Objective):
         losses['total'] = (w['intensity'] * losses['intensity'] + w['max'] * losses['max']
                            + w['texture'] * losses['texture'] + w['exposure'] * losses['exposure']
                            + w['curve_tv'] * losses['curve_tv'] + w['day_bce'] * losses['day_bce'])
-        return losses
+        return losses, out.fused
 
 
 class DIDFuseObjective(Objective):
@@ -198,15 +207,16 @@ class DIDFuseObjective(Objective):
 
     model_name = 'didfuse'
 
-    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
-                day: torch.Tensor) -> dict[str, torch.Tensor]:
-        v = self.luminance(rgb)
+    def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], None]:
+        v = self.luminance(rgb)  # trained as an auto-encoder: fused() runs the fusion rule
         enc = self.model.encoder
         base_v, detail_v, f1_v, f2_v = enc(v)
         base_i, detail_i, f1_i, f2_i = enc(ir)
         v_hat = self.model.decoder(base_v, detail_v, f1_v, f2_v)
         i_hat = self.model.decoder(base_i, detail_i, f1_i, f2_i)
-        return L.didfuse_loss(v, v_hat, ir, i_hat, base_v, base_i, detail_v, detail_i, self.w)
+        return L.didfuse_loss(v, v_hat, ir, i_hat, base_v, base_i, detail_v, detail_i,
+                              self.w), None
 
 
 class DFVOObjective(Objective):
@@ -228,11 +238,10 @@ class DFVOObjective(Objective):
         if path:
             from fusion_ros.training.perceptual import load_resnet18_features
 
-            self.perceptual = load_resnet18_features(path)
-            self.frozen.append(self.perceptual)
+            self.perceptual = self.freeze(load_resnet18_features(path))
 
-    def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
-                day: torch.Tensor) -> dict[str, torch.Tensor]:
+    def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         to_ycc, to_rgb = COLOUR_TRANSFORMS[self.model.colour]
         ycc = to_ycc(rgb)
         y, chroma = ycc[:, :1], ycc[:, 1:]
@@ -258,7 +267,7 @@ class DFVOObjective(Objective):
             + w['perceptual'] * terms.get('perceptual', 0.0)
             + fusion_scale * (w['sobel'] * terms['sobel'] + w['content'] * terms['content']
                               + w['colour'] * terms['colour']))
-        return terms
+        return terms, out.fused
 
     def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
         out, _ = self.model.forward_all(ir, self.luminance(rgb))

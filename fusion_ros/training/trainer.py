@@ -62,9 +62,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 class _Run:
     """State of one training run (one process; rank 0 of many under DDP)."""
 
-    def __init__(self, config: TrainConfig, ctx: DistContext, log: Callable[[str], None]
-                 ) -> None:
-        self.config, self.ctx, self.log = config, ctx, log
+    def __init__(self, config: TrainConfig, ctx: DistContext) -> None:
+        self.config, self.ctx = config, ctx
         self.out = Path(config.out)
         torch.manual_seed(config.seed)
         random.seed(config.seed)
@@ -129,11 +128,12 @@ def _validate(objective: Objective, dataset: PatchDataset | None, batch: int,
     with torch.no_grad():
         for ir, rgb, day in DataLoader(dataset, batch_size=batch):
             ir, rgb, day = ir.to(device), rgb.to(device), day.to(device)
-            terms = objective(ir, rgb, day)
+            terms, fused = objective.compute(ir, rgb, day)  # one forward for both
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(ir)
             count += len(ir)
-            fused = objective.fused(ir, rgb)
+            if fused is None:
+                fused = objective.fused(ir, rgb)
             if fused is None:
                 continue
             y = objective.luminance(rgb)
@@ -157,11 +157,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         ConfigError: bad data specs, settings or checkpoints (the message says which).
         FloatingPointError: the loss became NaN or infinite.
     """
-    from tqdm import tqdm
-
     ctx = setup_distributed(config.device)  # the group stays up for later stages
     return _train(config, ctx, resume, progress and ctx.is_main,
-                  log if ctx.is_main else (lambda _: None), tqdm)
+                  log if ctx.is_main else (lambda _: None))
 
 
 def _datasets(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]
@@ -185,12 +183,14 @@ def _datasets(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]
 
 
 def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
-           log: Callable[[str], None], tqdm: Any) -> dict[str, Any]:
+           log: Callable[[str], None]) -> dict[str, Any]:
+    from tqdm import tqdm
+
     out = Path(config.out)
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
     ctx.barrier()
-    run = _Run(config, ctx, log)
+    run = _Run(config, ctx)
     last = out / 'last.pt'
     if last.exists() and not resume:
         raise ConfigError(f'{str(out)!r} already holds a run (last.pt): continue it with '
