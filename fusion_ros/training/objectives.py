@@ -5,8 +5,8 @@ An objective is an ``nn.Module`` around the model, so DistributedDataParallel ca
 whole training forward (encoder + decoders + loss) as one call. ``forward`` returns a dict
 of scalar losses with the weighted sum under ``total``; ``compute`` also returns the fused
 image when the loss produced it, which validation scores (``fused`` runs the fusion
-forward for models trained otherwise); ``export`` is the state dict the engine loads. Loss weights come from ``config/train/*.yaml``
-(defaults: REFERENCE_NOTES).
+forward for models trained otherwise); ``export`` is the state dict the engine loads.
+Loss weights come from ``config/train/*.yaml`` (defaults: REFERENCE_NOTES).
 """
 
 from __future__ import annotations
