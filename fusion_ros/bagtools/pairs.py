@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fusion_ros.errors import BagError
 from fusion_ros.io.bag import BagMessage, read_bag
-from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
+from fusion_ros.io.sync import StreamPairer
 
 __all__ = ['SyncedPairs']
 
@@ -38,8 +38,7 @@ class SyncedPairs:
 
     def __iter__(self) -> Iterator[tuple[BagMessage, BagMessage]]:
         index = {self.topics[0]: 0, self.topics[1]: 1}
-        sync = ApproximateTimeSynchronizer(2, self.queue_size, self.slop_s)
-        jumps = TimeJumpDetector()
+        pairer = StreamPairer(2, self.queue_size, self.slop_s)
         for m in read_bag(self.bag, None if self.on_message else index):
             self.messages += 1
             if self.on_message is not None:
@@ -51,9 +50,7 @@ class SyncedPairs:
             except BagError as err:
                 self.unstamped.append((m.time_ns, f'{m.topic}: {err}'))
                 continue
-            if jumps.check(stamp):  # a looped or concatenated recording: start afresh
-                sync.reset()
-                self.time_jumps += 1
-            pair = sync.add(index[m.topic], stamp, m)
+            pair = pairer.add(index[m.topic], stamp, m)
+            self.time_jumps = pairer.time_jumps
             if pair is not None:
                 yield pair

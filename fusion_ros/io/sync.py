@@ -8,7 +8,9 @@ so users who tuned ``queue_size`` and ``slop`` there get the same pairs here:
 2. beyond ``queue_size`` entries the SMALLEST stamp is evicted (not the oldest arrival);
 3. for every other input, candidates with ``|s - t| <= slop`` (inclusive) sorted by distance;
 4. the cartesian product (first other input varies slowest) is walked and the first tuple
-   with ``max - min < slop`` (strict) is emitted and removed from the queues.
+   with ``max - min < slop`` (strict) whose every stamp is still queued is emitted and
+   removed from the queues. Step 2 may have evicted the arriving message itself (it came
+   later than its whole queue): then nothing is emitted and the message is dropped.
 
 Shared by the fusion node and the offline bag tools, so both make the same pairs.
 """
@@ -22,7 +24,7 @@ from typing import Any
 
 from fusion_ros.errors import ConfigError
 
-__all__ = ['ApproximateTimeSynchronizer', 'TimeJumpDetector']
+__all__ = ['ApproximateTimeSynchronizer', 'StreamPairer', 'TimeJumpDetector']
 
 
 class ApproximateTimeSynchronizer:
@@ -69,6 +71,10 @@ class ApproximateTimeSynchronizer:
         queue[stamp] = msg
         while len(queue) > self.queue_size:
             del queue[min(queue)]
+        if stamp not in queue:
+            # arrived later than everything queued on its input and was evicted at once;
+            # message_filters' "every stamp still queued" check rejects every set then
+            return None
 
         candidates: list[list[int]] = []
         for j, other in enumerate(self._queues):
@@ -120,3 +126,39 @@ class TimeJumpDetector:
         if jumped or self.newest is None or stamp_ns > self.newest:
             self.newest = stamp_ns
         return jumped
+
+
+class StreamPairer:
+    """The synchronizer as the node and the bag tools run it: reset when stamps jump back.
+
+    One object, so a live stream and its recording are paired identically.
+
+    Args:
+        num_inputs, queue_size, slop_s, callback: as :class:`ApproximateTimeSynchronizer`.
+        on_jump: called with the stamp (ns) that jumped back, after the reset.
+
+    Attributes:
+        time_jumps: resets so far.
+    """
+
+    def __init__(self, num_inputs: int, queue_size: int, slop_s: float,
+                 callback: Callable[..., Any] | None = None,
+                 on_jump: Callable[[int], None] | None = None) -> None:
+        self.sync = ApproximateTimeSynchronizer(num_inputs, queue_size, slop_s, callback)
+        self.jumps = TimeJumpDetector()
+        self.on_jump = on_jump
+        self.time_jumps = 0
+
+    def add(self, index: int, stamp_ns: int, msg: Any) -> tuple[Any, ...] | None:
+        """Add one message; return the set it completes (see the synchronizer)."""
+        if self.jumps.check(stamp_ns):  # looping bag or restarted driver: start afresh
+            self.sync.reset()
+            self.time_jumps += 1
+            if self.on_jump is not None:
+                self.on_jump(stamp_ns)
+        return self.sync.add(index, stamp_ns, msg)
+
+    def reset(self) -> None:
+        """Forget queued messages and the newest stamp seen."""
+        self.sync.reset()
+        self.jumps = TimeJumpDetector()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,14 @@ from fusion_ros.detect.report import detections_json
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError
 from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
-from fusion_ros.ros.node_support import ThrottledLog, diagnostic_array, image_message, serve_slot
+from fusion_ros.ros.node_support import (
+    ThrottledLog,
+    callback_errors_text,
+    diagnostic_array,
+    guarded,
+    image_message,
+    serve_slot,
+)
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import make_qos
 
@@ -120,6 +128,7 @@ class DetectorNode(Node):
         self._pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.stats = DetectorStats()
         self._log = ThrottledLog(self)
+        self.callback_errors: Counter[str] = Counter()
         self._slot: LatestSlot[Image] = LatestSlot()
         self._sub = self.create_subscription(Image, p['topics.image'], self.image_cb,
                                              make_qos(p['qos.input.reliability'], depth))
@@ -129,6 +138,7 @@ class DetectorNode(Node):
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f'detector {self.backend} on {p["topics.image"]}')
 
+    @guarded('subscription')
     def image_cb(self, msg: Image) -> None:
         self.stats.images_in += 1
         self.stats.last_input = time.monotonic()
@@ -178,6 +188,7 @@ class DetectorNode(Node):
             array.detections.append(det)
         return array
 
+    @guarded('timer')
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
         prev_t, prev = self._diag_prev
@@ -196,6 +207,7 @@ class DetectorNode(Node):
             'processed': str(stats.processed), 'detections': str(stats.detections),
             'dropped': str(stats.dropped), 'errors': str(stats.errors),
             'backend': self.backend, 'inference (ms)': f'{stats.last_ms:.1f}',
+            'callback errors': callback_errors_text(self.callback_errors),
         }
         self._pub_diag.publish(diagnostic_array(self, level, f'{self.get_name()}: detection',
                                                 text, self.backend, values))

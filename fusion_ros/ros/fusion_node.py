@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,9 +50,16 @@ from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError, ModelNotFoundError, WeightsError
 from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
-from fusion_ros.io.sync import ApproximateTimeSynchronizer, TimeJumpDetector
+from fusion_ros.io.sync import StreamPairer
 from fusion_ros.ops.registration import IDENTITY, parse_homography
-from fusion_ros.ros.node_support import ThrottledLog, diagnostic_array, image_message, serve_slot
+from fusion_ros.ros.node_support import (
+    ThrottledLog,
+    callback_errors_text,
+    diagnostic_array,
+    guarded,
+    image_message,
+    serve_slot,
+)
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import make_qos
 
@@ -174,6 +181,14 @@ class NodeStats:
     last_rgb: float = 0.0
 
 
+def _transition_failed(err: BaseException) -> TransitionCallbackReturn:
+    return TransitionCallbackReturn.FAILURE
+
+
+def _change_failed(err: BaseException) -> SetParametersResult:
+    return SetParametersResult(successful=False, reason=f'internal error: {err!r}')
+
+
 class FusionNode(LifecycleNode):
     """Lifecycle node fusing thermal and RGB streams (see the module docstring)."""
 
@@ -193,24 +208,24 @@ class FusionNode(LifecycleNode):
         self._diag_timer: Any = None
         self._diag_prev: tuple[float, NodeStats] | None = None
         self._night: NightHysteresis | None = None
-        self._sync: ApproximateTimeSynchronizer | None = None
-        self._jumps = TimeJumpDetector()
+        self._sync: StreamPairer | None = None
         self._inference_ms: deque[float] = deque(maxlen=200)  # last frames' engine time
         self._latency_ms: deque[float] = deque(maxlen=200)  # pair complete -> published
         self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
         self._slot: LatestSlot[tuple[Image, Image, float]] = LatestSlot()
         self._worker: threading.Thread | None = None
         self._log = ThrottledLog(self)
+        self.callback_errors: Counter[str] = Counter()  # by cause, see node_support.guarded
         self.add_on_set_parameters_callback(self._on_set_params)
 
     # lifecycle -------------------------------------------------------------------------
+    @guarded('lifecycle', _transition_failed)
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             cfg = FusionNodeConfig.from_params(read_params(self, PARAMS))
             night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
-            self._sync = ApproximateTimeSynchronizer(
-                2, cfg.queue_size, cfg.slop, callback=self.image_pair_cb
-            )
+            self._sync = StreamPairer(2, cfg.queue_size, cfg.slop,
+                                      callback=self.image_pair_cb, on_jump=self._on_time_jump)
         except FusionError as err:
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
@@ -245,6 +260,7 @@ class FusionNode(LifecycleNode):
             )
         return TransitionCallbackReturn.SUCCESS
 
+    @guarded('lifecycle', _transition_failed)
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self.config is not None
         cfg = self.config
@@ -254,7 +270,8 @@ class FusionNode(LifecycleNode):
             self.create_subscription(Image, cfg.rgb_topic, self.rgb_cb, make_qos(*cfg.qos_rgb)),
         ]
         self.stats = NodeStats()
-        self._jumps = TimeJumpDetector()
+        if self._sync is not None:
+            self._sync.reset()
         self._slot = LatestSlot()
         self._worker = threading.Thread(target=self._work, name='fusion_worker', daemon=True)
         self._worker.start()
@@ -262,10 +279,12 @@ class FusionNode(LifecycleNode):
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
 
+    @guarded('lifecycle', _transition_failed)
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
         return super().on_deactivate(state)
 
+    @guarded('lifecycle', _transition_failed)
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
         for pub in (self._pub_fused, self._pub_day, self._pub_night, self._pub_enhanced,
@@ -277,6 +296,7 @@ class FusionNode(LifecycleNode):
         self.engine = self.config = self._sync = None
         return TransitionCallbackReturn.SUCCESS
 
+    @guarded('lifecycle', _transition_failed)
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
         return TransitionCallbackReturn.SUCCESS
@@ -296,6 +316,7 @@ class FusionNode(LifecycleNode):
             self._sync.reset()
 
     # run-time parameter changes ------------------------------------------------------------
+    @guarded('parameter', _change_failed)
     def _on_set_params(self, params: list[Parameter]) -> SetParametersResult:
         if self.config is None:  # not configured: values are read at configure
             return SetParametersResult(successful=True)
@@ -326,11 +347,13 @@ class FusionNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     # callbacks -------------------------------------------------------------------------
+    @guarded('subscription')
     def thermal_cb(self, msg: Image) -> None:
         self.stats.thermal_in += 1
         self.stats.last_thermal = time.monotonic()
         self._add(0, msg)
 
+    @guarded('subscription')
     def rgb_cb(self, msg: Image) -> None:
         self.stats.rgb_in += 1
         self.stats.last_rgb = time.monotonic()
@@ -339,12 +362,12 @@ class FusionNode(LifecycleNode):
     def _add(self, index: int, msg: Image) -> None:
         if self._sync is not None:
             stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-            if self._jumps.check(stamp):  # looping bag or restarted driver: start afresh
-                self._sync.reset()
-                self.stats.time_jumps += 1
-                self.get_logger().warning(f'stamps jumped back to {stamp / 1e9:.3f} s: '
-                                          'synchronizer reset')
             self._sync.add(index, stamp, msg)
+
+    def _on_time_jump(self, stamp: int) -> None:
+        self.stats.time_jumps += 1
+        self.get_logger().warning(f'stamps jumped back to {stamp / 1e9:.3f} s: '
+                                  'synchronizer reset')
 
     def image_pair_cb(self, thermal: Image, rgb: Image) -> None:
         self.stats.pairs += 1
@@ -388,6 +411,7 @@ class FusionNode(LifecycleNode):
         self._latency_ms.append((time.monotonic() - paired_at) * 1e3)
 
     # diagnostics -----------------------------------------------------------------------
+    @guarded('timer')
     def _publish_diagnostics(self) -> None:
         if self._pub_diag is None:
             return
@@ -417,6 +441,7 @@ class FusionNode(LifecycleNode):
             'time jumps': str(stats.time_jumps),
             'skipped for max_rate': str(stats.rate_limited),
             'unfused (no model)': str(stats.no_model),
+            'callback errors': callback_errors_text(self.callback_errors),
             'model': self.config.model if self.config else '',
             'device': str(self.engine.device) if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """What the fusion and detector nodes share: the worker loop that never dies on a bad
-message, throttled error logging, outgoing Image messages and diagnostics statuses."""
+message, the guard that keeps any exception inside an rclpy callback, throttled error
+logging, outgoing Image messages and diagnostics statuses."""
 
 from __future__ import annotations
 
+import functools
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,7 +20,8 @@ from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import FusionError
 from fusion_ros.io.image_msg import array_to_fields
 
-__all__ = ['ThrottledLog', 'diagnostic_array', 'image_message', 'serve_slot']
+__all__ = ['ThrottledLog', 'callback_errors_text', 'diagnostic_array', 'guarded',
+           'image_message', 'serve_slot']
 
 T = TypeVar('T')
 
@@ -44,6 +48,36 @@ class ThrottledLog:
         if last is None or now - last >= self.every_s:
             self._last[cause] = now
             self.node.get_logger().warning(text)
+
+
+def guarded(kind: str, fallback: Callable[[BaseException], Any] | None = None
+            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a node method that rclpy calls (subscription, timer, parameter or lifecycle
+    callback) so that no exception escapes it: an exception escaping a callback ends
+    ``rclpy.spin`` and with it the node.
+
+    The failure is counted by cause in the node's ``callback_errors`` Counter (published in
+    /diagnostics) and logged once per cause through its ``_log`` (:class:`ThrottledLog`);
+    the callback then returns ``fallback(err)`` (None without one).
+    """
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - nothing may escape into rclpy
+                cause = f'{kind} {method.__name__}: {type(err).__name__}'
+                self.callback_errors[cause] += 1
+                self._log.warn(cause, f'{kind} callback {method.__name__} failed '
+                               f'({self.callback_errors[cause]}x): {err!r}; node keeps running')
+                return None if fallback is None else fallback(err)
+        return wrapper
+    return decorate
+
+
+def callback_errors_text(counts: Counter[str]) -> str:
+    """``cause=N, ...`` for /diagnostics ('' when none)."""
+    return ', '.join(f'{cause}={n}' for cause, n in sorted(counts.items()))
 
 
 def serve_slot(slot: LatestSlot[T], handle: Callable[[T], None],

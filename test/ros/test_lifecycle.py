@@ -174,3 +174,57 @@ def test_model_that_fails_to_load_keeps_the_node_up_and_recovers(ros_context, tm
         assert capture.msgs[-1].status[0].level != DiagnosticStatus.ERROR
     finally:
         node.destroy_node()
+
+
+def _image(stamp_ns: int, channels: int):
+    from sensor_msgs.msg import Image
+
+    msg = Image(height=8, width=8, encoding='rgb8' if channels == 3 else 'mono8',
+                step=8 * channels, data=bytes(64 * channels))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    return msg
+
+
+def test_no_exception_escapes_any_callback_kind(ros_context, monkeypatch):
+    """A failure injected into each kind of rclpy callback is counted by cause and logged;
+    the node keeps serving (an exception escaping a callback would end rclpy.spin)."""
+    import fusion_ros.ros.fusion_node as fusion_node
+
+    node = make_node(model='max')
+    try:
+        # lifecycle transition: configure fails cleanly, then succeeds once the fault is gone
+        with monkeypatch.context() as m:
+            m.setattr(fusion_node, 'make_qos', lambda *a: (_ for _ in ()).throw(OSError('boom')))
+            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        # subscription
+        with monkeypatch.context() as m:
+            m.setattr(node._sync, 'add', lambda *a: 1 / 0)
+            node.thermal_cb(_image(10**9, 1))
+        # timer
+        with monkeypatch.context() as m:
+            m.setattr(fusion_node, 'diagnostic_array', lambda *a: [][1])
+            node._publish_diagnostics()
+        # parameter callback: rejected with the reason, the old value stays
+        with monkeypatch.context() as m:
+            m.setattr(fusion_node.FusionNodeConfig, 'from_params',
+                      classmethod(lambda cls, v: {}['missing']))
+            result = node.set_parameters([Parameter('max_rate', value=5.0)])[0]
+        assert not result.successful and 'KeyError' in result.reason
+        assert node.get_parameter('max_rate').value == 0.0
+        assert dict(node.callback_errors) == {
+            'lifecycle on_configure: OSError': 1,
+            'subscription thermal_cb: ZeroDivisionError': 1,
+            'timer _publish_diagnostics: IndexError': 1,
+            'parameter _on_set_params: KeyError': 1,
+        }
+        # and it still pairs and publishes diagnostics
+        node.thermal_cb(_image(2 * 10**9, 1))
+        node.rgb_cb(_image(2 * 10**9 + 1000, 3))
+        assert node.stats.pairs == 1
+        node._publish_diagnostics()
+        assert len(node.callback_errors) == 4
+    finally:
+        node.trigger_deactivate()
+        node.destroy_node()
