@@ -4,10 +4,12 @@
 batch and patch sizes (``config/train/MODEL.yaml``), each model in a fresh process.
 
     .venv/bin/python benchmarks/train_speed.py [--models ...] [--steps 3] [--device cpu]
-        [--out table.md]
+        [--precisions fp32 auto] [--out table.md]
 
 Patches are random crops of ``$FUSION_ROS_SHARED/data/pairs/msrs`` when it is there, else
-random images (same compute). The first step is warm-up and not counted. Multiply by the
+random images (same compute). Each precision runs as the trainer does (``auto``: bf16
+autocast + channels_last where the hardware computes bf16 natively, fp32 master weights).
+The first step is warm-up and not counted. Multiply by the
 steps of a full run (epochs x patches / batch) for the time a run takes.
 """
 
@@ -43,8 +45,9 @@ def _batch(batch: int, patch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Te
             torch.rand(batch, 3, patch, patch, generator=g), torch.rand(batch, generator=g))
 
 
-def measure(model: str, steps: int, device: str) -> dict:
+def measure(model: str, steps: int, device: str, precision: str) -> dict:
     """One model in this process: seconds per step (median) and peak RSS."""
+    from fusion_ros.engine.precision import resolve_precision
     from fusion_ros.training.config import load_train_config
     from fusion_ros.training.objectives import build_objective
 
@@ -58,14 +61,22 @@ def measure(model: str, steps: int, device: str) -> dict:
         settings['classifier'] = str(path)
     objective = build_objective(model, cfg.model_options, cfg.loss, settings).to(device).train()
     objective.epoch = 1  # DFVO: fusion terms on
+    resolved = resolve_precision(precision, torch.device(device),
+                                 getattr(objective.model, 'auto_precision', True))
     opt = torch.optim.Adam([p for p in objective.parameters() if p.requires_grad], lr=cfg.lr)
     ir, rgb, day = (t.to(device) for t in _batch(cfg.batch, cfg.patch))
+    if resolved.channels_last:
+        objective.to(memory_format=torch.channels_last)
+        ir, rgb = (t.contiguous(memory_format=torch.channels_last) for t in (ir, rgb))
+    autocast = torch.autocast(torch.device(device).type, dtype=resolved.dtype,
+                              enabled=resolved.name != 'fp32')
     times = []
     for _ in range(steps + 1):
         if device.startswith('cuda'):
             torch.cuda.synchronize()
         start = time.perf_counter()
-        total = objective(ir, rgb, day)['total']
+        with autocast:
+            total = objective(ir, rgb, day)['total']
         opt.zero_grad()
         total.backward()
         opt.step()
@@ -73,7 +84,8 @@ def measure(model: str, steps: int, device: str) -> dict:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     steps_times = sorted(times[1:])
-    out = {'model': model, 'batch': cfg.batch, 'patch': cfg.patch,
+    out = {'model': model, 'precision': resolved.describe(), 'batch': cfg.batch,
+           'patch': cfg.patch,
            's_per_step': steps_times[len(steps_times) // 2],
            'patches_per_s': cfg.batch / steps_times[len(steps_times) // 2],
            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -88,32 +100,38 @@ def main() -> None:
     parser.add_argument('--models', nargs='+', default=list(MODELS))
     parser.add_argument('--steps', type=int, default=3)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--precisions', nargs='+', default=['fp32', 'auto'])
     parser.add_argument('--out', type=Path, default=None, help='also write the table here')
     parser.add_argument('--one', default=None, help=argparse.SUPPRESS)
+    parser.add_argument('--precision', default='auto', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.steps, args.device)))
+        print(json.dumps(measure(args.one, args.steps, args.device, args.precision)))
         return
     rows = []
     for model in args.models:
-        cmd = [sys.executable, __file__, '--one', model, '--steps', str(args.steps),
-               '--device', args.device]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode:
-            print(f'{model}: failed: {done.stderr.strip().splitlines()[-1:]}', file=sys.stderr)
-            continue
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(rows[-1], file=sys.stderr)
+        for precision in args.precisions:
+            cmd = [sys.executable, __file__, '--one', model, '--steps', str(args.steps),
+                   '--device', args.device, '--precision', precision]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode:
+                print(f'{model} {precision}: failed: '
+                      f'{done.stderr.strip().splitlines()[-1:]}', file=sys.stderr)
+                continue
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(rows[-1], file=sys.stderr)
     device = (torch.cuda.get_device_name(0) if args.device.startswith('cuda')
               else f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores')
-    lines = [f'Training step cost on {device} (torch {torch.__version__}, fp32, '
+    gpu_col = args.device.startswith('cuda')
+    lines = [f'Training step cost on {device} (torch {torch.__version__}, '
              f'median of {args.steps} steps after one warm-up):', '',
-             '| model | params | batch x patch | s/step | patches/s | peak RSS (MB) |'
-             + (' peak GPU (MB) |' if args.device.startswith('cuda') else ''),
-             '|---|---:|---|---:|---:|---:|' + ('---:|' if args.device.startswith('cuda') else '')]
+             '| model | precision | params | batch x patch | s/step | patches/s | peak RSS (MB) |'
+             + (' peak GPU (MB) |' if gpu_col else ''),
+             '|---|---|---:|---|---:|---:|---:|' + ('---:|' if gpu_col else '')]
     for r in rows:
         gpu = f' {r["peak_gpu_mb"]:.0f} |' if 'peak_gpu_mb' in r else ''
-        lines.append(f'| {r["model"]} | {r["params"]:,d} | {r["batch"]} x {r["patch"]}² | '
+        lines.append(f'| {r["model"]} | {r["precision"]} | {r["params"]:,d} | '
+                     f'{r["batch"]} x {r["patch"]}² | '
                      f'{r["s_per_step"]:.3f} | {r["patches_per_s"]:.1f} | '
                      f'{r["peak_rss_mb"]:.0f} |{gpu}')
     table = '\n'.join(lines)

@@ -2,3 +2,6 @@
 """Defaults shared by the engine, the node and the CLI (no heavy imports: --help stays fast)."""
 
 DEFAULT_MODEL = 'fastfusion'  # our real-time model; ships trained in models/fastfusion.pt
+# engine precisions (fusion_ros.engine.precision says what auto resolves to)
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+DEFAULT_PRECISION = 'auto'

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fusion_ros.defaults import DEFAULT_PRECISION, PRECISIONS
+
 
 def size(text: str) -> tuple[int, int]:
     """``640x512`` -> (640, 512)."""
@@ -51,8 +53,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | No
                         help='model option, repeatable (e.g. flavour=port, variant=full)')
     parser.add_argument('--device', default='auto',
                         help='auto (cuda when available), cpu or cuda[:N] (default: auto)')
-    parser.add_argument('--precision', default='fp32', choices=('fp32', 'fp16', 'bf16'),
-                        help='inference precision; fp16 needs CUDA (default: fp32)')
+    parser.add_argument('--precision', default=DEFAULT_PRECISION, choices=PRECISIONS,
+                        help='inference precision: auto picks bf16/fp16 with channels_last '
+                             'where the hardware computes them natively and the model gains, '
+                             'else fp32; fp16 needs CUDA (default: auto)')
+    parser.add_argument('--compile', action='store_true',
+                        help='run the network through torch.compile (compiled during '
+                             'warm-up; falls back to eager with the reason)')
     parser.add_argument('--random-init', action='store_true',
                         help='run a model that needs weights untrained (smoke tests, speed)')
 
@@ -64,4 +71,4 @@ def engine_from_args(args: argparse.Namespace, *, enhanced: bool) -> Any:
     return FusionEngine(args.model, weights=args.weights, weights_format=args.weights_format,
                         device=args.device, precision=args.precision,
                         model_options=dict(args.options), random_init=args.random_init,
-                        enhanced=enhanced)
+                        compile=args.compile, enhanced=enhanced)

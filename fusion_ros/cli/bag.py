@@ -270,7 +270,7 @@ def _fuse(args: argparse.Namespace) -> int:
                           copy_inputs=not args.outputs_only, storage=args.storage,
                           version=_version(args), detect=detect,
                           on_message=lambda _: bar.update())
-    print(f'fused {report.fused}/{report.pairs} pairs with {args.model} on {engine.device} '
+    print(f'fused {report.fused}/{report.pairs} pairs with {engine.describe()} '
           f'(batch {args.batch}): {report.fps:.1f} pairs/s overall, '
           f'{report.model_ms / max(report.fused, 1):.1f} ms/pair in the model -> {args.out_bag}')
     if report.time_jumps:

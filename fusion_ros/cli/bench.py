@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help='frame size (default: 640x512)')
     model.add_argument('--repeat', type=int, default=10, help='timed frames (default: 10)')
     model.add_argument('--warmup', type=int, default=1, help='untimed frames first (default: 1)')
-    model.add_argument('--channels-last', action='store_true', help='NHWC activations')
+    model.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
+                       help='NHWC activations (default: with bf16/fp16, as the engine)')
     model.add_argument('--model-only', action='store_true',
                        help='time the network alone on ready tensors (no engine work)')
     model.add_argument('--json', action='store_true', help='print one JSON object')
@@ -123,13 +124,16 @@ def _model(args: argparse.Namespace) -> int:
     result = bench_model(args.model, args.size, device=args.device, precision=args.precision,
                          repeat=args.repeat, warmup=args.warmup, weights=args.weights,
                          random_init=args.random_init, model_options=dict(args.options),
-                         channels_last=args.channels_last, model_only=args.model_only)
+                         channels_last=args.channels_last, compile=args.compile,
+                         model_only=args.model_only)
     if args.json:
         print(json.dumps(result))
     else:
         scope = 'model only' if args.model_only else 'engine'
         print(f"{result['model']} ({scope}) {result['size']} {result['device']} "
-              f"{result['precision']}: "
+              f"{result['precision_text']}{' compiled' if result['compiled'] else ''}: "
               f"{result['ms_median']:.1f} ms median, {result['ms_p95']:.1f} ms p95, "
               f"peak {result['peak_mem_mb']:.0f} MB, {result['params']:,d} params")
+        if result['compile_error']:
+            print(f"  {result['compile_error']}")
     return 0

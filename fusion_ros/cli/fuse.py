@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         total_ms += result.inference_ms
         done += 1
-    device = engine.device
-    print(f'fused {done}/{len(jobs)} pair(s) with {args.model} on {device}: '
+    print(f'fused {done}/{len(jobs)} pair(s) with {engine.describe()}: '
           f'{total_ms / max(done, 1):.1f} ms/pair -> {args.out}')
     for line in problems:
         print(f'  failed: {line}')

@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 
 from fusion_ros.cli._args import model_option
+from fusion_ros.defaults import PRECISIONS
 
 TRAINABLE = ('fastfusion', 'piafusion', 'piafusion-classifier', 'didfuse', 'dfvo')
 
@@ -59,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--device', default=None,
                         help='auto (default), cpu, cuda or cuda:N; under torchrun each rank '
                              'takes cuda:LOCAL_RANK')
+    parser.add_argument('--precision', default=None, choices=PRECISIONS,
+                        help='auto (default): bf16 autocast + channels_last on CPUs with '
+                             'native bf16 and on recent GPUs, fp16 with a gradient scaler on '
+                             'older GPUs, else fp32; fp32 master weights always')
     parser.add_argument('--out', type=Path, required=True, metavar='RUN_DIR', help='run folder')
     parser.add_argument('--resume', action='store_true',
                         help='continue RUN_DIR/last.pt exactly where it stopped')
@@ -101,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         settings['perceptual_weights'] = str(args.perceptual_weights)
     config = load_train_config(
         args.model, args.config, **stage_overrides, data=args.data, val_data=args.val,
-        val_fraction=args.val_fraction, device=args.device, seed=args.seed,
+        val_fraction=args.val_fraction, device=args.device, precision=args.precision,
+        seed=args.seed,
         workers=args.workers, out=str(args.out), model_options=dict(args.options) or None,
         settings=settings or None,
         exclude=[str(shared / 'data' / 'benchmarks' / 'tno42')])

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fusion_ros.defaults import DEFAULT_MODEL
+from fusion_ros.defaults import DEFAULT_MODEL, DEFAULT_PRECISION
+from fusion_ros.engine.precision import Precision, resolve_precision
 from fusion_ros.errors import ConfigError, ShapeError, WeightsError
 from fusion_ros.models import FusionModel, build_model
 from fusion_ros.ops.color import COLOUR_TRANSFORMS
@@ -33,9 +34,6 @@ from fusion_ros.ops.illumination import luminance_day_probability
 from fusion_ros.ops.registration import parse_homography, warp_thermal
 
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
-
-
-_PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -82,11 +80,16 @@ class FusionEngine:
         weights: checkpoint path (or release folder), loaded with ``weights_only=True``.
         weights_format: ``native`` or a release format the model reads; None detects it.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
-        precision: ``fp32``, ``fp16`` (CUDA only) or ``bf16``.
+        precision: ``auto`` (default: the fastest faithful format here, see
+            ``engine.precision``), ``fp32``, ``fp16`` (CUDA only) or ``bf16``.
         thermal_agc: percentiles (low, high) of the 16-bit/float thermal stretch.
         model_options: keyword arguments of the model entrypoint.
         random_init: run a model that needs weights without them (tests, benchmarks).
-        channels_last: store activations NHWC (faster convolutions on many CPUs/GPUs).
+        channels_last: store activations NHWC; None (default): whenever the resolved
+            precision is bf16/fp16, whose fast CPU and GPU kernels are NHWC.
+        compile: run the network through ``torch.compile``; compilation happens in
+            :meth:`warmup`. Where it cannot work (no C++ compiler, an unsupported op) the
+            engine runs eager and ``compile_error`` says why.
         homography: 3x3 thermal-to-RGB homography (9 numbers, row-major) applied to every
             thermal frame before fusion; also brings thermal to the visible size. None or
             identity: frames must already be registered.
@@ -105,38 +108,42 @@ class FusionEngine:
         weights: Path | str | None = None,
         weights_format: str | None = None,
         device: str = 'auto',
-        precision: str = 'fp32',
+        precision: str = DEFAULT_PRECISION,
         thermal_agc: tuple[float, float] = (1.0, 99.0),
         model_options: dict[str, Any] | None = None,
         random_init: bool = False,
-        channels_last: bool = False,
+        channels_last: bool | None = None,
+        compile: bool = False,  # noqa: A002 - the torch.compile switch, named as the node parameter
         enhanced: bool = True,
         homography: Sequence[float] | np.ndarray | None = None,
     ) -> None:
-        if precision not in _PRECISIONS:
-            raise ConfigError(f'unknown precision {precision!r}; use one of {list(_PRECISIONS)}')
         self.device = resolve_device(device)
-        if precision == 'fp16' and self.device.type != 'cuda':
-            raise ConfigError('precision fp16 needs a CUDA device; use fp32 or bf16 on the CPU')
+        resolve_precision(precision, self.device)  # a bad name fails before the model loads
         low, high = thermal_agc
         if not 0.0 <= low < high <= 100.0:
             raise ConfigError(f'thermal_agc percentiles must satisfy 0 <= low < high <= 100, '
                               f'got {thermal_agc!r}')
         self.thermal_agc = (float(low), float(high))
         self.homography = parse_homography(homography)
-        self.precision = precision
-        self.dtype = _PRECISIONS[precision]
         self.model_name = model
         self.model: FusionModel = build_model(
             model, weights=weights, device=self.device, weights_format=weights_format,
             pretrained=not random_init, **(model_options or {})
         )
+        self.resolved: Precision = resolve_precision(
+            precision, self.device, self.model.auto_precision, channels_last)
+        self.precision = self.resolved.name  # never 'auto'
+        self.dtype = self.resolved.dtype
+        self.channels_last = self.resolved.channels_last
         self.model.to(dtype=self.dtype)
-        self.channels_last = channels_last
         self.want_enhanced = enhanced
         self.model.return_enhanced = enhanced
-        if channels_last:
+        if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self.compile_error: str | None = None
+        self._forward: Any = self.model
+        if compile:
+            self._forward = self._compiled()
         self._to_ycbcr, self._from_ycbcr = COLOUR_TRANSFORMS[self.model.colour]
         if self.model.needs_weights and self.model.weights_source is None and not random_init:
             raise WeightsError(
@@ -144,6 +151,27 @@ class FusionEngine:
                 'parameter of the node, --weights on the CLI; models/README.md says where '
                 "each model's weights come from), or random_init=True to run it untrained"
             )
+
+    def _compiled(self) -> Any:
+        try:
+            import torch._dynamo
+
+            return torch.compile(self.model)
+        except Exception as err:  # noqa: BLE001 - any failure means: run eager
+            self.compile_error = f'torch.compile unavailable: {err}'
+            return self.model
+
+    @property
+    def compiled(self) -> bool:
+        """True while the network runs through ``torch.compile``."""
+        return self._forward is not self.model
+
+    def describe(self) -> str:
+        """``fastfusion on cpu, bf16 channels_last (auto), compiled``: for logs and reports."""
+        text = f'{self.model_name} on {self.device}, {self.resolved.describe()}'
+        if self.compiled:
+            return text + ', compiled'
+        return text + (f', eager ({self.compile_error})' if self.compile_error else '')
 
     def fuse(self, thermal: np.ndarray, visible: np.ndarray) -> FusionResult:
         """Fuse one pair.
@@ -231,16 +259,29 @@ class FusionEngine:
         if self.channels_last:
             ir = ir.contiguous(memory_format=torch.channels_last)
             y = y.contiguous(memory_format=torch.channels_last)
-        out = self.model(ir, y)
+        out = self.run_model(ir, y)
         if pad_h or pad_w:
             out.fused = out.fused[..., :h, :w]
             if out.enhanced is not None:
                 out.enhanced = out.enhanced[..., :h, :w]
         return out
 
+    def run_model(self, ir: torch.Tensor, y: torch.Tensor) -> Any:
+        """The network's forward on ready tensors (compiled when it is), no pre/post work."""
+        if not self.compiled:
+            return self.model(ir, y)
+        try:
+            return self._forward(ir, y)
+        except Exception as err:  # noqa: BLE001 - a graph that fails to compile runs eager
+            self.compile_error = f'torch.compile failed, running eager: {type(err).__name__}: ' \
+                f'{str(err).splitlines()[0] if str(err) else ""}'[:300]
+            self._forward = self.model
+            return self.model(ir, y)
+
     def warmup(self, width: int, height: int, colour: bool = True, runs: int = 1) -> None:
         """Run ``runs`` dummy frames so the first real frame does not pay for allocator and
-        kernel selection (cuDNN autotuning, oneDNN primitive caches)."""
+        kernel selection (cuDNN autotuning, oneDNN primitive caches) or ``torch.compile``.
+        Call it on the thread that runs inference, at the size of the frames to come."""
         thermal = np.zeros((height, width), np.uint8)
         visible = np.zeros((height, width, 3) if colour else (height, width), np.uint8)
         for _ in range(runs):

@@ -45,6 +45,9 @@ class FusionModel(nn.Module):
     size_multiple: int = 1
     min_size: int = 1  # reflect padding needs at least 2 pixels
     needs_weights: bool = False
+    # precision 'auto' may run this model in bf16/fp16 + channels_last (measured faster and
+    # faithful: docs/BENCHMARKS.md); False keeps it in fp32 (e.g. per-pixel rules)
+    auto_precision: bool = False
 
     def num_params(self) -> int:
         """Number of parameters."""

@@ -101,15 +101,26 @@ class SobelConv(nn.Module):
 
 def hcam_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                    mode: str = 'chunked') -> torch.Tensor:
-    """softmax(q k^T) v without the 1/sqrt(d) scale (as the authors).
+    """softmax(q k^T) v without the 1/sqrt(d) scale (as the authors), computed in fp32.
+
+    The unscaled logits are large (about 530 at random init): in bf16 their rounding step
+    (2-4 there) erases the margins between keys (5 % relative attention error measured) and
+    fp16 overflows, so under reduced precision q, k, v are upcast and the result cast back.
 
     Args:
         q, k: :math:`(B, N, D)`; v: :math:`(B, N, C)`.
         mode: ``chunked`` (query blocks, O(chunk x N) memory), ``sdpa`` or ``dense``.
 
     Returns:
-        :math:`(B, N, C)`.
+        :math:`(B, N, C)` in the dtype of ``v``.
     """
+    dtype = v.dtype
+    q, k, v = q.float(), k.float(), v.float()
+    return _attention_fp32(q, k, v, mode).to(dtype)
+
+
+def _attention_fp32(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    mode: str) -> torch.Tensor:
     if mode == 'dense':
         return torch.softmax(q @ k.transpose(1, 2), -1) @ v
     if mode == 'sdpa':
@@ -266,6 +277,7 @@ class DFVO(FusionModel):
     size_multiple = 4
     min_size = 4
     needs_weights = True
+    auto_precision = True
     weight_formats = ('dfvo-official',)
 
     def __init__(self, variant: str = 'inference', attention: str = 'chunked',

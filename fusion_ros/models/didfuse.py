@@ -102,6 +102,7 @@ class DIDFuse(FusionModel):
     """
 
     needs_weights = True
+    auto_precision = True
     min_size = 2
     weight_formats = ('didfuse-release',)
 

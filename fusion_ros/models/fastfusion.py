@@ -100,6 +100,7 @@ class FastFusion(FusionModel):
     """
 
     needs_weights = True
+    auto_precision = True
     default_weights = 'models/fastfusion.pt'
 
     def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 2,

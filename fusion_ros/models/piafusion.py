@@ -220,6 +220,7 @@ class PIAFusion(FusionModel):
     """
 
     needs_weights = True
+    auto_precision = True
     min_size = 2
     weight_formats = ('piafusion-port',)
 

@@ -45,6 +45,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32
 
+from fusion_ros.defaults import DEFAULT_PRECISION
 from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.slot import LatestSlot
@@ -67,7 +68,11 @@ PARAMS = (
     ParamSpec('model', DEFAULT_MODEL, 'Fusion model registry name (`fusion-ros models`).'),
     ParamSpec('weights', '', 'Checkpoint path; empty: the shipped weights, or none needed.'),
     ParamSpec('device', 'auto', 'auto (CUDA when available), cpu or cuda[:N].'),
-    ParamSpec('precision', 'fp32', 'fp32, fp16 (CUDA only) or bf16.'),
+    ParamSpec('precision', DEFAULT_PRECISION, 'auto (bf16/fp16 + channels_last where the '
+              'hardware computes them natively and the model gains, else fp32), fp32, fp16 '
+              '(CUDA only) or bf16.'),
+    ParamSpec('compile', False, 'Run the network through torch.compile (compiled while '
+              'configuring; runs eager with a logged reason where it cannot work).'),
     ParamSpec('topics.thermal', 'thermal/image_raw', 'Thermal image topic (relative names '
               'follow the namespace).', read_only=True),
     ParamSpec('topics.rgb', 'rgb/image_raw', 'RGB image topic.', read_only=True),
@@ -126,6 +131,7 @@ class FusionNodeConfig:
     night_threshold: float = 0.4
     day_threshold: float = 0.6
     min_dwell_s: float = 2.0
+    compile: bool = False
 
     @classmethod
     def from_params(cls, values: dict[str, Any]) -> FusionNodeConfig:
@@ -158,6 +164,7 @@ class FusionNodeConfig:
             homography=homography,
             max_rate=float(values['max_rate']),
             publish_enhanced=bool(values['publish_enhanced']),
+            compile=bool(values['compile']),
             night_threshold=float(values['illumination.night_threshold']),
             day_threshold=float(values['illumination.day_threshold']),
             min_dwell_s=float(values['illumination.min_dwell_s']),
@@ -254,10 +261,8 @@ class FusionNode(LifecycleNode):
                                                                  qos_out)
         self._pub_diag = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
         if engine is not None:
-            self.get_logger().info(
-                f'model {cfg.model!r} ({engine.model.num_params()} params) on {engine.device}, '
-                f'{cfg.precision}; slop {cfg.slop}s, queue {cfg.queue_size}'
-            )
+            self._log_engine(engine, 'model')
+            self.get_logger().info(f'slop {cfg.slop}s, queue {cfg.queue_size}')
         return TransitionCallbackReturn.SUCCESS
 
     @guarded('lifecycle', _transition_failed)
@@ -327,7 +332,7 @@ class FusionNode(LifecycleNode):
             night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
             engine = self.engine
             swap = any(getattr(cfg, k) != getattr(self.config, k)
-                       for k in ('model', 'weights', 'device', 'precision'))
+                       for k in ('model', 'weights', 'device', 'precision', 'compile'))
             if swap:
                 engine = _make_engine(replace(cfg, publish_enhanced=self.config.publish_enhanced))
         except FusionError as err:
@@ -337,14 +342,19 @@ class FusionNode(LifecycleNode):
             engine.homography = parse_homography(cfg.homography)  # takes effect next frame
         if swap:
             self.engine, self.load_error = engine, None  # the worker takes it with the next pair
-            self.get_logger().info(f'switched to model {cfg.model!r} on {engine.device}')
+            self._log_engine(engine, 'switched to model')
         if self._night is not None:
             night.is_night = self._night.is_night
         self._night = night
-        live = ('model', 'weights', 'device', 'precision', 'night_threshold',
+        live = ('model', 'weights', 'device', 'precision', 'compile', 'night_threshold',
                 'day_threshold', 'min_dwell_s', 'homography', 'max_rate')
         self.config = replace(self.config, **{k: getattr(cfg, k) for k in live})
         return SetParametersResult(successful=True)
+
+    def _log_engine(self, engine: FusionEngine, what: str) -> None:
+        self.get_logger().info(f'{what} {engine.describe()} ({engine.model.num_params()} params)')
+        if engine.compile_error:
+            self.get_logger().warning(engine.compile_error)
 
     # callbacks -------------------------------------------------------------------------
     @guarded('subscription')
@@ -444,6 +454,8 @@ class FusionNode(LifecycleNode):
             'callback errors': callback_errors_text(self.callback_errors),
             'model': self.config.model if self.config else '',
             'device': str(self.engine.device) if self.engine else '',
+            'precision': self.engine.resolved.describe() if self.engine else '',
+            'compiled': str(self.engine.compiled).lower() if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),
             'pairing ratio': (f'{stats.pairs / min(stats.thermal_in, stats.rgb_in):.3f}'
                               if min(stats.thermal_in, stats.rgb_in) else ''),
@@ -464,6 +476,7 @@ def _percentile(values: deque[float], q: float) -> str:
 def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
     engine = FusionEngine(cfg.model, weights=cfg.weights or None, device=cfg.device,
                           precision=cfg.precision, thermal_agc=cfg.thermal_agc,
+                          compile=cfg.compile,
                           enhanced=cfg.publish_enhanced, homography=cfg.homography)
     # the first frames otherwise pay for allocations and kernel set-up (and get replaced
     # in the slot): warm up at the common 640x512 camera size

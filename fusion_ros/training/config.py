@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from fusion_ros.defaults import PRECISIONS
 from fusion_ros.errors import ConfigError
 from fusion_ros.resources import share_file
 
@@ -48,6 +49,7 @@ class TrainConfig:
     settings: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = 'auto'
+    precision: str = 'auto'  # auto | fp32 | bf16 | fp16: autocast, see engine.precision
     workers: int = 0
     cache_mb: float = 4096.0
     save_every: int = 0  # steps between checkpoints besides each epoch end; 0: epochs only
@@ -137,5 +139,7 @@ def _validate(c: TrainConfig) -> None:
         problems.append(f'val_fraction must be in [0, 1), got {c.val_fraction}')
     if len(c.betas) != 2:
         problems.append(f'betas must be two numbers, got {c.betas}')
+    if c.precision not in PRECISIONS:
+        problems.append(f'precision must be one of {list(PRECISIONS)}, got {c.precision!r}')
     if problems:
         raise ConfigError('; '.join(problems))

@@ -17,8 +17,8 @@ __all__ = ['CLASSIFIER_STAGE', 'SHARED_SETTINGS', 'train_with_stages']
 
 CLASSIFIER_STAGE = 'classifier'  # sub-folder of RUN_DIR holding PIAFusion's stage 1
 # settings of a stage-2 run that stage 1 inherits (the rest comes from its own YAML)
-SHARED_SETTINGS = ('data', 'val_data', 'val_fraction', 'seed', 'device', 'workers', 'cache_mb',
-                   'exclude')
+SHARED_SETTINGS = ('data', 'val_data', 'val_fraction', 'seed', 'device', 'precision', 'workers',
+                   'cache_mb', 'exclude')
 
 
 def train_with_stages(config: TrainConfig, resume: bool = False, progress: bool = True,

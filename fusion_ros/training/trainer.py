@@ -25,11 +25,12 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
+from fusion_ros.engine.precision import Precision, resolve_precision
 from fusion_ros.errors import ConfigError
 from fusion_ros.training.config import TrainConfig
 from fusion_ros.training.data import PairCache, PatchDataset, split_validation
 from fusion_ros.training.distributed import DistContext, setup_distributed
-from fusion_ros.training.objectives import Objective, build_objective
+from fusion_ros.training.objectives import build_objective
 from fusion_ros.training.runlog import RunLog
 from fusion_ros.training.sources import load_sources
 
@@ -78,14 +79,36 @@ class _Run:
                                           weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(config.milestones), gamma=config.gamma)
+        # mixed precision: fp32 master weights, autocast forward (bf16 on CPUs that compute
+        # it natively and on recent GPUs, else fp16 with a gradient scaler), NHWC activations
+        gains = getattr(self.objective.model, 'auto_precision', True)  # classifier: a CNN too
+        self.precision: Precision = resolve_precision(config.precision, ctx.device, gains)
+        if self.precision.channels_last:
+            self.objective.to(memory_format=torch.channels_last)
+        self.scaler = torch.amp.GradScaler(ctx.device.type,
+                                           enabled=self.precision.name == 'fp16')
         self.step = 0
         self.best = math.inf
         self.best_step = 0
+
+    def autocast(self) -> Any:
+        """The forward's autocast context (a no-op in fp32)."""
+        return torch.autocast(self.ctx.device.type, dtype=self.precision.dtype,
+                              enabled=self.precision.name != 'fp32')
+
+    def inputs(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
+        """Batches on the run's device, NHWC when the run is."""
+        moved = [t.to(self.ctx.device) for t in tensors]
+        if self.precision.channels_last:
+            moved = [t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+                     for t in moved]
+        return moved
 
     # -- checkpoints ----------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
         return {'model': self.objective.model.state_dict(),
                 'optimizer': self.optimizer.state_dict(),
+                'scaler': self.scaler.state_dict(),
                 'scheduler': self.scheduler.state_dict(), 'step': self.step,
                 'best': self.best, 'best_step': self.best_step, 'rng': _rng_state(),
                 'config': self.config.as_dict()}
@@ -101,6 +124,8 @@ class _Run:
         self.objective.model.load_state_dict(ckpt['model'])
         self.optimizer.load_state_dict(ckpt['optimizer'])
         self.scheduler.load_state_dict(ckpt['scheduler'])
+        if ckpt.get('scaler'):
+            self.scaler.load_state_dict(ckpt['scaler'])
         self.step, self.best = int(ckpt['step']), float(ckpt['best'])
         self.best_step = int(ckpt['best_step'])
         _set_rng_state(ckpt['rng'])
@@ -113,8 +138,7 @@ class _Run:
         return path
 
 
-def _validate(objective: Objective, dataset: PatchDataset | None, batch: int,
-              device: torch.device) -> dict[str, float]:
+def _validate(run: _Run, dataset: PatchDataset | None) -> dict[str, float]:
     """Mean loss terms over the held-out patches, plus fusion metrics of the fused patches."""
     from fusion_ros.metrics import compute_metrics
     from fusion_ros.ops.convert import tensor_to_uint8
@@ -124,10 +148,11 @@ def _validate(objective: Objective, dataset: PatchDataset | None, batch: int,
     sums: dict[str, float] = {}
     metrics: dict[str, list[float]] = {}
     count = 0
+    objective = run.objective
     objective.eval()
-    with torch.no_grad():
-        for ir, rgb, day in DataLoader(dataset, batch_size=batch):
-            ir, rgb, day = ir.to(device), rgb.to(device), day.to(device)
+    with torch.no_grad(), run.autocast():
+        for ir, rgb, day in DataLoader(dataset, batch_size=run.config.batch):
+            ir, rgb, day = run.inputs(ir, rgb, day)
             terms, fused = objective.compute(ir, rgb, day)  # one forward for both
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(ir)
@@ -136,6 +161,7 @@ def _validate(objective: Objective, dataset: PatchDataset | None, batch: int,
                 fused = objective.fused(ir, rgb)
             if fused is None:
                 continue
+            fused = fused.float()
             y = objective.luminance(rgb)
             for i in range(len(ir)):
                 scores = compute_metrics(tensor_to_uint8(ir[i:i + 1]), tensor_to_uint8(y[i:i + 1]),
@@ -218,7 +244,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
     n_params = sum(p.numel() for p in objective.model.parameters())
     log(f'{config.model}: {n_params:,d} parameters, {len(train_set)} patches/epoch, '
         f'{steps_per_epoch} steps/epoch x {ctx.world} process(es), {total} steps on '
-        f'{ctx.device}')
+        f'{ctx.device}, {run.precision.describe()}')
     started = time.perf_counter()
     start_step = run.step
     bar = tqdm(total=total, initial=run.step, disable=not progress, unit='step',
@@ -234,14 +260,16 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
         loader = DataLoader(train_set, batch_size=config.batch, sampler=order, drop_last=True,
                             num_workers=config.workers)
         for ir, rgb, day in loader:
-            ir, rgb, day = ir.to(ctx.device), rgb.to(ctx.device), day.to(ctx.device)
-            terms = model(ir, rgb, day)
+            ir, rgb, day = run.inputs(ir, rgb, day)
+            with run.autocast():
+                terms = model(ir, rgb, day)
             if not torch.isfinite(terms['total']):
                 raise FloatingPointError(f'loss became {float(terms["total"])} at step '
                                          f'{run.step + 1}; lower --lr')
             run.optimizer.zero_grad(set_to_none=True)
-            terms['total'].backward()
-            run.optimizer.step()
+            run.scaler.scale(terms['total']).backward()
+            run.scaler.step(run.optimizer)
+            run.scaler.update()
             run.step += 1
             names = list(terms)
             values = dict(zip(names, ctx.mean(torch.stack(
@@ -278,6 +306,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
                    'best_step': run.best_step, 'best_val_loss': run.best if
                    math.isfinite(run.best) else None, 'final': str(final),
                    'final_val': val_row, 'params': n_params, 'device': str(ctx.device),
+                   'precision': run.precision.describe(),
                    'ddp': {'world_size': ctx.world, 'backend': ctx.backend,
                            'max_weight_difference': difference}}
         (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
@@ -292,7 +321,7 @@ def _end_of_epoch(run: _Run, val_set: PatchDataset | None, runlog: RunLog, epoch
     ctx.sync_buffers(run.objective)
     row: dict[str, float] = {}
     if ctx.is_main:
-        row = _validate(run.objective, val_set, run.config.batch, ctx.device)
+        row = _validate(run, val_set)
         if row:
             runlog.validation({'step': run.step, 'epoch': epoch + 1, **row})
             log(f'epoch {epoch + 1} step {run.step}: validation ' +
