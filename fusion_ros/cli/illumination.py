@@ -21,8 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('images', type=Path, nargs='+', metavar='IMAGE', help='visible images')
     parser.add_argument('--weights', type=Path, default=None, metavar='PATH',
                         help='PIAFusion classifier state dict (default: luminance estimator)')
-    parser.add_argument('--head', default='relu', choices=('relu', 'abs'),
-                        help='classifier output head: relu (PyTorch port) or abs (TensorFlow)')
+    parser.add_argument('--head', default=None, choices=('relu', 'abs'),
+                        help='classifier output head: relu (PyTorch port) or abs (TensorFlow, '
+                             'and our trained classifier); default: what the checkpoint says, '
+                             'else relu')
     parser.add_argument('--json', action='store_true',
                         help='print a JSON list of {image, day, night, raw}')
 

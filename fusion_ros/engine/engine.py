@@ -36,6 +36,15 @@ from fusion_ros.ops.registration import parse_homography, warp_thermal
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
 
 
+def keep_fp32(model: torch.nn.Module, names: Sequence[str]) -> None:
+    """Run the named submodules of a reduced-precision ``model`` in fp32 on fp32 inputs."""
+    for name in names:
+        module = model.get_submodule(name)
+        module.float()
+        module.register_forward_pre_hook(
+            lambda _m, args: tuple(a.float() if torch.is_tensor(a) else a for a in args))
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error."""
     if device == 'auto':
@@ -136,6 +145,8 @@ class FusionEngine:
         self.dtype = self.resolved.dtype
         self.channels_last = self.resolved.channels_last
         self.model.to(dtype=self.dtype)
+        if self.dtype != torch.float32:
+            keep_fp32(self.model, self.model.fp32_modules)
         self.want_enhanced = enhanced
         self.model.return_enhanced = enhanced
         if self.channels_last:

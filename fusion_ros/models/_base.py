@@ -48,6 +48,9 @@ class FusionModel(nn.Module):
     # precision 'auto' may run this model in bf16/fp16 + channels_last (measured faster and
     # faithful: docs/BENCHMARKS.md); False keeps it in fp32 (e.g. per-pixel rules)
     auto_precision: bool = False
+    # submodules that stay fp32 under bf16/fp16, fed fp32 inputs: the output layer, since
+    # bf16's 8-bit mantissa cannot hold 256 grey levels near 1.0 (engine.precision)
+    fp32_modules: tuple[str, ...] = ()
 
     def num_params(self) -> int:
         """Number of parameters."""

@@ -13,7 +13,7 @@ from torch import nn
 from fusion_ros.errors import ConfigError, WeightsError
 from fusion_ros.models._registry import get_model_entrypoint
 
-__all__ = ['build_model', 'load_state_dict', 'load_strict']
+__all__ = ['build_model', 'load_state_dict', 'load_strict', 'read_checkpoint']
 
 
 def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
@@ -24,6 +24,12 @@ def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
     Raises:
         WeightsError: missing file, corrupt file, or a file that needs code to unpickle.
     """
+    return read_checkpoint(path)[0]
+
+
+def read_checkpoint(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict of a checkpoint (as :func:`load_state_dict`) and the plain values
+    stored beside it (our training exports: ``model_options``, ``step``, ``val``...)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f'weights file {str(path)!r} does not exist')
@@ -33,13 +39,15 @@ def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f'cannot load {str(path)!r} as plain tensors (weights_only=True): {err}'
         ) from err
+    meta: dict[str, Any] = {}
     for key in ('state_dict', 'model', 'weight'):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            meta = {k: v for k, v in obj.items() if k != key}
             obj = obj[key]
             break
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f'{str(path)!r} does not hold a state dict of tensors')
-    return dict(obj)
+    return dict(obj), meta
 
 
 def build_model(

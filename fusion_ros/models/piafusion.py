@@ -111,11 +111,18 @@ class IlluminationClassifier(nn.Module):
 
 
 def load_illumination_classifier(path: Path | str, **options: object) -> IlluminationClassifier:
-    """Build the classifier and load a state dict (the port's ``.pth``) strictly, eval mode."""
-    from fusion_ros.models._builder import load_state_dict, load_strict
+    """Build the classifier and load a state dict (the port's ``.pth``) strictly, eval mode.
 
-    model = IlluminationClassifier(**options)  # type: ignore[arg-type]
-    load_strict(model, load_state_dict(path), str(path))
+    Our training exports carry their ``model_options`` (e.g. ``head='abs'``): they apply
+    unless ``options`` says otherwise; None values are ignored.
+    """
+    from fusion_ros.models._builder import load_strict, read_checkpoint
+
+    state, meta = read_checkpoint(path)
+    saved = meta.get('model_options') if isinstance(meta.get('model_options'), dict) else {}
+    chosen = {**saved, **{k: v for k, v in options.items() if v is not None}}
+    model = IlluminationClassifier(**chosen)  # type: ignore[arg-type]
+    load_strict(model, state, str(path))
     return model.eval()
 
 
@@ -221,6 +228,7 @@ class PIAFusion(FusionModel):
 
     needs_weights = True
     auto_precision = True
+    fp32_modules = ('decoder.conv5',)  # the 1x1 output conv before tanh
     min_size = 2
     weight_formats = ('piafusion-port',)
 

@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: Apache-2.0
+"""precision auto: what it resolves to, and that reduced precision stays faithful.
+
+The accuracy tests run bf16 explicitly (what ``auto`` resolves to on CPUs with native bf16)
+so they also run on CPUs where ``auto`` stays fp32.
+"""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from fusion_ros.engine import FusionEngine
+from fusion_ros.engine import precision as P
+from fusion_ros.errors import ConfigError
+from fusion_ros.models import build_model
+
+CPU = torch.device('cpu')
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    def set_native(value: bool) -> None:
+        monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: value)
+        monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: value)
+    return set_native
+
+
+def test_auto_on_cpu_follows_native_bf16(native_bf16):
+    native_bf16(True)
+    got = P.resolve_precision('auto', CPU)
+    assert (got.name, got.channels_last, got.dtype) == ('bf16', True, torch.bfloat16)
+    assert got.describe() == 'bf16 channels_last (auto)'
+    native_bf16(False)
+    got = P.resolve_precision('auto', CPU)
+    assert (got.name, got.channels_last, got.describe()) == ('fp32', False, 'fp32 (auto)')
+
+
+def test_auto_keeps_fp32_for_models_that_do_not_gain(native_bf16):
+    native_bf16(True)
+    assert P.resolve_precision('auto', CPU, model_gains=False).name == 'fp32'
+    assert FusionEngine('max', precision='auto').precision == 'fp32'
+    engine = FusionEngine('fastfusion', precision='auto')
+    assert (engine.precision, engine.channels_last) == ('bf16', True)
+    assert 'bf16 channels_last (auto)' in engine.describe()
+
+
+def test_auto_on_cuda_prefers_bf16_then_fp16(monkeypatch):
+    cuda = torch.device('cuda')
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *a, **k: True)
+    assert P.resolve_precision('auto', cuda).name == 'bf16'
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *a, **k: False)
+    assert P.resolve_precision('auto', cuda).describe() == 'fp16 channels_last (auto)'
+
+
+def test_explicit_names_mean_exactly_that():
+    assert P.resolve_precision('fp32', CPU).describe() == 'fp32'
+    assert P.resolve_precision('bf16', CPU, model_gains=False).name == 'bf16'
+    assert not P.resolve_precision('bf16', CPU, channels_last=False).channels_last
+    with pytest.raises(ConfigError, match='fp16 needs a CUDA'):
+        P.resolve_precision('fp16', CPU)
+    with pytest.raises(ConfigError, match='unknown precision'):
+        FusionEngine('max', precision='int8')
+
+
+def test_compile_failure_falls_back_to_eager_with_the_reason(monkeypatch):
+    rng = np.random.default_rng(0)
+    ir, vi = rng.integers(0, 256, (32, 48), np.uint8), rng.integers(0, 256, (32, 48, 3), np.uint8)
+    eager = FusionEngine('laplacian').fuse(ir, vi).fused
+
+    def broken(model):
+        def run(*args):
+            raise RuntimeError('no C++ compiler found')
+        return run
+
+    monkeypatch.setattr(torch, 'compile', broken)
+    engine = FusionEngine('laplacian', compile=True)
+    assert engine.compiled
+    engine.warmup(48, 32)  # compilation fails here, not on a live frame
+    assert not engine.compiled and 'no C++ compiler found' in engine.compile_error
+    assert 'eager' in engine.describe()
+    np.testing.assert_array_equal(engine.fuse(ir, vi).fused, eager)
+
+
+def _grey(path):
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+
+
+@pytest.mark.shared
+def test_didfuse_bf16_stays_close_to_the_authors_outputs(shared_dir):
+    """40 TNO pairs: mean difference over the set <= 0.5 grey levels, no pixel off by more
+    than 4, no single image's mean above 0.75."""
+    ref = shared_dir / 'data' / 'reference' / 'didfuse'
+    engine = FusionEngine('didfuse', weights=ref / 'weights', precision='bf16',
+                          enhanced=False)
+    assert engine.channels_last
+    names = sorted(p.name for p in (ref / 'tno40' / 'ir').iterdir())
+    assert len(names) == 40
+    means = []
+    for name in names:
+        ir, vi = _grey(ref / 'tno40' / 'ir' / name), _grey(ref / 'tno40' / 'vi' / name)
+        out = engine.fuse(ir, vi).fused.astype(np.int32)
+        diff = np.abs(out - _grey(ref / 'tno40' / 'official_output' / name).astype(np.int32))
+        means.append(diff.mean())
+        assert diff.mean() <= 0.75 and diff.max() <= 4, (name, diff.mean(), diff.max())
+    print(f'didfuse bf16 vs authors: mean {np.mean(means):.3f}, worst image {max(means):.3f}')
+    assert 0.0 < np.mean(means) <= 0.5  # > 0: it really ran in bf16 (fp32 matches to 3e-5)
+
+
+@pytest.mark.shared
+def test_piafusion_classifier_bf16_day_probability_within_001(shared_dir):
+    from fusion_ros.models.piafusion import (
+        illumination_probabilities,
+        load_illumination_classifier,
+    )
+
+    ref = shared_dir / 'data' / 'reference' / 'piafusion'
+    golden = json.loads((ref / 'classifier_reference.json').read_text())['outputs']
+    weights = ref / 'weights' / 'illumination_classifier_pytorch_port.pth'
+    fp32, bf16 = load_illumination_classifier(weights), load_illumination_classifier(weights)
+    bf16.to(torch.bfloat16).to(memory_format=torch.channels_last)
+    for name in golden:
+        bgr = cv2.imread(str(shared_dir / 'data' / 'pairs' / 'msrs' / 'vi' / name))
+        rgb = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None] / 255.0
+        with torch.inference_mode():
+            want = illumination_probabilities(fp32(rgb.float()))[0, 0]
+            x = rgb.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+            got = illumination_probabilities(bf16(x).float())[0, 0]
+        assert abs(float(got - want)) <= 0.01, (name, float(got), float(want))
+
+
+def _real_pair(shared_dir, size=(160, 128)):
+    folder = shared_dir / 'data' / 'pairs' / 'roadscene'
+    name = sorted(p.name for p in (folder / 'ir').iterdir())[0]
+    ir = cv2.resize(_grey(folder / 'ir' / name), size)
+    vi = cv2.resize(cv2.cvtColor(cv2.imread(str(folder / 'vi' / name)), cv2.COLOR_BGR2RGB), size)
+    return ir, vi
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize('model', ['fastfusion', 'dfvo', 'piafusion'])
+def test_bf16_output_close_to_fp32_on_a_real_pair(shared_dir, model):
+    """Same weights (shipped, else seeded random), bf16 vs fp32 on a real RoadScene pair."""
+    ir, vi = _real_pair(shared_dir)
+    outs = []
+    for precision in ('fp32', 'bf16'):
+        torch.manual_seed(0)
+        engine = FusionEngine(model, precision=precision, random_init=model != 'fastfusion',
+                              enhanced=False)
+        outs.append(engine.fuse(ir, vi).fused.astype(np.int32))
+    diff = np.abs(outs[0] - outs[1])
+    assert diff.mean() <= 1.0, (model, diff.mean(), diff.max())
+
+
+def test_dfvo_attention_in_fp32_under_bf16():
+    """Unscaled logits of DFVO's magnitude (~500): bf16 scores would lose the margins."""
+    from fusion_ros.models.dfvo import hcam_attention
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 256, 16, generator=g) * 6
+    k = torch.randn(1, 256, 16, generator=g) * 6
+    v = torch.randn(1, 256, 32, generator=g)
+    want = hcam_attention(q, k, v, 'dense')
+    qb, kb, vb = q.bfloat16(), k.bfloat16(), v.bfloat16()
+    got = hcam_attention(qb, kb, vb, 'chunked')
+    assert got.dtype == torch.bfloat16
+    # reference from the same bf16-rounded inputs: only the output rounding remains
+    ref = hcam_attention(qb.float(), kb.float(), vb.float(), 'dense')
+    assert (got.float() - ref).abs().max() <= 0.02 * ref.abs().max()
+    naive = torch.softmax(qb @ kb.transpose(1, 2), -1) @ vb  # scores in bf16
+    assert (naive.float() - ref).abs().max() > (got.float() - ref).abs().max()
+    assert torch.isfinite(hcam_attention(q.half(), k.half(), v.half(), 'chunked')).all()
+    assert want.shape == got.shape
+
+
+def test_bf16_engine_runs_every_learned_model():
+    rng = np.random.default_rng(1)
+    ir, vi = rng.integers(0, 256, (40, 56), np.uint8), rng.integers(0, 256, (40, 56, 3), np.uint8)
+    for name in ('fastfusion', 'didfuse', 'piafusion', 'dfvo'):
+        model = build_model(name, pretrained=False)
+        assert model.auto_precision, name
+        engine = FusionEngine(name, precision='bf16', random_init=True)
+        res = engine.fuse(ir, vi)
+        assert res.fused.shape == (40, 56, 3) and res.enhanced is not None
