@@ -6,10 +6,14 @@ two cannot drift. Imports nothing from ROS.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ['NodePlan', 'parse_override', 'plan_nodes', 'ros_arguments']
+__all__ = ['PLAYERS', 'NodePlan', 'bag_player_command', 'parse_override', 'plan_nodes',
+           'ros_arguments']
+
+PLAYERS = ('auto', 'ros2', 'fusion-ros')
 
 
 @dataclass(frozen=True)
@@ -90,3 +94,21 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     if not key:
         raise ValueError(f'expected [node:]key=value, got {text!r}')
     return node or 'fusion_node', key, yaml.safe_load(raw)
+
+
+def bag_player_command(bag: str, *, rate: str = '1.0', clock: bool = True,
+                       player: str = 'auto') -> list[str]:
+    """The command that plays ``bag`` onto live topics.
+
+    ``ros2`` is ``ros2 bag play`` (rosbag2, C++: a full ROS install); ``fusion-ros`` is our
+    ``fusion-ros bag play`` (same timing, ``--clock``, ``--rate``), which also waits for the
+    nodes to subscribe; ``auto`` takes rosbag2 where its ``ros2 bag`` plugin is installed.
+    """
+    if player not in PLAYERS:
+        raise ValueError(f'player must be one of {PLAYERS}, got {player!r}')
+    if player == 'auto':
+        player = 'ros2' if importlib.util.find_spec('ros2bag') is not None else 'fusion-ros'
+    if player == 'ros2':
+        return ['ros2', 'bag', 'play', bag, '--rate', rate, *(['--clock'] if clock else [])]
+    return ['fusion-ros', 'bag', 'play', bag, '--rate', rate, '--wait-subscribers', '30',
+            *(['--clock'] if clock else [])]

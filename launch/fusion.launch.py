@@ -3,10 +3,12 @@
 
     ros2 launch fusion_ros fusion.launch.py model:=fastfusion bag:=/path/to/bag rviz:=true
 
-Which nodes run and with which parameter files (config/fusion.yaml, config/detector.yaml)
-comes from ``fusion_ros.launch_plan``, the same plan ``fusion-ros launch`` runs where launch
-is not installed, so the two cannot drift. Topics are relative (thermal/image_raw,
-rgb/image_raw, fused/image_raw, detections, ...): remap or use ``namespace``.
+``bag:=`` plays a recording alongside (``ros2 bag play`` where rosbag2 is installed, else
+``fusion-ros bag play``; ``player:=`` chooses). Which nodes run and with which parameter
+files (config/fusion.yaml, config/detector.yaml) comes from ``fusion_ros.launch_plan``, the
+same plan ``fusion-ros launch`` runs where launch is not installed, so the two cannot drift.
+Topics are relative (thermal/image_raw, rgb/image_raw, fused/image_raw, detections, ...):
+remap or use ``namespace``.
 """
 
 import os
@@ -18,11 +20,11 @@ from launch.actions import (
     OpaqueFunction,
     SetEnvironmentVariable,
 )
-from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import EqualsSubstitution, LaunchConfiguration
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from fusion_ros.launch_plan import plan_nodes
+from fusion_ros.launch_plan import bag_player_command, plan_nodes
 from launch import LaunchDescription
 
 SHARE = get_package_share_directory('fusion_ros')
@@ -45,9 +47,17 @@ def _nodes(context, *args, **kwargs):
     ]
 
 
+def _player(context, *args, **kwargs):
+    bag = LaunchConfiguration('bag').perform(context)
+    if not bag:
+        return []
+    return [ExecuteProcess(
+        cmd=bag_player_command(bag, player=LaunchConfiguration('player').perform(context)),
+        output='screen')]
+
+
 def generate_launch_description() -> LaunchDescription:
     fastdds_profile = os.path.join(SHARE, 'config', 'fastdds_large_images.xml')
-    bag = LaunchConfiguration('bag')
     return LaunchDescription([
         DeclareLaunchArgument('model', default_value='',
                               description='fusion model (empty: config/fusion.yaml)'),
@@ -57,6 +67,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='follow /clock (true when replaying with --clock)'),
         DeclareLaunchArgument('bag', default_value='', description='rosbag2 to play'),
+        DeclareLaunchArgument('player', default_value='auto',
+                              description='auto (ros2 bag play if installed), ros2, fusion-ros'),
         DeclareLaunchArgument('rviz', default_value='false', description='start rviz2'),
         DeclareLaunchArgument('detector', default_value='true',
                               description='start the detector node on fused/image_raw'),
@@ -65,11 +77,7 @@ def generate_launch_description() -> LaunchDescription:
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
                                LaunchConfiguration('fastdds_profile')),
         OpaqueFunction(function=_nodes),
-        ExecuteProcess(
-            cmd=['ros2', 'bag', 'play', bag, '--clock'],
-            condition=UnlessCondition(EqualsSubstitution(bag, '')),
-            output='screen',
-        ),
+        OpaqueFunction(function=_player),
         Node(
             package='rviz2',
             executable='rviz2',

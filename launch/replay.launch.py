@@ -4,8 +4,11 @@
     ros2 launch fusion_ros replay.launch.py bag:=night.mcap_bag rate:=0.5 rviz:=true
 
 Starts fusion.launch.py with ``use_sim_time:=true``, plays the bag with ``--clock`` at
-``rate``, and shuts everything down ``drain`` seconds after the player exits (the
-``fusion-ros launch --bag BAG --exit-after-bag`` equivalent).
+``rate`` (``ros2 bag play`` where rosbag2 is installed, else ``fusion-ros bag play``;
+``player:=ros2|fusion-ros`` chooses), and shuts everything down ``drain`` seconds after the
+player exits. A player that fails (a missing or unreadable bag) ends the launch with its
+exit code in the error and ``ros2 launch`` exits 1, so a replay that played nothing never
+reports success (the ``fusion-ros launch --bag BAG --exit-after-bag`` equivalent).
 """
 
 import os
@@ -15,7 +18,9 @@ from launch.actions import (
     DeclareLaunchArgument,
     EmitEvent,
     ExecuteProcess,
+    GroupAction,
     IncludeLaunchDescription,
+    OpaqueFunction,
     RegisterEventHandler,
     TimerAction,
 )
@@ -24,39 +29,62 @@ from launch.events import Shutdown
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 
+from fusion_ros.launch_plan import bag_player_command
 from launch import LaunchDescription
+
+
+class PlayerFailed(RuntimeError):
+    """Raised inside launch: its event loop then ends the launch with exit code 1."""
+
+
+def _after_player(event, context):
+    if event.returncode != 0:
+        raise PlayerFailed(f'the bag player exited with code {event.returncode} '
+                           f'({LaunchConfiguration("bag").perform(context)!r} did not play)')
+    return [TimerAction(period=LaunchConfiguration('drain'),
+                        actions=[EmitEvent(event=Shutdown(reason='bag played'))])]
+
+
+def _player(context, *args, **kwargs):
+    player = ExecuteProcess(
+        cmd=bag_player_command(LaunchConfiguration('bag').perform(context),
+                               rate=LaunchConfiguration('rate').perform(context),
+                               player=LaunchConfiguration('player').perform(context)),
+        output='screen',
+    )
+    return [
+        RegisterEventHandler(OnProcessExit(target_action=player, on_exit=_after_player)),
+        TimerAction(period=3.0, actions=[player]),  # let the nodes configure and subscribe
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory('fusion_ros')
-    player = ExecuteProcess(
-        cmd=['ros2', 'bag', 'play', LaunchConfiguration('bag'), '--clock', '--rate',
-             LaunchConfiguration('rate')],
-        output='screen',
-    )
     return LaunchDescription([
         DeclareLaunchArgument('bag', description='rosbag2 to replay'),
         DeclareLaunchArgument('rate', default_value='1.0', description='playback speed'),
+        DeclareLaunchArgument('player', default_value='auto',
+                              description='auto (ros2 bag play if installed), ros2, fusion-ros'),
         DeclareLaunchArgument('model', default_value='', description='fusion model'),
         DeclareLaunchArgument('device', default_value='', description='auto, cpu, cuda'),
         DeclareLaunchArgument('rviz', default_value='false', description='start rviz2'),
         DeclareLaunchArgument('detector', default_value='true', description='detector node'),
         DeclareLaunchArgument('drain', default_value='3.0',
                               description='seconds to let outputs drain after the bag'),
-        IncludeLaunchDescription(
-            PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'fusion.launch.py')),
-            launch_arguments={
-                'model': LaunchConfiguration('model'),
-                'device': LaunchConfiguration('device'),
-                'rviz': LaunchConfiguration('rviz'),
-                'detector': LaunchConfiguration('detector'),
-                'use_sim_time': 'true',
-            }.items(),
-        ),
-        TimerAction(period=3.0, actions=[player]),  # let the nodes configure and subscribe
-        RegisterEventHandler(OnProcessExit(
-            target_action=player,
-            on_exit=[TimerAction(period=LaunchConfiguration('drain'),
-                                 actions=[EmitEvent(event=Shutdown(reason='bag played'))])],
-        )),
+        # Launch configurations are global unless scoped: without the scope the included
+        # file's own 'bag' argument would see ours and start a second player. The scoped
+        # group sets bag:='' for the include only and restores ours afterwards.
+        GroupAction(scoped=True, forwarding=True, launch_configurations={'bag': ''}, actions=[
+            IncludeLaunchDescription(
+                PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'fusion.launch.py')),
+                launch_arguments={
+                    'model': LaunchConfiguration('model'),
+                    'device': LaunchConfiguration('device'),
+                    'rviz': LaunchConfiguration('rviz'),
+                    'detector': LaunchConfiguration('detector'),
+                    'use_sim_time': 'true',
+                }.items(),
+            ),
+        ]),
+        OpaqueFunction(function=_player),
     ])

@@ -202,7 +202,9 @@ def _play(args: argparse.Namespace) -> int:
                            clock_hz=args.clock)
         n = player.prepare()
         deadline = time.monotonic() + args.wait_subscribers
-        while player.subscriber_count() < 1 and time.monotonic() < deadline and not stop.is_set():
+        awaited = player.image_topics() or None  # camera_info may have no subscriber
+        while (player.subscriber_count(awaited) < 1 and time.monotonic() < deadline
+               and not stop.is_set()):
             time.sleep(0.05)
         print(f'playing {args.bag} ({n} topics) at {args.rate:g}x'
               + (', looping' if args.loop else '') + '; Ctrl-C stops', flush=True)

@@ -62,6 +62,7 @@ class BagPlayer:
         self.duration_ns = None if duration_s is None else int(duration_s * 1e9)
         self.loop, self.clock_hz = loop, clock_hz
         self._pubs: dict[str, object] = {}
+        self._types: dict[str, str] = {}
         self._clock_pub = None
         if clock_hz > 0:
             from rclpy.qos import QoSProfile as Profile
@@ -74,7 +75,7 @@ class BagPlayer:
         pub = self._pubs.get(topic)
         if pub is None:
             pub = self.node.create_publisher(import_msg_type(msgtype), topic, self.qos)
-            self._pubs[topic] = pub
+            self._pubs[topic], self._types[topic] = pub, msgtype
         return pub
 
     def prepare(self) -> int:
@@ -89,6 +90,12 @@ class BagPlayer:
         pubs = self._pubs.values() if topics is None else [
             p for t, p in self._pubs.items() if t in set(topics)]
         return min((p.get_subscription_count() for p in pubs), default=0)
+
+    def image_topics(self) -> list[str]:
+        """The prepared topics that carry images (what a fusion node must hear before play;
+        CameraInfo and other side topics may have no subscriber at all)."""
+        return [t for t, m in self._types.items()
+                if m.endswith(('/Image', '/CompressedImage'))]
 
     def _publish_clock(self, bag_ns: int) -> None:
         if self._clock_pub is not None:

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The package as a ROS 2 user has it: colcon-built into a workspace, ``source
+install/setup.bash``, then ``ros2 launch`` / ``ros2 run`` / ``ros2 param`` from the real
+toolchain (``make tools`` installs it from FUSION_ROS_SHARED/ros2). Skipped without it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+def _need_toolchain() -> None:
+    missing = [m for m in ('launch', 'launch_ros', 'launch_pytest', 'ros2cli', 'rclpy')
+               if __import__('importlib').util.find_spec(m) is None]
+    if missing or not (VENV_BIN / 'colcon').exists() or not (VENV_BIN / 'ros2').exists():
+        pytest.skip(f'the ROS 2 toolchain is not installed ({missing or "colcon/ros2"}): '
+                    '`make tools` installs it from FUSION_ROS_SHARED/ros2')
+
+
+@dataclass
+class Workspace:
+    """A colcon workspace with fusion_ros built and installed."""
+
+    root: Path
+
+    @property
+    def install(self) -> Path:
+        return self.root / 'install'
+
+    def env(self) -> dict[str, str]:
+        """The environment after ``source install/setup.bash`` on a private ROS graph."""
+        from fusion_ros.ros.pipeline import isolated_ros_env
+
+        base = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
+        base['PATH'] = f'{VENV_BIN}{os.pathsep}{base["PATH"]}'
+        # the toolchain's own ament index (ros2cli, launch grammars) lives in the venv
+        base['AMENT_PREFIX_PATH'] = sys.prefix
+        sourced = subprocess.run(
+            ['bash', '-c', f'source {shlex.quote(str(self.install / "setup.bash"))} && env -0'],
+            env=base, capture_output=True, check=True).stdout
+        return dict(item.split('=', 1) for item in sourced.decode().split('\0') if '=' in item)
+
+
+@pytest.fixture(scope='session')
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """``colcon build`` of this checkout into a temporary workspace (build, install, log)."""
+    _need_toolchain()
+    root = tmp_path_factory.mktemp('colcon_ws')
+    env = dict(os.environ, AMENT_PREFIX_PATH=sys.prefix,
+               PATH=f'{VENV_BIN}{os.pathsep}{os.environ["PATH"]}')
+    done = subprocess.run(
+        [str(VENV_BIN / 'colcon'), '--log-base', str(root / 'log'), 'build',
+         '--base-paths', str(REPO), '--build-base', str(root / 'build'),
+         '--install-base', str(root / 'install')],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return Workspace(root)
+
+
+@dataclass
+class Heard:
+    """Messages a listener received, per topic."""
+
+    messages: dict[str, list] = field(default_factory=dict)
+
+    def __getitem__(self, topic: str) -> list:
+        return self.messages.get(topic, [])
+
+
+@contextmanager
+def listening(topics: dict[str, type]) -> Iterator[Heard]:
+    """Subscribe to ``topics`` (best effort, depth 100) in this process while the body runs.
+
+    Own context and spin thread, no signal handlers: launch_pytest runs test functions off
+    the main thread.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.signals import SignalHandlerOptions
+
+    heard = Heard({t: [] for t in topics})
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node('launch_test_listener', context=context)
+    for topic, msg_type in topics.items():
+        node.create_subscription(msg_type, topic, heard.messages[topic].append,
+                                 qos_profile_sensor_data)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        yield heard
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        spinner.join(timeout=2.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def run_ros2(ws: Workspace, args: list[str], timeout: float = 120.0,
+             topics: dict[str, type] | None = None) -> tuple[subprocess.CompletedProcess, Heard]:
+    """Run ``ros2 ARGS`` in the sourced workspace until it ends, listening to ``topics``."""
+    with listening(topics or {}) as heard:
+        time.sleep(0.5)  # let the listener's subscriptions exist before the nodes publish
+        proc = subprocess.Popen(['ros2', *args], env=ws.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
+        reader.start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        reader.join(timeout=5)
+        time.sleep(0.3)
+    return subprocess.CompletedProcess(args, code, ''.join(out), ''), heard
