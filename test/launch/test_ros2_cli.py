@@ -72,3 +72,54 @@ def test_replay_of_a_missing_bag_fails_with_the_players_error(workspace, tmp_pat
                                    f'bag:={tmp_path / "nope"}', 'detector:=false'], timeout=90)
     assert done.returncode != 0, done.stdout[-2000:]
     assert 'did not play' in done.stdout and 'nope' in done.stdout
+
+
+def _ros2(workspace, *args: str, timeout: float = 60.0) -> str:
+    import subprocess
+
+    # --no-daemon: no background daemon outlives the test; discovering the node then takes
+    # longer than the default spin on a busy machine
+    args = (*args, '--no-daemon', '--spin-time', '5')
+    done = subprocess.run(['ros2', *args], env=workspace.env(), capture_output=True, text=True,
+                          timeout=timeout)
+    return done.stdout + done.stderr
+
+
+def test_ros2_run_lifecycle_and_param_set(workspace):
+    """``ros2 run`` with the params file and autostart:=false, driven by ``ros2 lifecycle``;
+    ``ros2 param set`` swaps the model at run time and a bad value is refused with the old
+    model kept; SIGINT stops the node cleanly within 2 s."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    share = workspace.install / 'fusion_ros' / 'share' / 'fusion_ros'
+    node = subprocess.Popen(
+        ['ros2', 'run', 'fusion_ros', 'fusion_node', '--ros-args', '--params-file',
+         str(share / 'config' / 'fusion.yaml'), '-p', 'autostart:=false', '-p', 'model:=max'],
+        env=workspace.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)  # Ctrl-C in a terminal reaches ros2 run and the node
+    try:
+        end = time.monotonic() + 30
+        while 'unconfigured' not in (state := _ros2(workspace, 'lifecycle', 'get',
+                                                    '/fusion_node')):
+            assert time.monotonic() < end, state
+            time.sleep(0.5)
+        for transition in ('configure', 'activate'):
+            out = _ros2(workspace, 'lifecycle', 'set', '/fusion_node', transition)
+            assert 'Transitioning successful' in out, out
+        assert 'active' in _ros2(workspace, 'lifecycle', 'get', '/fusion_node')
+        out = _ros2(workspace, 'param', 'set', '/fusion_node', 'model', 'laplacian')
+        assert 'Set parameter successful' in out, out
+        out = _ros2(workspace, 'param', 'set', '/fusion_node', 'model', 'no_such_model')
+        assert 'failed' in out.lower() and 'no_such_model' in out, out
+        out = _ros2(workspace, 'param', 'get', '/fusion_node', 'model')
+        assert 'laplacian' in out, out
+    finally:
+        os.killpg(node.pid, signal.SIGINT)
+        start = time.monotonic()
+        code = node.wait(timeout=10)
+        log = node.stdout.read()
+    assert code == 0 and time.monotonic() - start < 2.0, log
+    assert 'switched to model laplacian' in log and 'rejected' in log, log
