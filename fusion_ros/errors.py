@@ -36,3 +36,7 @@ class BagError(FusionError):
 
 class BagWriteError(BagError):
     """Writing a bag failed (disk full, file size limit, I/O error)."""
+
+
+class ConnectionTimeout(FusionError):
+    """Nodes and topics did not connect in time (a topic nobody subscribes to)."""

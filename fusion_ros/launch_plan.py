@@ -10,8 +10,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ['PLAYERS', 'NodePlan', 'bag_player_command', 'parse_override', 'plan_nodes',
-           'ros_arguments']
+__all__ = ['PLAYERS', 'NodePlan', 'bag_player_command', 'bag_transports', 'parse_override',
+           'plan_nodes', 'ros_arguments']
 
 PLAYERS = ('auto', 'ros2', 'fusion-ros')
 
@@ -112,3 +112,20 @@ def bag_player_command(bag: str, *, rate: str = '1.0', clock: bool = True,
         return ['ros2', 'bag', 'play', bag, '--rate', rate, *(['--clock'] if clock else [])]
     return ['fusion-ros', 'bag', 'play', bag, '--rate', rate, '--wait-subscribers', '30',
             *(['--clock'] if clock else [])]
+
+
+def bag_transports(bag: str, namespace: str = '') -> dict[str, str]:
+    """The fusion node's ``transport.*`` parameters that let it hear ``bag``: ``compressed``
+    for an input recorded only as ``.../image_raw/compressed`` (most recorded driving data),
+    nothing for raw ones. Raises :class:`~fusion_ros.errors.BagError` for an unreadable bag.
+    """
+    from fusion_ros.io.bag import bag_topics
+    from fusion_ros.topics import RGB_TOPIC, THERMAL_TOPIC, compressed
+
+    topics = bag_topics(bag)
+    prefix = '/' + namespace.strip('/') if namespace.strip('/') else ''
+    out = {}
+    for name, topic in (('thermal', THERMAL_TOPIC), ('rgb', RGB_TOPIC)):
+        if prefix + topic not in topics and compressed(prefix + topic) in topics:
+            out[f'transport.{name}'] = 'compressed'
+    return out

@@ -10,7 +10,9 @@ RGB_TOPIC = '/rgb/image_raw'
 THERMAL_INFO_TOPIC = '/thermal/camera_info'
 RGB_INFO_TOPIC = '/rgb/camera_info'
 FUSED_TOPIC = '/fused/image_raw'
+FUSED_INFO_TOPIC = '/fused/camera_info'
 ENHANCED_TOPIC = '/enhanced/image_raw'
+ENHANCED_INFO_TOPIC = '/enhanced/camera_info'
 DAY_TOPIC = '/illumination/day_probability'
 NIGHT_TOPIC = '/illumination/is_night'
 DETECTIONS_TOPIC = '/detections'
@@ -25,6 +27,8 @@ RGB_FRAME = 'rgb_camera'
 FUSION_OUTPUTS = {
     FUSED_TOPIC: 'sensor_msgs/msg/Image',
     ENHANCED_TOPIC: 'sensor_msgs/msg/Image',
+    FUSED_INFO_TOPIC: 'sensor_msgs/msg/CameraInfo',
+    ENHANCED_INFO_TOPIC: 'sensor_msgs/msg/CameraInfo',
     DAY_TOPIC: 'std_msgs/msg/Float32',
     NIGHT_TOPIC: 'std_msgs/msg/Bool',
     DIAG_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray',
@@ -38,3 +42,10 @@ DETECTOR_OUTPUTS = {
 def compressed(topic: str) -> str:
     """image_transport's name of the compressed stream of ``topic``."""
     return f'{topic}/compressed'
+
+
+def camera_info_topic(image_topic: str) -> str:
+    """The CameraInfo topic beside an image topic (``rgb/image_raw`` -> ``rgb/camera_info``),
+    as image_transport's CameraPublisher names it."""
+    head, _, _ = image_topic.rstrip('/').rpartition('/')
+    return f'{head}/camera_info' if head else 'camera_info'

@@ -24,7 +24,7 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from fusion_ros.launch_plan import bag_player_command, plan_nodes
+from fusion_ros.launch_plan import bag_player_command, bag_transports, plan_nodes
 from launch import LaunchDescription
 
 SHARE = get_package_share_directory('fusion_ros')
@@ -35,10 +35,19 @@ def _truthy(context, name: str) -> bool:
 
 
 def _nodes(context, *args, **kwargs):
+    bag = LaunchConfiguration('bag').perform(context)
+    # a bag recorded compressed (image_raw/compressed) is heard through transport compressed
+    transports = bag_transports(bag, LaunchConfiguration('namespace').perform(context)) \
+        if bag else {}
+    for name in ('thermal', 'rgb'):
+        chosen = LaunchConfiguration(f'{name}_transport').perform(context)
+        if chosen:
+            transports[f'transport.{name}'] = chosen
     plans = plan_nodes(model=LaunchConfiguration('model').perform(context),
                        device=LaunchConfiguration('device').perform(context),
                        detector=_truthy(context, 'detector'),
-                       use_sim_time=_truthy(context, 'use_sim_time'))
+                       use_sim_time=_truthy(context, 'use_sim_time'),
+                       overrides={'fusion_node': transports} if transports else None)
     return [
         Node(package='fusion_ros', executable=plan.executable, name=plan.name,
              namespace=LaunchConfiguration('namespace'),
@@ -67,6 +76,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='follow /clock (true when replaying with --clock)'),
         DeclareLaunchArgument('bag', default_value='', description='rosbag2 to play'),
+        DeclareLaunchArgument('thermal_transport', default_value='',
+                              description='raw or compressed (empty: from bag, else config)'),
+        DeclareLaunchArgument('rgb_transport', default_value='',
+                              description='raw or compressed (empty: from bag, else config)'),
         DeclareLaunchArgument('player', default_value='auto',
                               description='auto (ros2 bag play if installed), ros2, fusion-ros'),
         DeclareLaunchArgument('rviz', default_value='false', description='start rviz2'),

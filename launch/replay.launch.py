@@ -29,7 +29,8 @@ from launch.events import Shutdown
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 
-from fusion_ros.launch_plan import bag_player_command
+from fusion_ros.errors import FusionError
+from fusion_ros.launch_plan import bag_player_command, bag_transports
 from launch import LaunchDescription
 
 
@@ -37,29 +38,48 @@ class PlayerFailed(RuntimeError):
     """Raised inside launch: its event loop then ends the launch with exit code 1."""
 
 
-def _after_player(event, context):
+def _after_player(event, context, bag: str):
     if event.returncode != 0:
         raise PlayerFailed(f'the bag player exited with code {event.returncode} '
-                           f'({LaunchConfiguration("bag").perform(context)!r} did not play)')
+                           f'({bag!r} did not play)')
     return [TimerAction(period=LaunchConfiguration('drain'),
                         actions=[EmitEvent(event=Shutdown(reason='bag played'))])]
 
 
-def _player(context, *args, **kwargs):
+def _stack(context, *args, **kwargs):
+    # every value is read here, once: the included file must see bag:='' (or it would start
+    # a second player), so nothing below may look the launch configuration up later
+    share = get_package_share_directory('fusion_ros')
+    value = {name: LaunchConfiguration(name).perform(context)
+             for name in ('bag', 'rate', 'player', 'model', 'device', 'rviz', 'detector')}
+    try:
+        transports = bag_transports(value['bag'])
+    except FusionError:  # unreadable bag: the player fails on it and says why
+        transports = {}
     player = ExecuteProcess(
-        cmd=bag_player_command(LaunchConfiguration('bag').perform(context),
-                               rate=LaunchConfiguration('rate').perform(context),
-                               player=LaunchConfiguration('player').perform(context)),
+        cmd=bag_player_command(value['bag'], rate=value['rate'], player=value['player']),
         output='screen',
     )
+    include = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'fusion.launch.py')),
+        launch_arguments={
+            'model': value['model'], 'device': value['device'], 'rviz': value['rviz'],
+            'detector': value['detector'], 'use_sim_time': 'true', 'bag': '',
+            'thermal_transport': transports.get('transport.thermal', ''),
+            'rgb_transport': transports.get('transport.rgb', ''),
+        }.items(),
+    )
     return [
-        RegisterEventHandler(OnProcessExit(target_action=player, on_exit=_after_player)),
+        # launch configurations are global unless scoped: keep the include's to itself
+        GroupAction(scoped=True, forwarding=True, actions=[include]),
+        RegisterEventHandler(OnProcessExit(
+            target_action=player,
+            on_exit=lambda event, ctx, bag=value['bag']: _after_player(event, ctx, bag))),
         TimerAction(period=3.0, actions=[player]),  # let the nodes configure and subscribe
     ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    share = get_package_share_directory('fusion_ros')
     return LaunchDescription([
         DeclareLaunchArgument('bag', description='rosbag2 to replay'),
         DeclareLaunchArgument('rate', default_value='1.0', description='playback speed'),
@@ -71,20 +91,5 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('detector', default_value='true', description='detector node'),
         DeclareLaunchArgument('drain', default_value='3.0',
                               description='seconds to let outputs drain after the bag'),
-        # Launch configurations are global unless scoped: without the scope the included
-        # file's own 'bag' argument would see ours and start a second player. The scoped
-        # group sets bag:='' for the include only and restores ours afterwards.
-        GroupAction(scoped=True, forwarding=True, launch_configurations={'bag': ''}, actions=[
-            IncludeLaunchDescription(
-                PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'fusion.launch.py')),
-                launch_arguments={
-                    'model': LaunchConfiguration('model'),
-                    'device': LaunchConfiguration('device'),
-                    'rviz': LaunchConfiguration('rviz'),
-                    'detector': LaunchConfiguration('detector'),
-                    'use_sim_time': 'true',
-                }.items(),
-            ),
-        ]),
-        OpaqueFunction(function=_player),
+        OpaqueFunction(function=_stack),
     ])

@@ -51,11 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fusion_ros.errors import ConfigError
-    from fusion_ros.launch_plan import parse_override, plan_nodes
+    from fusion_ros.launch_plan import bag_transports, parse_override, plan_nodes
 
     if args.exit_after_bag and args.bag is None:
         raise ConfigError('--exit-after-bag needs --bag')
     overrides: dict[str, dict] = {}
+    if args.bag is not None:  # a compressed recording is heard through transport compressed
+        overrides['fusion_node'] = bag_transports(str(args.bag), args.namespace)
     try:
         for text in args.overrides:
             node, key, value = parse_override(text)

@@ -21,6 +21,7 @@ __all__ = [
     'ImageFields',
     'array_to_fields',
     'compressed_to_array',
+    'decode_image',
     'image_to_array',
     'to_rgb_or_grey',
 ]
@@ -181,3 +182,16 @@ def compressed_to_array(msg: Any) -> np.ndarray:
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[..., :3]
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else img
+
+
+def decode_image(msg: Any) -> np.ndarray:
+    """Pixels of a ``sensor_msgs/Image`` or ``CompressedImage``: grey :math:`(H, W)` (8/16-bit
+    or float) or RGB :math:`(H, W, 3)`, whatever the wire encoding or compression.
+
+    Raises:
+        EncodingError: as :func:`image_to_array` and :func:`compressed_to_array`.
+    """
+    if hasattr(msg, 'format') and not hasattr(msg, 'encoding'):  # CompressedImage
+        return compressed_to_array(msg)
+    return to_rgb_or_grey(image_to_array(msg), msg.encoding)
+

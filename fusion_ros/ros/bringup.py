@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rclpy.qos import QoSProfile
 
+from fusion_ros.errors import ConnectionTimeout
 from fusion_ros.launch_plan import NodePlan, ros_arguments
 from fusion_ros.resources import share_file
 from fusion_ros.ros.player import BagPlayer
@@ -29,8 +30,6 @@ from fusion_ros.topics import (
     DIAG_TOPIC,
     FUSED_TOPIC,
     FUSION_OUTPUTS,
-    RGB_TOPIC,
-    THERMAL_TOPIC,
 )
 
 __all__ = ['BringupResult', 'NodeProcess', 'run_bringup']
@@ -111,14 +110,27 @@ class BringupResult:
         return not self.crashed and all(c == 0 for c in self.exit_codes.values())
 
 
-def _wait(cond: Callable[[], bool], timeout_s: float, stop: threading.Event,
-          procs: Sequence[NodeProcess]) -> bool:
+def _wait_for_subscribers(player: BagPlayer, topics: Sequence[str], timeout_s: float,
+                          stop: threading.Event, procs: Sequence[NodeProcess]) -> bool:
+    """Wait until every topic in ``topics`` has a subscriber; False when stopped or a node
+    died first.
+
+    Raises:
+        ConnectionTimeout: one line naming the topics nobody subscribed to, and what the bag
+            offers (a node subscribed to raw images while the bag is compressed, say).
+    """
     deadline = time.monotonic() + timeout_s
-    while not cond():
+    while player.subscriber_count(topics) < 1:
         if stop.is_set() or any(p.proc.poll() is not None for p in procs):
             return False
         if time.monotonic() > deadline:
-            raise TimeoutError(f'the nodes did not connect within {timeout_s:.0f} s')
+            lonely = [t for t in topics if player.subscriber_count([t]) < 1]
+            offered = ', '.join(f'{t} ({m.rsplit("/", 1)[-1]})'
+                                for t, m in player.prepared_types().items())
+            raise ConnectionTimeout(
+                f'nobody subscribed to {", ".join(lonely)} within {timeout_s:.0f} s; the bag '
+                f"offers {offered} (check the fusion node's topics.* and transport.* "
+                'parameters, or --namespace)')
         time.sleep(0.05)
     return True
 
@@ -187,11 +199,11 @@ def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, 
 
     try:
         if bag is not None:
-            images = [_ns(THERMAL_TOPIC, namespace), _ns(RGB_TOPIC, namespace)]
             player = _NamespacedPlayer(node, bag, namespace, rate)
             player.prepare()
+            images = player.image_topics() or list(player.prepared_types())
             echo(f'[bringup] waiting for the fusion node to subscribe to {images}')
-            if _wait(lambda: player.subscriber_count(images) >= 1, ready_timeout_s, stop, procs):
+            if _wait_for_subscribers(player, images, ready_timeout_s, stop, procs):
                 time.sleep(0.5)  # let discovery settle both ways
                 echo(f'[bringup] playing {bag} at {rate:g}x')
                 result.played = player.play(should_stop=lambda: stop.is_set() or any(

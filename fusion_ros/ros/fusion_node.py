@@ -29,6 +29,7 @@ is logged once per cause (then throttled) and skipped; the node keeps serving.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import Counter, deque
@@ -42,7 +43,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 
 from fusion_ros.defaults import DEFAULT_PRECISION
@@ -50,7 +51,7 @@ from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError, ModelNotFoundError, WeightsError
-from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
+from fusion_ros.io.image_msg import decode_image
 from fusion_ros.io.sync import StreamPairer
 from fusion_ros.ops.registration import IDENTITY, parse_homography
 from fusion_ros.ros.node_support import (
@@ -59,10 +60,12 @@ from fusion_ros.ros.node_support import (
     diagnostic_array,
     guarded,
     image_message,
+    jpeg_message,
     serve_slot,
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import make_qos
+from fusion_ros.topics import camera_info_topic, compressed
 
 PARAMS = (
     ParamSpec('model', DEFAULT_MODEL, 'Fusion model registry name (`fusion-ros models`).'),
@@ -76,6 +79,14 @@ PARAMS = (
     ParamSpec('topics.thermal', 'thermal/image_raw', 'Thermal image topic (relative names '
               'follow the namespace).', read_only=True),
     ParamSpec('topics.rgb', 'rgb/image_raw', 'RGB image topic.', read_only=True),
+    ParamSpec('transport.thermal', 'raw', 'raw (sensor_msgs/Image on topics.thermal) or '
+              'compressed (sensor_msgs/CompressedImage, JPEG or 16-bit PNG, on '
+              'topics.thermal + /compressed), as image_transport.', read_only=True),
+    ParamSpec('transport.rgb', 'raw', 'raw or compressed, as transport.thermal.',
+              read_only=True),
+    ParamSpec('publish_compressed', False, 'Also publish fused/image_raw/compressed (JPEG) '
+              'while someone subscribes to it, for viewing over Wi-Fi.'),
+    ParamSpec('jpeg_quality', 80, 'JPEG quality of fused/image_raw/compressed.', (1, 100)),
     ParamSpec('sync.slop', 0.025, 'Largest stamp difference within a pair, seconds '
               '(message_filters ApproximateTime semantics).', (0.0, 10.0)),
     ParamSpec('sync.queue_size', 10, 'Messages kept per input while waiting for a partner.',
@@ -107,6 +118,7 @@ PARAMS = (
 
 
 RELIABILITIES = ('best_effort', 'reliable')
+TRANSPORTS = ('raw', 'compressed')  # image_transport's names
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,8 @@ class FusionNodeConfig:
     queue_size: int
     thermal_topic: str
     rgb_topic: str
+    thermal_transport: str
+    rgb_transport: str
     qos_thermal: tuple[str, int]
     qos_rgb: tuple[str, int]
     qos_output: tuple[str, int]
@@ -132,6 +146,8 @@ class FusionNodeConfig:
     day_threshold: float = 0.6
     min_dwell_s: float = 2.0
     compile: bool = False
+    publish_compressed: bool = False
+    jpeg_quality: int = 80
 
     @classmethod
     def from_params(cls, values: dict[str, Any]) -> FusionNodeConfig:
@@ -140,6 +156,12 @@ class FusionNodeConfig:
             raise ConfigError(f'thermal.agc must be [low, high], got {list(agc)!r}')
         homography = tuple(float(v) for v in values['registration.homography'])
         parse_homography(homography)  # raises with the reason
+
+        def transport(name: str) -> str:
+            value = values[f'transport.{name}']
+            if value not in TRANSPORTS:
+                raise ConfigError(f'transport.{name} = {value!r}; use one of {TRANSPORTS}')
+            return value
 
         def qos(name: str) -> tuple[str, int]:
             reliability = values[f'qos.{name}.reliability']
@@ -157,6 +179,8 @@ class FusionNodeConfig:
             queue_size=int(values['sync.queue_size']),
             thermal_topic=values['topics.thermal'],
             rgb_topic=values['topics.rgb'],
+            thermal_transport=transport('thermal'),
+            rgb_transport=transport('rgb'),
             qos_thermal=qos('thermal'),
             qos_rgb=qos('rgb'),
             qos_output=qos('output'),
@@ -165,6 +189,8 @@ class FusionNodeConfig:
             max_rate=float(values['max_rate']),
             publish_enhanced=bool(values['publish_enhanced']),
             compile=bool(values['compile']),
+            publish_compressed=bool(values['publish_compressed']),
+            jpeg_quality=int(values['jpeg_quality']),
             night_threshold=float(values['illumination.night_threshold']),
             day_threshold=float(values['illumination.day_threshold']),
             min_dwell_s=float(values['illumination.min_dwell_s']),
@@ -212,6 +238,10 @@ class FusionNode(LifecycleNode):
         self._pub_enhanced: Any = None
         self._pub_night: Any = None
         self._pub_diag: Any = None
+        self._pub_fused_info: Any = None
+        self._pub_enhanced_info: Any = None
+        self._pub_compressed: Any = None
+        self._camera_info: CameraInfo | None = None  # latest of the RGB camera
         self._diag_timer: Any = None
         self._diag_prev: tuple[float, NodeStats] | None = None
         self._night: NightHysteresis | None = None
@@ -259,6 +289,13 @@ class FusionNode(LifecycleNode):
         if cfg.publish_enhanced:
             self._pub_enhanced = self.create_lifecycle_publisher(Image, 'enhanced/image_raw',
                                                                  qos_out)
+            self._pub_enhanced_info = self.create_lifecycle_publisher(
+                CameraInfo, 'enhanced/camera_info', qos_out)
+        self._pub_fused_info = self.create_lifecycle_publisher(CameraInfo, 'fused/camera_info',
+                                                               qos_out)
+        if cfg.publish_compressed:
+            self._pub_compressed = self.create_lifecycle_publisher(
+                CompressedImage, 'fused/image_raw/compressed', qos_out)
         self._pub_diag = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
         if engine is not None:
             self._log_engine(engine, 'model')
@@ -270,9 +307,12 @@ class FusionNode(LifecycleNode):
         assert self.config is not None
         cfg = self.config
         self._subs = [
-            self.create_subscription(Image, cfg.thermal_topic, self.thermal_cb,
-                                     make_qos(*cfg.qos_thermal)),
-            self.create_subscription(Image, cfg.rgb_topic, self.rgb_cb, make_qos(*cfg.qos_rgb)),
+            self._image_subscription(cfg.thermal_topic, cfg.thermal_transport, self.thermal_cb,
+                                     cfg.qos_thermal),
+            self._image_subscription(cfg.rgb_topic, cfg.rgb_transport, self.rgb_cb, cfg.qos_rgb),
+            # the RGB camera's CameraInfo, republished with fused and enhanced frames
+            self.create_subscription(CameraInfo, camera_info_topic(cfg.rgb_topic),
+                                     self.camera_info_cb, make_qos(*cfg.qos_rgb)),
         ]
         self.stats = NodeStats()
         if self._sync is not None:
@@ -284,6 +324,13 @@ class FusionNode(LifecycleNode):
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
 
+    def _image_subscription(self, topic: str, transport: str, callback: Any,
+                            qos: tuple[str, int]) -> Any:
+        if transport == 'compressed':
+            return self.create_subscription(CompressedImage, compressed(topic), callback,
+                                            make_qos(*qos))
+        return self.create_subscription(Image, topic, callback, make_qos(*qos))
+
     @guarded('lifecycle', _transition_failed)
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
@@ -293,11 +340,14 @@ class FusionNode(LifecycleNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
         for pub in (self._pub_fused, self._pub_day, self._pub_night, self._pub_enhanced,
-                    self._pub_diag):
+                    self._pub_diag, self._pub_fused_info, self._pub_enhanced_info,
+                    self._pub_compressed):
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
         self._pub_fused = self._pub_day = self._pub_night = None
         self._pub_enhanced = self._pub_diag = None
+        self._pub_fused_info = self._pub_enhanced_info = self._pub_compressed = None
+        self._camera_info = None
         self.engine = self.config = self._sync = None
         return TransitionCallbackReturn.SUCCESS
 
@@ -369,6 +419,10 @@ class FusionNode(LifecycleNode):
         self.stats.last_rgb = time.monotonic()
         self._add(1, msg)
 
+    @guarded('subscription')
+    def camera_info_cb(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
     def _add(self, index: int, msg: Image) -> None:
         if self._sync is not None:
             stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -405,13 +459,17 @@ class FusionNode(LifecycleNode):
         if engine is None:
             self.stats.no_model += 1  # counted and reported, never silently lost
             return
-        thermal = image_to_array(thermal_msg)
-        visible = to_rgb_or_grey(image_to_array(rgb_msg), rgb_msg.encoding)
+        thermal, visible = decode_image(thermal_msg), decode_image(rgb_msg)
         result = engine.fuse(thermal, visible)
         self._inference_ms.append(result.inference_ms)
         self._pub_fused.publish(image_message(result.fused, rgb_msg.header))
+        self._publish_camera_info(self._pub_fused_info, rgb_msg.header)
         if self._pub_enhanced is not None and result.enhanced is not None:
             self._pub_enhanced.publish(image_message(result.enhanced, rgb_msg.header))
+            self._publish_camera_info(self._pub_enhanced_info, rgb_msg.header)
+        if self._pub_compressed is not None and self._pub_compressed.get_subscription_count():
+            quality = self.config.jpeg_quality if self.config is not None else 80
+            self._pub_compressed.publish(jpeg_message(result.fused, rgb_msg.header, quality))
         self._pub_day.publish(Float32(data=result.day_probability))
         if self._night is not None:
             stamp_s = rgb_msg.header.stamp.sec + rgb_msg.header.stamp.nanosec * 1e-9
@@ -419,6 +477,16 @@ class FusionNode(LifecycleNode):
                                                                  stamp_s)))
         self.stats.fused += 1
         self._latency_ms.append((time.monotonic() - paired_at) * 1e3)
+
+    def _publish_camera_info(self, pub: Any, header: Any) -> None:
+        """The RGB camera's CameraInfo with the header of the image it describes (rviz
+        Camera displays and image_proc pair them by stamp); nothing before one arrived."""
+        info = self._camera_info
+        if pub is None or info is None:
+            return
+        out = copy.copy(info)
+        out.header = header
+        pub.publish(out)
 
     # diagnostics -----------------------------------------------------------------------
     @guarded('timer')

@@ -14,14 +14,14 @@ from typing import Any, TypeVar
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import FusionError
 from fusion_ros.io.image_msg import array_to_fields
 
 __all__ = ['ThrottledLog', 'callback_errors_text', 'diagnostic_array', 'guarded',
-           'image_message', 'serve_slot']
+           'image_message', 'jpeg_message', 'serve_slot']
 
 T = TypeVar('T')
 
@@ -33,6 +33,21 @@ def image_message(array: np.ndarray, header: Any) -> Image:
                 encoding=fields.encoding, is_bigendian=fields.is_bigendian, step=fields.step)
     msg.data = fields.data.tobytes()
     return msg
+
+
+def jpeg_message(array: np.ndarray, header: Any, quality: int = 80) -> CompressedImage:
+    """A JPEG CompressedImage of a grey or RGB ``array`` (image_transport's compressed
+    format string), carrying ``header``."""
+    import cv2
+
+    colour = array.ndim == 3
+    pixels = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if colour else array
+    ok, buf = cv2.imencode('.jpg', pixels, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise FusionError(f'JPEG encoding of a {array.shape} image failed')
+    encoding = 'rgb8' if colour else 'mono8'
+    return CompressedImage(header=header, format=f'{encoding}; jpeg compressed '
+                           f'{"bgr8" if colour else "mono8"}', data=buf.tobytes())
 
 
 class ThrottledLog:

@@ -91,6 +91,10 @@ class BagPlayer:
             p for t, p in self._pubs.items() if t in set(topics)]
         return min((p.get_subscription_count() for p in pubs), default=0)
 
+    def prepared_types(self) -> dict[str, str]:
+        """``{topic: msgtype}`` of the publishers made so far."""
+        return dict(self._types)
+
     def image_topics(self) -> list[str]:
         """The prepared topics that carry images (what a fusion node must hear before play;
         CameraInfo and other side topics may have no subscriber at all)."""
