@@ -24,7 +24,10 @@ from typing import Any
 
 from fusion_ros.errors import ConfigError
 
-__all__ = ['ApproximateTimeSynchronizer', 'StreamPairer', 'TimeJumpDetector']
+__all__ = ['POLICIES', 'ApproximateTimeSynchronizer', 'NearestSynchronizer', 'StreamPairer',
+           'TimeJumpDetector']
+
+POLICIES = ('approximate', 'nearest')
 
 
 class ApproximateTimeSynchronizer:
@@ -105,6 +108,78 @@ class ApproximateTimeSynchronizer:
             return [len(q) for q in self._queues]
 
 
+class NearestSynchronizer:
+    """Pair every frame of a slow anchor input with the nearest frame of a fast one.
+
+    The rig this is for: a thermal camera at 8.7-9 Hz beside an RGB camera at 30 Hz. With
+    message_filters' semantics the RGB frame that completes a set first wins, which need not
+    be the one nearest the thermal frame; here each anchor frame waits until a partner frame
+    stamped at or after it has arrived (or until its slop window has passed), then takes the
+    partner nearest in time if it lies within ``slop`` (strict, as message_filters), else it
+    is dropped. Partners older than the one used are discarded. Two inputs only.
+
+    Args:
+        queue_size: partner frames kept, and anchor frames waiting.
+        slop_s: largest stamp difference of a pair, seconds.
+        callback: called with ``(anchor_msg, partner_msg)`` in input order.
+        anchor: index of the slow input (0: thermal).
+    """
+
+    def __init__(self, queue_size: int, slop_s: float,
+                 callback: Callable[..., Any] | None = None, anchor: int = 0) -> None:
+        if queue_size < 1:
+            raise ConfigError(f'queue_size must be >= 1, got {queue_size!r}')
+        if not slop_s >= 0.0:
+            raise ConfigError(f'slop must be >= 0 seconds, got {slop_s!r}')
+        self.queue_size, self.slop_ns = int(queue_size), int(round(slop_s * 1e9))
+        self.anchor = anchor
+        self._callback = callback
+        self._anchors: dict[int, Any] = {}
+        self._partners: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def add(self, index: int, stamp_ns: int, msg: Any) -> tuple[Any, ...] | None:
+        """Add one message; return the (last) pair it completes, in input order."""
+        with self._lock:
+            queue = self._anchors if index == self.anchor else self._partners
+            queue[int(stamp_ns)] = msg
+            while len(queue) > self.queue_size:
+                del queue[min(queue)]
+            pairs = self._match()
+        for pair in pairs:
+            if self._callback is not None:
+                self._callback(*pair)
+        return pairs[-1] if pairs else None
+
+    def _match(self) -> list[tuple[Any, ...]]:
+        pairs = []
+        for t in sorted(self._anchors):
+            if not self._partners:
+                break
+            if max(self._partners) < t:
+                break  # no partner at or after t yet: a nearer one may still come
+            s = min(self._partners, key=lambda p: (abs(p - t), p))
+            anchor = self._anchors.pop(t)
+            if abs(s - t) < self.slop_ns:
+                partner = self._partners.pop(s)
+                for old in [p for p in self._partners if p < s]:
+                    del self._partners[old]
+                pairs.append((anchor, partner) if self.anchor == 0 else (partner, anchor))
+        return pairs
+
+    def reset(self) -> None:
+        """Forget every queued message."""
+        with self._lock:
+            self._anchors.clear()
+            self._partners.clear()
+
+    def queued(self) -> Sequence[int]:
+        """Messages waiting per input."""
+        with self._lock:
+            counts = [len(self._anchors), len(self._partners)]
+        return counts if self.anchor == 0 else counts[::-1]
+
+
 class TimeJumpDetector:
     """Notice stamps jumping backwards (a looping bag, a restarted driver, a clock reset).
 
@@ -136,6 +211,9 @@ class StreamPairer:
     Args:
         num_inputs, queue_size, slop_s, callback: as :class:`ApproximateTimeSynchronizer`.
         on_jump: called with the stamp (ns) that jumped back, after the reset.
+        policy: ``approximate`` (message_filters' ApproximateTime, default) or ``nearest``
+            (each frame of input 0, the slow thermal camera, with its nearest input-1 frame:
+            :class:`NearestSynchronizer`; two inputs only).
 
     Attributes:
         time_jumps: resets so far.
@@ -143,8 +221,15 @@ class StreamPairer:
 
     def __init__(self, num_inputs: int, queue_size: int, slop_s: float,
                  callback: Callable[..., Any] | None = None,
-                 on_jump: Callable[[int], None] | None = None) -> None:
-        self.sync = ApproximateTimeSynchronizer(num_inputs, queue_size, slop_s, callback)
+                 on_jump: Callable[[int], None] | None = None,
+                 policy: str = 'approximate') -> None:
+        if policy not in POLICIES:
+            raise ConfigError(f'sync policy must be one of {POLICIES}, got {policy!r}')
+        if policy == 'nearest' and num_inputs != 2:
+            raise ConfigError('sync policy nearest pairs exactly two inputs')
+        self.sync: ApproximateTimeSynchronizer | NearestSynchronizer = (
+            NearestSynchronizer(queue_size, slop_s, callback) if policy == 'nearest'
+            else ApproximateTimeSynchronizer(num_inputs, queue_size, slop_s, callback))
         self.jumps = TimeJumpDetector()
         self.on_jump = on_jump
         self.time_jumps = 0

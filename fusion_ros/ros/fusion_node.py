@@ -91,6 +91,9 @@ PARAMS = (
               '(message_filters ApproximateTime semantics).', (0.0, 10.0)),
     ParamSpec('sync.queue_size', 10, 'Messages kept per input while waiting for a partner.',
               (1, 10000)),
+    ParamSpec('sync.policy', 'approximate', 'approximate (message_filters ApproximateTime) '
+              'or nearest (each thermal frame with its nearest RGB frame within the slop: '
+              'for a slow thermal camera beside a fast RGB one).', read_only=True),
     ParamSpec('qos.thermal.reliability', 'best_effort', 'Thermal subscription: best_effort '
               '(hears every publisher) or reliable (hears only reliable ones).'),
     ParamSpec('qos.thermal.depth', 5, 'Thermal subscription history depth.', (1, 1000)),
@@ -131,6 +134,7 @@ class FusionNodeConfig:
     precision: str
     slop: float
     queue_size: int
+    sync_policy: str
     thermal_topic: str
     rgb_topic: str
     thermal_transport: str
@@ -177,6 +181,7 @@ class FusionNodeConfig:
             precision=values['precision'],
             slop=float(values['sync.slop']),
             queue_size=int(values['sync.queue_size']),
+            sync_policy=values['sync.policy'],
             thermal_topic=values['topics.thermal'],
             rgb_topic=values['topics.rgb'],
             thermal_transport=transport('thermal'),
@@ -261,8 +266,8 @@ class FusionNode(LifecycleNode):
         try:
             cfg = FusionNodeConfig.from_params(read_params(self, PARAMS))
             night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
-            self._sync = StreamPairer(2, cfg.queue_size, cfg.slop,
-                                      callback=self.image_pair_cb, on_jump=self._on_time_jump)
+            self._sync = StreamPairer(2, cfg.queue_size, cfg.slop, callback=self.image_pair_cb,
+                                      on_jump=self._on_time_jump, policy=cfg.sync_policy)
         except FusionError as err:
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
@@ -299,7 +304,8 @@ class FusionNode(LifecycleNode):
         self._pub_diag = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
         if engine is not None:
             self._log_engine(engine, 'model')
-            self.get_logger().info(f'slop {cfg.slop}s, queue {cfg.queue_size}')
+            self.get_logger().info(f'pairing {cfg.sync_policy}: slop {cfg.slop}s, '
+                                   f'queue {cfg.queue_size}')
         return TransitionCallbackReturn.SUCCESS
 
     @guarded('lifecycle', _transition_failed)

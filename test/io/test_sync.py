@@ -272,3 +272,78 @@ def test_identical_to_message_filters_on_random_streams():
                     assert ours == ref, (queue_size, slop_ms, n)
                     cases += 1
     assert cases == 320
+
+
+# --- cameras at different rates ----------------------------------------------------------
+
+
+def _rig(seed: int, thermal_hz: float = 9.0, rgb_hz: float = 30.0, jitter_ms: float = 10.0,
+         seconds: float = 20.0) -> list[tuple[int, int]]:
+    """(input, stamp) in arrival order: thermal (0) and RGB (1), stamps jittered."""
+    rng = random.Random(seed)
+    events = []
+    for index, hz in ((0, thermal_hz), (1, rgb_hz)):
+        for f in range(int(seconds * hz)):
+            stamp = int(f * 1e9 / hz + rng.gauss(0, jitter_ms) * MS)
+            events.append((stamp + rng.randrange(5 * MS), index, stamp))  # transport delay
+    events.sort()
+    return [(i, s) for _, i, s in events]
+
+
+@pytest.mark.parametrize('policy', ['approximate', 'nearest'])
+@pytest.mark.parametrize('thermal_hz', [8.7, 9.0])
+def test_slow_thermal_fast_rgb_rig_fuses_95_percent(policy, thermal_hz):
+    from fusion_ros.io.sync import StreamPairer
+
+    for seed in range(3):
+        events = _rig(seed, thermal_hz)
+        pairs: list = []
+        pairer = StreamPairer(2, 10, 0.025, callback=lambda *m, pairs=pairs: pairs.append(m),
+                              policy=policy)
+        for i, stamp in events:
+            pairer.add(i, stamp, (i, stamp))
+        thermal = sum(1 for i, _ in events if i == 0)
+        assert len(pairs) >= 0.95 * thermal, (policy, seed, len(pairs), thermal)
+        assert all(abs(a[1] - b[1]) < 25 * MS for a, b in pairs)
+
+
+def test_nearest_policy_takes_the_nearest_rgb_frame():
+    from fusion_ros.io.sync import NearestSynchronizer
+
+    events = _rig(7)
+    rgb = sorted(s for i, s in events if i == 1)
+    pairs: list = []
+    sync = NearestSynchronizer(10, 0.025, callback=lambda *m: pairs.append(m))
+    for i, stamp in events:
+        sync.add(i, stamp, stamp)
+    assert pairs
+    for thermal, chosen in pairs:
+        best = min(rgb, key=lambda s: abs(s - thermal))
+        assert abs(chosen - thermal) == abs(best - thermal)
+
+
+@settings(max_examples=200, deadline=None)
+@given(streams(max_inputs=2))
+def test_nearest_policy_never_raises_and_sets_are_valid(stream):
+    from fusion_ros.io.sync import NearestSynchronizer
+
+    _, queue_size, slop_s, events = stream
+    out: list = []
+    sync = NearestSynchronizer(queue_size, slop_s, callback=lambda *m: out.append(m))
+    seen: set = set()
+    for k, (index, stamp) in enumerate(events):
+        sync.add(index, stamp, (k, index, stamp))
+    for a, b in out:
+        assert a[1] == 0 and b[1] == 1
+        assert abs(a[2] - b[2]) < round(slop_s * 1e9)
+        assert a[0] not in seen and b[0] not in seen
+        seen.update((a[0], b[0]))
+
+
+def test_unknown_policy_is_a_config_error():
+    from fusion_ros.io.sync import StreamPairer
+
+    with pytest.raises(ConfigError, match='policy'):
+        StreamPairer(2, 10, 0.025, policy='closest')
+    with pytest.raises(ConfigError, match='two inputs'):
+        StreamPairer(3, 10, 0.025, policy='nearest')
