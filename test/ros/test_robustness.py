@@ -137,3 +137,86 @@ def test_two_thousand_malformed_images_do_not_stop_the_valid_stream():
         reader.join(timeout=2)
     assert node_proc.returncode == 0, ''.join(log[-30:])
     assert 'Traceback' not in ''.join(log)
+
+
+def test_late_duplicate_foreign_clock_and_burst_streams_do_not_stop_the_node():
+    """Well-formed but hostile streams, with sync.queue_size 1 (where one late frame used to
+    raise KeyError inside the subscription callback and end the node): a frame later than
+    its whole queue, duplicate stamps, stamps of another clock (near zero, as sim time from
+    a bag start, then back to wall time), and bursts of 100 frames within 10 ms. The node
+    stays alive, never publishes a frame it was not given, and keeps fusing valid pairs."""
+    env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
+    node_proc = subprocess.Popen([sys.executable, '-m', 'fusion_ros.ros.fusion_node',
+                                  '--ros-args', '-p', 'model:=max', '-p', 'sync.queue_size:=1',
+                                  '-p', 'qos.thermal.depth:=200', '-p', 'qos.rgb.depth:=200'],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(node_proc.stdout), daemon=True)
+    reader.start()
+    rng = np.random.default_rng(1)
+    fused: list[int] = []
+    sec = 1_000_000_000
+
+    def frame(stamp: int, thermal: bool) -> Image:
+        shape = (32, 32) if thermal else (32, 32, 3)
+        return _image(rng.integers(0, 256, shape, np.uint8), 'mono8' if thermal else 'rgb8',
+                      stamp)
+
+    try:
+        with ros_session('hostile') as (node, _):
+            qos = make_qos('best_effort', 200)
+            pub_t = node.create_publisher(Image, 'thermal/image_raw', qos)
+            pub_r = node.create_publisher(Image, 'rgb/image_raw', qos)
+            node.create_subscription(Image, 'fused/image_raw', lambda m: fused.append(
+                m.header.stamp.sec * sec + m.header.stamp.nanosec), make_qos('reliable', 500))
+            deadline = time.monotonic() + 60
+            while pub_t.get_subscription_count() < 1 or pub_r.get_subscription_count() < 1:
+                assert time.monotonic() < deadline and node_proc.poll() is None, ''.join(log)
+                time.sleep(0.05)
+            time.sleep(1.0)
+            sent: set[int] = set()
+
+            def valid_pairs(first: int, count: int) -> set[int]:
+                stamps = set()
+                for k in range(count):
+                    stamp = first + k * sec // 10
+                    pub_t.publish(frame(stamp, True))
+                    pub_r.publish(frame(stamp + 2_000_000, False))
+                    stamps.add(stamp + 2_000_000)
+                    time.sleep(0.03)
+                sent.update(stamps)
+                return stamps
+
+            t0 = START * sec
+            before = valid_pairs(t0, 10)
+            # the issue's repro: RGB t=1 s, thermal t=2 s, then thermal t=1 s (late)
+            pub_r.publish(frame(t0 + 5 * sec, False))
+            pub_t.publish(frame(t0 + 6 * sec, True))
+            pub_t.publish(frame(t0 + 5 * sec, True))
+            for _ in range(3):  # duplicate stamps on both inputs
+                pub_t.publish(frame(t0 + 7 * sec, True))
+                pub_r.publish(frame(t0 + 7 * sec, False))
+            sent.update({t0 + 5 * sec, t0 + 6 * sec, t0 + 7 * sec})
+            # another clock: sim-time stamps near zero, then wall time again
+            foreign = valid_pairs(3 * sec, 5)
+            # bursts: 100 frames per input within about 10 ms
+            for k in range(100):
+                stamp = t0 + 20 * sec + k * 100_000
+                pub_t.publish(frame(stamp, True))
+                pub_r.publish(frame(stamp, False))
+                sent.add(stamp)
+            after = valid_pairs(t0 + 30 * sec, 20)
+            deadline = time.monotonic() + 10
+            while not after <= set(fused) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert node_proc.poll() is None, ''.join(log)  # alive
+        assert set(fused) <= sent  # only frames it was given
+        assert len(set(fused) & before) >= 8 and len(set(fused) & foreign) >= 3
+        assert len(set(fused) & after) >= 16, (len(set(fused) & after), ''.join(log[-20:]))
+    finally:
+        node_proc.send_signal(signal.SIGINT)
+        node_proc.wait(timeout=10)
+        reader.join(timeout=2)
+    assert node_proc.returncode == 0, ''.join(log[-30:])
+    assert 'Traceback' not in ''.join(log) and 'KeyError' not in ''.join(log)
