@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fusion_ros.errors import ConfigError
 
-__all__ = ['share_file']
+__all__ = ['share_file', 'shipped_file']
 
 
 def _roots() -> list[Path]:
@@ -32,3 +32,11 @@ def share_file(relative: str) -> Path:
         if path.exists():
             return path
     raise ConfigError(f'shipped file {relative!r} not found under {[str(r) for r in _roots()]}')
+
+
+def shipped_file(relative: str) -> Path | None:
+    """Like :func:`share_file`, but None when the file is not shipped."""
+    try:
+        return share_file(relative)
+    except ConfigError:
+        return None

@@ -3,8 +3,9 @@
 
 With --weights, PIAFusion's illumination classifier (e.g. the PyTorch port's released
 illumination_classifier_pytorch_port.pth) scores the whole RGB image: P(day) =
-s_day / (s_day + s_night). Without --weights, the weight-free luminance estimator the node
-falls back on is used (raw = [P(day), P(night)]).
+s_day / (s_day + s_night). Without --weights, the classifier we trained (shipped inside
+models/piafusion.pt) does; where it is not installed, the weight-free luminance estimator
+the node falls back on (raw = [P(day), P(night)]).
 
 Examples:
   fusion-ros illumination --weights illumination_classifier_pytorch_port.pth img1.png img2.png
@@ -16,11 +17,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+SHIPPED_CLASSIFIER = 'models/piafusion.pt'  # PIAFusion's stage 1 travels in its fusion file
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('images', type=Path, nargs='+', metavar='IMAGE', help='visible images')
     parser.add_argument('--weights', type=Path, default=None, metavar='PATH',
-                        help='PIAFusion classifier state dict (default: luminance estimator)')
+                        help='PIAFusion classifier state dict (default: the classifier '
+                             'shipped in models/piafusion.pt, else the luminance estimator)')
     parser.add_argument('--head', default=None, choices=('relu', 'abs'),
                         help='classifier output head: relu (PyTorch port) or abs (TensorFlow, '
                              'and our trained classifier); default: what the checkpoint says, '
@@ -45,10 +49,13 @@ def run(args: argparse.Namespace) -> int:
     from fusion_ros.ops.color import rgb_to_ycbcr
     from fusion_ros.ops.convert import array_to_tensor, visible_to_unit
     from fusion_ros.ops.illumination import luminance_day_probability
+    from fusion_ros.resources import shipped_file
 
+    # default: the classifier shipped inside models/piafusion.pt, else the luminance estimate
+    weights = args.weights if args.weights is not None else shipped_file(SHIPPED_CLASSIFIER)
     classifier = None
-    if args.weights is not None:
-        classifier = load_illumination_classifier(args.weights, head=args.head)
+    if weights is not None:
+        classifier = load_illumination_classifier(weights, head=args.head)
     rows, failed = [], []
     for path in args.images:
         try:

@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""List the registered fusion models and their parameter counts."""
+"""List the registered fusion models: what each is, its size, whether trained weights ship.
+
+Example:
+  fusion-ros models
+  fusion-ros models --json
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,23 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from fusion_ros.models import build_model, list_models
+    from fusion_ros.models._registry import get_model_entrypoint
+    from fusion_ros.resources import shipped_file
 
-    rows = [{'model': n, 'params': build_model(n).num_params()} for n in list_models()]
+    rows = []
+    for name in list_models():
+        model = build_model(name, pretrained=False)
+        shipped = shipped_file(model.default_weights) if model.default_weights else None
+        weights = (str(shipped) if shipped else 'none shipped: pass --weights'
+                   if model.needs_weights else 'none needed')
+        doc = (get_model_entrypoint(name).__doc__ or '').strip().split('\n')[0]
+        rows.append({'model': name, 'params': model.num_params(), 'description': doc,
+                     'weights': weights, 'shipped_weights': shipped is not None,
+                     'auto_precision': bool(model.auto_precision)})
     if args.json:
         print(json.dumps(rows))
     else:
         for row in rows:
-            print(f"{row['model']:<16} {row['params']:>12,d} params")
+            print(f"{row['model']:<12} {row['params']:>10,d} params  {row['description']}\n"
+                  f"{'':<12} weights: {row['weights']}")
     return 0

@@ -234,6 +234,11 @@ class FusionEngine:
             y = ycbcr[:, :1] if ycbcr is not None else vi_t
             out = self._run(ir_t, y)
             day = out.day_probability
+            if day is None and colour:  # a classifier of the model's own (PIAFusion)
+                rgb = vi_t.to(self.dtype)
+                day = self.model.illumination(
+                    rgb.contiguous(memory_format=torch.channels_last) if self.channels_last
+                    else rgb)
             if day is None:
                 day = luminance_day_probability(y)
             fused = self._recolour(out.fused.float(), ycbcr)

@@ -56,5 +56,11 @@ class FusionModel(nn.Module):
         """Number of parameters."""
         return sum(p.numel() for p in self.parameters())
 
+    def illumination(self, rgb: torch.Tensor) -> torch.Tensor | None:
+        """P(day) :math:`(B,)` from the visible RGB image :math:`(B, 3, H, W)` for models with
+        an illumination classifier of their own (PIAFusion's); None: the engine estimates it.
+        """
+        return None
+
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
         raise NotImplementedError

@@ -120,6 +120,10 @@ def load_illumination_classifier(path: Path | str, **options: object) -> Illumin
 
     state, meta = read_checkpoint(path)
     saved = meta.get('model_options') if isinstance(meta.get('model_options'), dict) else {}
+    if any(k.startswith('classifier.') for k in state):  # a shipped PIAFusion file (both stages)
+        state = {k.removeprefix('classifier.'): v for k, v in state.items()
+                 if k.startswith('classifier.')}
+        saved = meta.get('classifier_options') or {}
     chosen = {**saved, **{k: v for k, v in options.items() if v is not None}}
     model = IlluminationClassifier(**chosen)  # type: ignore[arg-type]
     load_strict(model, state, str(path))
@@ -253,6 +257,13 @@ class PIAFusion(FusionModel):
         self.encoder = PIAFusionEncoder(bool(opts['share_weights']), float(opts['slope']),
                                         str(opts['cmdaf_sign']))
         self.decoder = PIAFusionDecoder(float(opts['slope']), str(opts['head']))
+        # stage 1, when the weights carry it ('classifier.*' keys): P(day) for the node
+        self.classifier: IlluminationClassifier | None = None
+
+    def illumination(self, rgb: torch.Tensor) -> torch.Tensor | None:
+        if self.classifier is None or min(rgb.shape[-2:]) < 16:  # four stride-2 convs
+            return None
+        return illumination_probabilities(self.classifier(rgb).float())[:, 0]
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
         check_fusion_inputs(thermal, visible_y)
@@ -262,11 +273,18 @@ class PIAFusion(FusionModel):
     def load_weights(self, path: Path | str, fmt: str | None = None) -> None:
         """Load our checkpoint or the port's fusion layout (needs ``share_weights=False``).
 
+        A checkpoint with ``classifier.*`` keys (ours, trained in two stages) also brings the
+        illumination classifier, which then gives :meth:`illumination`.
+
         The port layout is our unshared layout, so ``fmt`` only changes the error message.
         """
-        from fusion_ros.models._builder import load_state_dict, load_strict
+        from fusion_ros.models._builder import load_strict, read_checkpoint
 
-        state = load_state_dict(path)
+        state, meta = read_checkpoint(path)
+        if any(k.startswith('classifier.') for k in state):  # our shipped file: both stages
+            options = meta.get('classifier_options')
+            self.classifier = IlluminationClassifier(**(options if isinstance(options, dict)
+                                                        else {}))
         port = fmt == 'piafusion-port' or any('.vi_conv2.' in k for k in state)
         if self.encoder.share_weights and port:
             raise WeightsError(

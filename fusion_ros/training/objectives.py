@@ -86,6 +86,10 @@ class Objective(nn.Module):
     def export(self) -> dict[str, torch.Tensor]:
         return self.model.state_dict()
 
+    def export_meta(self) -> dict[str, Any]:
+        """Plain values stored beside the exported weights (read back by the model)."""
+        return {}
+
     def forward(self, ir: torch.Tensor, rgb: torch.Tensor,
                 day: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.compute(ir, rgb, day)[0]
@@ -176,7 +180,17 @@ class PIAFusionObjective(Objective):
         return out
 
     def export(self) -> dict[str, torch.Tensor]:
-        return self.model.state_dict()  # the frozen classifier is not part of the fusion net
+        # the frozen classifier ships inside the fusion file ('classifier.*'), so the node
+        # publishes its day probability with model:=piafusion
+        state = dict(self.model.state_dict())
+        if self.classifier is not None:
+            state.update({f'classifier.{k}': v for k, v in self.classifier.state_dict().items()})
+        return state
+
+    def export_meta(self) -> dict[str, Any]:
+        if self.classifier is None:
+            return {}
+        return {'classifier_options': {'head': self.classifier.head}}
 
 
 class FastFusionObjective(Objective):

@@ -134,7 +134,8 @@ class _Run:
         path = self.out / name
         atomic_save({'model': self.objective.export(), 'model_name': self.objective.model_name
                      or self.config.model, 'model_options': dict(self.config.model_options),
-                     'trainer': self.config.model, 'step': self.step, 'val': val or {}}, path)
+                     'trainer': self.config.model, 'step': self.step, 'val': val or {},
+                     **self.objective.export_meta()}, path)
         return path
 
 
