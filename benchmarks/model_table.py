@@ -5,10 +5,13 @@ and size, each in a fresh process (so the CPU peak-memory figure is that run's a
 prints a Markdown table.
 
     .venv/bin/python benchmarks/model_table.py [--models ...] [--sizes 640x480 ...]
-        [--device cpu] [--out table.md]
+        [--precisions fp32 auto] [--compile] [--device cpu] [--repeat N] [--out table.md]
 
-Learned models run with random weights (same compute as trained ones). Heavy models get
-fewer repeats: see HEAVY.
+Every precision of a model and size runs in the same table run (absolute times on shared
+machines drift up to 2x between runs; compare within one), and each row says what ``auto``
+resolved to. ``--compile`` adds a ``torch.compile`` row per model and size (warm-up
+includes the compilation). Learned models run with random weights (same compute as trained
+ones). Heavy models get fewer repeats: see HEAVY.
 """
 
 import argparse
@@ -25,12 +28,17 @@ SIZES = ('640x480', '640x512', '1280x1024')
 HEAVY = {'didfuse', 'piafusion', 'dfvo'}  # seconds per frame on 2 CPU cores
 
 
-def run_one(model: str, size: str, device: str) -> dict:
+def run_one(model: str, size: str, device: str, precision: str, compile_: bool = False,
+            repeat: int | None = None) -> dict:
     big = size == '1280x1024'
-    repeat, warmup = ((1, 0) if big else (2, 1)) if model in HEAVY else (20, 3)
+    default_repeat, warmup = ((1, 0) if big else (2, 1)) if model in HEAVY else (20, 3)
+    repeat = repeat or default_repeat
+    if compile_:
+        warmup = max(warmup, 1)  # the first frame compiles
     cmd = [sys.executable, '-m', 'fusion_ros.cli.main', 'bench', 'model', '--model', model,
            '--random-init', '--size', size, '--device', device, '--repeat', str(repeat),
-           '--warmup', str(warmup), '--json']
+           '--warmup', str(warmup), '--precision', precision, '--json',
+           *(['--compile'] if compile_ else [])]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {'model': model, 'size': size, 'error': done.stderr.strip().splitlines()[-1:]}
@@ -42,24 +50,40 @@ def main() -> None:
     parser.add_argument('--models', nargs='+', default=list_models())
     parser.add_argument('--sizes', nargs='+', default=list(SIZES))
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--precisions', nargs='+', default=['fp32', 'auto'])
+    parser.add_argument('--compile', action='store_true', help='also a torch.compile row')
+    parser.add_argument('--repeat', type=int, default=None, help='timed frames per row')
     parser.add_argument('--out', default=None, help='also write the table to this file')
     args = parser.parse_args()
     lines = [f'device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} '
              f'threads, {platform.processor() or platform.machine()}', '',
-             '| model | params | size | ms median | ms p95 | frames/s | peak MB | runs |',
-             '|---|---:|---|---:|---:|---:|---:|---:|']
+             '| model | params | size | precision | ms median | ms p95 | frames/s | vs fp32 | '
+             'peak MB | runs |',
+             '|---|---:|---|---|---:|---:|---:|---:|---:|---:|']
     print('\n'.join(lines), flush=True)
+    variants = [(p, False) for p in args.precisions]
+    if args.compile:
+        variants.append(('auto', True))
     for model in args.models:
         for size in args.sizes:
-            r = run_one(model, size, args.device)
-            if 'error' in r:
-                line = f"| {model} | | {size} | error: {r['error']} | | | | |"
-            else:
-                line = (f"| {model} | {r['params']:,d} | {size} | {r['ms_median']:.1f} | "
-                        f"{r['ms_p95']:.1f} | {1000 / r['ms_median']:.2f} | "
-                        f"{r['peak_mem_mb']:.0f} | {r['repeat']} |")
-            print(line, flush=True)
-            lines.append(line)
+            fp32_ms = None
+            for precision, compiled in variants:
+                r = run_one(model, size, args.device, precision, compiled, args.repeat)
+                if 'error' in r:
+                    line = f"| {model} | | {size} | {precision} | error: {r['error']} |" + ' |' * 5
+                else:
+                    if r['precision'] == 'fp32' and not compiled and fp32_ms is None:
+                        fp32_ms = r['ms_median']
+                    text = r['precision_text'] + (' compiled' if r['compiled'] else '')
+                    if compiled and not r['compiled']:
+                        text += f" (compile failed: {r['compile_error']})"
+                    gain = f'{fp32_ms / r["ms_median"]:.2f}x' if fp32_ms else ''
+                    line = (f"| {model} | {r['params']:,d} | {size} | {text} | "
+                            f"{r['ms_median']:.1f} | {r['ms_p95']:.1f} | "
+                            f"{1000 / r['ms_median']:.2f} | {gain} | "
+                            f"{r['peak_mem_mb']:.0f} | {r['repeat']} |")
+                print(line, flush=True)
+                lines.append(line)
     if args.out:
         with open(args.out, 'w') as f:
             f.write('\n'.join(lines) + '\n')
