@@ -119,7 +119,11 @@ def test_ros2_run_lifecycle_and_param_set(workspace):
     finally:
         os.killpg(node.pid, signal.SIGINT)
         start = time.monotonic()
-        code = node.wait(timeout=10)
+        try:
+            code = node.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # never leave a node on the graph
+            os.killpg(node.pid, signal.SIGKILL)
+            code = node.wait()
         log = node.stdout.read()
     assert code == 0 and time.monotonic() - start < 2.0, log
     assert 'switched to model laplacian' in log and 'rejected' in log, log
