@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from fusion_ros.cli._args import positive_float
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
                            use_sim_time=args.use_sim_time, overrides=overrides)
     except ValueError as err:
         raise ConfigError(str(err)) from err
+    _check_before_start(plans)
     configs = {'fusion_node': args.config, 'detector_node': args.detector_config}
     for path in configs.values():
         if path is not None and not path.is_file():
@@ -84,4 +86,30 @@ def run(args: argparse.Namespace) -> int:
           flush=True)
     print('[bringup] exit codes: ' + ', '.join(f'{k} {v}' for k, v in
                                                 result.exit_codes.items()), flush=True)
-    return 0 if result.ok else 1
+    if not result.ok:
+        return 1
+    if args.exit_after_bag and result.played and not any(
+            n for t, n in result.received.items() if t.endswith('fused/image_raw')):
+        # a replay that fused nothing (no model loaded, no pairs) must not report success
+        print('error: the bag played but no fused frame came out (see the fusion node log '
+              'above: model, weights, topics)', file=sys.stderr)
+        return 1
+    return 0
+
+
+def _check_before_start(plans: list) -> None:
+    """Every --set value and the model name checked against the nodes' parameter specs and
+    the registry, so a typo is one error line instead of nodes that start and fuse nothing."""
+    import importlib
+
+    from fusion_ros.models import list_models
+    from fusion_ros.ros.params import check_overrides
+
+    for plan in plans:
+        check_overrides(importlib.import_module(plan.module).PARAMS, plan.overrides, plan.name)
+        model = plan.overrides.get('model') if plan.name == 'fusion_node' else None
+        if model is not None and model not in list_models():
+            from fusion_ros.errors import ModelNotFoundError
+
+            raise ModelNotFoundError(f'unknown model {model!r}; available: '
+                                     f'{", ".join(list_models())}')

@@ -184,20 +184,24 @@ class FusionEngine:
             return text + ', compiled'
         return text + (f', eager ({self.compile_error})' if self.compile_error else '')
 
-    def fuse(self, thermal: np.ndarray, visible: np.ndarray) -> FusionResult:
+    def fuse(self, thermal: np.ndarray, visible: np.ndarray,
+             enhanced: bool | None = None) -> FusionResult:
         """Fuse one pair.
 
         Args:
             thermal: :math:`(H, W)` uint8, uint16 or float (16-bit and float get gain control).
             visible: RGB :math:`(H, W, 3)` or grey :math:`(H, W)`, uint8/uint16/float.
+            enhanced: False skips the enhanced output (and the model's head) for this call,
+                e.g. while nobody subscribes to it; None: as constructed.
 
         Raises:
             ShapeError: sizes differ or channel counts are wrong.
             EncodingError: unsupported dtype or non-finite visible pixels.
         """
-        return self.fuse_batch([(thermal, visible)])[0]
+        return self.fuse_batch([(thermal, visible)], enhanced)[0]
 
-    def fuse_batch(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[FusionResult]:
+    def fuse_batch(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+                   enhanced: bool | None = None) -> list[FusionResult]:
         """Fuse several pairs in one forward pass (what makes a GPU fast offline).
 
         Pairs of different sizes or colourness are run one by one. ``inference_ms`` of each
@@ -206,8 +210,8 @@ class FusionEngine:
         start = time.perf_counter()
         units = [self._to_unit(thermal, visible) for thermal, visible in pairs]
         if len({(ir.shape, vi.shape) for ir, vi in units}) > 1:
-            return [self._fuse_units([u], start=time.perf_counter())[0] for u in units]
-        return self._fuse_units(units, start) if units else []
+            return [self._fuse_units([u], time.perf_counter(), enhanced)[0] for u in units]
+        return self._fuse_units(units, start, enhanced) if units else []
 
     def _to_unit(self, thermal: np.ndarray, visible: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -224,8 +228,11 @@ class FusionEngine:
             )
         return ir, vi
 
-    def _fuse_units(self, units: list[tuple[np.ndarray, np.ndarray]], start: float
-                    ) -> list[FusionResult]:
+    def _fuse_units(self, units: list[tuple[np.ndarray, np.ndarray]], start: float,
+                    enhanced: bool | None = None) -> list[FusionResult]:
+        # enhanced=False for one call (nobody listens to it now) skips the model's head too
+        want = self.want_enhanced if enhanced is None else enhanced and self.want_enhanced
+        self.model.return_enhanced = want
         with torch.inference_mode():
             ir_t = torch.cat([array_to_tensor(ir, self.device) for ir, _ in units])
             vi_t = torch.cat([array_to_tensor(vi, self.device) for _, vi in units])
@@ -242,17 +249,18 @@ class FusionEngine:
             if day is None:
                 day = luminance_day_probability(y)
             fused = self._recolour(out.fused.float(), ycbcr)
-            enhanced = None
-            if self.want_enhanced:
+            enhanced_rgb = None
+            if want:
                 # models without an enhancement head get the weight-free gamma lift
                 lifted = out.enhanced if out.enhanced is not None else gamma_enhance(y)
-                enhanced = self._recolour(lifted.float(), ycbcr)
+                enhanced_rgb = self._recolour(lifted.float(), ycbcr)
             days = day.float().reshape(-1).cpu().tolist()
             results = [
                 FusionResult(
                     fused=tensor_to_uint8(fused[i:i + 1]),
                     day_probability=float(days[i]),
-                    enhanced=None if enhanced is None else tensor_to_uint8(enhanced[i:i + 1]),
+                    enhanced=(None if enhanced_rgb is None
+                              else tensor_to_uint8(enhanced_rgb[i:i + 1])),
                     inference_ms=0.0,
                 )
                 for i in range(len(units))

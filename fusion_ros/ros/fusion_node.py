@@ -466,14 +466,17 @@ class FusionNode(LifecycleNode):
             self.stats.no_model += 1  # counted and reported, never silently lost
             return
         thermal, visible = decode_image(thermal_msg), decode_image(rgb_msg)
-        result = engine.fuse(thermal, visible)
+        # only the work someone asked for (image_proc's lazy nodes): no enhanced output, no
+        # enhancement head, while nobody subscribes to enhanced/image_raw
+        want_enhanced = _listened(self._pub_enhanced)
+        result = engine.fuse(thermal, visible, enhanced=want_enhanced)
         self._inference_ms.append(result.inference_ms)
         self._pub_fused.publish(image_message(result.fused, rgb_msg.header))
         self._publish_camera_info(self._pub_fused_info, rgb_msg.header)
         if self._pub_enhanced is not None and result.enhanced is not None:
             self._pub_enhanced.publish(image_message(result.enhanced, rgb_msg.header))
             self._publish_camera_info(self._pub_enhanced_info, rgb_msg.header)
-        if self._pub_compressed is not None and self._pub_compressed.get_subscription_count():
+        if _listened(self._pub_compressed):
             quality = self.config.jpeg_quality if self.config is not None else 80
             self._pub_compressed.publish(jpeg_message(result.fused, rgb_msg.header, quality))
         self._pub_day.publish(Float32(data=result.day_probability))
@@ -488,7 +491,7 @@ class FusionNode(LifecycleNode):
         """The RGB camera's CameraInfo with the header of the image it describes (rviz
         Camera displays and image_proc pair them by stamp); nothing before one arrived."""
         info = self._camera_info
-        if pub is None or info is None:
+        if info is None or not _listened(pub):
             return
         out = copy.copy(info)
         out.header = header
@@ -539,6 +542,11 @@ class FusionNode(LifecycleNode):
         }
         self._pub_diag.publish(diagnostic_array(self, level, f'{self.get_name()}: fusion', text,
                                                 values['device'], values))
+
+
+def _listened(pub: Any) -> bool:
+    """A publisher that exists and has a subscriber (checked per frame: cheap)."""
+    return pub is not None and pub.get_subscription_count() > 0
 
 
 def _percentile(values: deque[float], q: float) -> str:

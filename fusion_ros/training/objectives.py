@@ -274,7 +274,8 @@ class DFVOObjective(Objective):
         terms.update(L.dfvo_fusion_losses(out.fused, fused_rgb, vi_t, ir_t, en_rgb_t, en_t))
         w = self.w
         fusion_scale = self.settings.get('fusion_per_epoch', 0.1) * self.epoch
-        terms['fusion_scale'] = torch.tensor(float(fusion_scale))
+        # on the batch's device: the trainer stacks every term (a CPU scalar broke CUDA runs)
+        terms['fusion_scale'] = torch.tensor(float(fusion_scale), device=out.fused.device)
         terms['total'] = (
             w['ir_rec'] * terms['ir_rec'] + w['retinex'] * terms['retinex']
             + w['il_mg'] * terms['il_mg'] + w['il_smooth'] * terms['il_smooth']

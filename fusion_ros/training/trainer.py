@@ -115,7 +115,9 @@ class _Run:
 
     def restore(self, path: Path) -> None:
         try:
-            ckpt = torch.load(path, map_location=self.ctx.device, weights_only=True)
+            # on the CPU: RNG states must stay CPU ByteTensors (set_rng_state refuses CUDA
+            # ones); load_state_dict moves weights and optimiser state to their parameters
+            ckpt = torch.load(path, map_location='cpu', weights_only=True)
         except Exception as err:  # torn, foreign or code-carrying files
             raise ConfigError(f'cannot resume from {str(path)!r}: {err}') from err
         if ckpt.get('config', {}).get('model') != self.config.model:

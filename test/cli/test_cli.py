@@ -68,3 +68,17 @@ def test_models_json(capsys):
     assert main(['models', '--json']) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {'model': 'laplacian', 'params': 0} in rows
+
+
+@pytest.mark.parametrize(('argv', 'named'), [
+    (['launch', '--set', 'sync.slop=abc'], 'sync.slop'),
+    (['launch', '--set', 'nosuchparam=1'], 'nosuchparam'),
+    (['launch', '--set', 'detector_node:score_threshold=[1, 2]'], 'score_threshold'),
+    (['launch', '--set', 'sync.queue_size=0'], 'sync.queue_size'),
+    (['launch', '--model', 'fastfuse'], 'fastfuse'),
+])
+def test_launch_refuses_bad_settings_before_any_node_starts(argv, named, capsys):
+    pytest.importorskip('rclpy')
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error:') and named in err and 'Traceback' not in err
