@@ -28,6 +28,7 @@ from pathlib import Path
 from fusion_ros.cli._args import add_model_arguments, engine_from_args, positive_float
 from fusion_ros.defaults import DEFAULT_MODEL
 
+INTERRUPTED = 130  # Ctrl-C / SIGTERM, as every fusion-ros command (shell convention)
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
@@ -212,7 +213,7 @@ def _play(args: argparse.Namespace) -> int:
         count = player.play(should_stop=stop.is_set)
         print(f'published {count} messages in {time.monotonic() - start:.1f} s'
               + (' (stopped)' if stop.is_set() else ''))
-    return 0
+    return INTERRUPTED if stop.is_set() else 0
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -233,7 +234,7 @@ def _record(args: argparse.Namespace) -> int:
                 raise BagError(f'no publisher of {missing} within {args.discovery_timeout:g} s')
             time.sleep(0.1)
         if stop.is_set():
-            return 0
+            return INTERRUPTED
         recorder = TopicRecorder(node, args.out_bag, types, make_qos(args.qos, 100),
                                  storage=args.storage, version=_version(args))
         with recorder:
@@ -243,7 +244,10 @@ def _record(args: argparse.Namespace) -> int:
                 time.sleep(0.05)
         print(f'recorded {recorder.count} messages: '
               + ', '.join(f'{t} {len(r)}' for t, r in recorder.receipts.items()))
-    return 0
+    if recorder.count == 0:
+        print('error: nothing was recorded', file=sys.stderr)
+        return 1
+    return INTERRUPTED if stop.is_set() else 0  # the bag is closed and complete either way
 
 
 def _fuse(args: argparse.Namespace) -> int:

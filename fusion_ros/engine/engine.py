@@ -178,8 +178,8 @@ class FusionEngine:
         return self._forward is not self.model
 
     def describe(self) -> str:
-        """``fastfusion on cpu, bf16 channels_last (auto), compiled``: for logs and reports."""
-        text = f'{self.model_name} on {self.device}, {self.resolved.describe()}'
+        """``'fastfusion' on cpu, bf16 channels_last (auto), compiled``: for logs, reports."""
+        text = f'{self.model_name!r} on {self.device}, {self.resolved.describe()}'
         if self.compiled:
             return text + ', compiled'
         return text + (f', eager ({self.compile_error})' if self.compile_error else '')
