@@ -115,7 +115,7 @@ def test_cli_fuse_reports_throughput(small_bag, tmp_path, capsys):
     assert main(['bag', 'fuse', str(small_bag), str(out), '--model', 'laplacian', '--batch',
                  '4', '--outputs-only', '--no-enhanced']) == 0
     text = capsys.readouterr().out
-    assert 'fused 60/60 pairs with laplacian' in text and 'pairs/s' in text
+    assert "fused 60/60 pairs with 'laplacian' on cpu" in text and 'pairs/s' in text
     topics = {m.topic for m in read_bag(out)}
     assert topics == {FUSED_TOPIC, DAY_TOPIC, NIGHT_TOPIC}
 
