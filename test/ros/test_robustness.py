@@ -72,6 +72,25 @@ def _malformed(rng: np.random.Generator, stamp_ns: int, thermal: bool) -> Image:
     return msg
 
 
+def _fusion_io(node, depth: int, fused: list[int]) -> tuple:
+    """Thermal and RGB publishers (best effort, as cameras) and a subscriber collecting the
+    stamps of fused frames; waits until the fusion node process has subscribed."""
+    qos = make_qos('best_effort', depth)
+    pub_t = node.create_publisher(Image, 'thermal/image_raw', qos)
+    pub_r = node.create_publisher(Image, 'rgb/image_raw', qos)
+    node.create_subscription(Image, 'fused/image_raw', lambda m: fused.append(
+        m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec), make_qos('reliable', 500))
+    return pub_t, pub_r
+
+
+def _wait_subscribed(pubs, proc, log, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(p.get_subscription_count() < 1 for p in pubs):
+        assert time.monotonic() < deadline and proc.poll() is None, ''.join(log)
+        time.sleep(0.05)
+    time.sleep(1.0)  # configure + warm-up
+
+
 def test_two_thousand_malformed_images_do_not_stop_the_valid_stream():
     env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
     node_proc = subprocess.Popen([sys.executable, '-m', 'fusion_ros.ros.fusion_node',
@@ -87,12 +106,7 @@ def test_two_thousand_malformed_images_do_not_stop_the_valid_stream():
     pairs_sent = 200
     try:
         with ros_session('fuzzer') as (node, _):
-            qos = make_qos('best_effort', 50)
-            pub_t = node.create_publisher(Image, 'thermal/image_raw', qos)
-            pub_r = node.create_publisher(Image, 'rgb/image_raw', qos)
-            node.create_subscription(Image, 'fused/image_raw', lambda m: fused.append(
-                m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec),
-                make_qos('reliable', 100))
+            pub_t, pub_r = _fusion_io(node, 50, fused)
 
             def on_diag(msg: DiagnosticArray) -> None:
                 for status in msg.status:
@@ -101,11 +115,7 @@ def test_two_thousand_malformed_images_do_not_stop_the_valid_stream():
                             errors.append(int(kv.value))
 
             node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
-            deadline = time.monotonic() + 60
-            while pub_t.get_subscription_count() < 1 or pub_r.get_subscription_count() < 1:
-                assert time.monotonic() < deadline and node_proc.poll() is None, ''.join(log)
-                time.sleep(0.05)
-            time.sleep(1.0)  # configure + warm-up
+            _wait_subscribed((pub_t, pub_r), node_proc, log)
             bad_sent = 0
             for k in range(pairs_sent):
                 stamp = (START + k) * 1_000_000_000  # valid pairs 1 s apart in stamp time
@@ -165,16 +175,8 @@ def test_late_duplicate_foreign_clock_and_burst_streams_do_not_stop_the_node():
 
     try:
         with ros_session('hostile') as (node, _):
-            qos = make_qos('best_effort', 200)
-            pub_t = node.create_publisher(Image, 'thermal/image_raw', qos)
-            pub_r = node.create_publisher(Image, 'rgb/image_raw', qos)
-            node.create_subscription(Image, 'fused/image_raw', lambda m: fused.append(
-                m.header.stamp.sec * sec + m.header.stamp.nanosec), make_qos('reliable', 500))
-            deadline = time.monotonic() + 60
-            while pub_t.get_subscription_count() < 1 or pub_r.get_subscription_count() < 1:
-                assert time.monotonic() < deadline and node_proc.poll() is None, ''.join(log)
-                time.sleep(0.05)
-            time.sleep(1.0)
+            pub_t, pub_r = _fusion_io(node, 200, fused)
+            _wait_subscribed((pub_t, pub_r), node_proc, log)
             sent: set[int] = set()
 
             def valid_pairs(first: int, count: int) -> set[int]:
