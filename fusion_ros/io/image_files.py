@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Image files <-> arrays (RGB channel order, any bit depth), and pairing folders by name."""
+"""Image files <-> arrays (RGB channel order, any bit depth), and pairing folders by stem."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ import numpy as np
 from fusion_ros.errors import ConfigError, ShapeError
 
 __all__ = ['IMAGE_SUFFIXES', 'list_images', 'pair_folders', 'read_image', 'read_thermal',
-           'write_image']
+           'stem_index', 'write_image']
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 
@@ -24,18 +25,36 @@ def list_images(folder: Path) -> dict[str, Path]:
     return {p.name: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
+def stem_index(folder: Path) -> tuple[dict[str, Path], list[tuple[str, str]]]:
+    """Stem -> path of the images in ``folder`` (``010001.jpg`` and ``010001.png`` are the
+    same picture to a user), and ``(name, reason)`` for stems that name several files."""
+    by_stem: dict[str, list[Path]] = {}
+    for path in list_images(folder).values():
+        by_stem.setdefault(path.stem, []).append(path)
+    unique = {stem: paths[0] for stem, paths in by_stem.items() if len(paths) == 1}
+    ambiguous = [(paths[0].stem + '.*', f'ambiguous in {folder}: '
+                  f'{", ".join(p.name for p in paths)}')
+                 for paths in by_stem.values() if len(paths) > 1]
+    return unique, ambiguous
+
+
 def pair_folders(ir_dir: Path, vi_dir: Path
                  ) -> tuple[dict[str, tuple[Path, Path]], list[tuple[str, str]]]:
-    """Pair the images of two folders by file name.
+    """Pair the images of two folders by file stem (``ir/x.jpg`` with ``vi/x.png``).
 
     Returns:
-        ``{name: (ir_path, vi_path)}`` sorted by name, and ``(name, reason)`` for every image
-        without a counterpart, so callers can report them instead of dropping them silently.
+        ``{thermal file name: (ir_path, vi_path)}`` sorted by name, and ``(name, reason)``
+        for every image without a counterpart and every ambiguous stem, so callers can
+        report them instead of dropping them silently.
     """
-    ir, vi = list_images(ir_dir), list_images(vi_dir)
-    pairs = {n: (ir[n], vi[n]) for n in sorted(set(ir) & set(vi))}
-    unmatched = [(n, f'no visible image in {vi_dir}') for n in sorted(set(ir) - set(vi))]
-    unmatched += [(n, f'no thermal image in {ir_dir}') for n in sorted(set(vi) - set(ir))]
+    ir, ir_bad = stem_index(ir_dir)
+    vi, vi_bad = stem_index(vi_dir)
+    pairs = {ir[s].name: (ir[s], vi[s]) for s in sorted(set(ir) & set(vi))}
+    pairs = dict(sorted(pairs.items()))
+    unmatched = ir_bad + vi_bad
+    unmatched += [(ir[s].name, f'no visible image in {vi_dir}') for s in sorted(set(ir) - set(vi))]
+    unmatched += [(vi[s].name, f'no thermal image in {ir_dir}')
+                  for s in sorted(set(vi) - set(ir))]
     return pairs, unmatched
 
 
@@ -66,9 +85,29 @@ def read_thermal(path: Path | str) -> np.ndarray:
 
 
 def write_image(path: Path | str, image: np.ndarray) -> None:
-    """Write grey or RGB ``image``; the folder is created. Raises ShapeError on failure."""
+    """Write grey or RGB ``image`` atomically (a temporary file renamed into place, so an
+    interrupted run leaves the complete image or none); the folder is created.
+
+    Raises:
+        ShapeError: no image format for the extension, or the file cannot be written (the
+            reason named: permission, missing space).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ShapeError(f'cannot write {str(path)!r}: {path.suffix or "no extension"} is not '
+                         f'an image format ({", ".join(IMAGE_SUFFIXES)})')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ShapeError(f'cannot create {str(path.parent)!r} ({err.strerror})') from err
     out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    if not cv2.imwrite(str(path), out):
-        raise ShapeError(f'cannot write image {str(path)!r} (unknown extension?)')
+    tmp = path.with_name(f'.{path.stem}.partial{path.suffix}')
+    try:
+        ok = cv2.imwrite(str(tmp), out)
+    except cv2.error as err:
+        raise ShapeError(f'cannot encode {str(path)!r}: {err}') from err
+    if not ok:
+        why = 'permission denied' if not os.access(path.parent, os.W_OK) else 'write failed'
+        tmp.unlink(missing_ok=True)
+        raise ShapeError(f'cannot write image {str(path)!r} ({why})')
+    os.replace(tmp, path)

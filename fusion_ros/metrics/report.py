@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion_ros.errors import ConfigError, ShapeError
-from fusion_ros.io.image_files import list_images, pair_folders, read_image
+from fusion_ros.io.image_files import pair_folders, read_image, stem_index
 from fusion_ros.metrics.fusion_metrics import compute_metrics
 
 __all__ = ['EvalProblem', 'EvalTask', 'LOWER_IS_BETTER', 'evaluate', 'find_tasks',
@@ -42,21 +42,26 @@ class EvalProblem:
 
 def find_tasks(ir_dir: Path, vi_dir: Path, fused: dict[str, Path]
                ) -> tuple[list[EvalTask], list[EvalProblem]]:
-    """Pair source and fused images by file name; report every missing counterpart by name."""
+    """Pair source and fused images by file stem (a fused ``01.png`` for a source
+    ``01.jpg``); report every missing counterpart and ambiguous stem by name."""
     pairs, unmatched = pair_folders(ir_dir, vi_dir)
     if not pairs and not unmatched:
         raise ConfigError(f'no images in {str(ir_dir)!r}')
     tasks = []
     problems = [EvalProblem('-', name, reason) for name, reason in unmatched]
+    stems = {Path(name).stem for name in pairs}
     for method, folder in fused.items():
-        images = list_images(folder)
+        images, ambiguous = stem_index(folder)
+        problems += [EvalProblem(method, name, reason) for name, reason in ambiguous]
         for name, (ir, vi) in pairs.items():
-            if name in images:
-                tasks.append(EvalTask(method, name, ir, vi, images[name]))
+            stem = Path(name).stem
+            if stem in images:
+                tasks.append(EvalTask(method, name, ir, vi, images[stem]))
             else:
                 problems.append(EvalProblem(method, name, f'no fused image in {folder}'))
-        for name in sorted(set(images) - set(pairs)):
-            problems.append(EvalProblem(method, name, 'fused image has no source pair'))
+        for stem in sorted(set(images) - stems):
+            problems.append(EvalProblem(method, images[stem].name,
+                                        'fused image has no source pair'))
     return tasks, problems
 
 

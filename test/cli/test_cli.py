@@ -66,8 +66,12 @@ def test_bad_size_is_an_argument_error(capsys):
 
 def test_models_json(capsys):
     assert main(['models', '--json']) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert {'model': 'laplacian', 'params': 0} in rows
+    rows = {r['model']: r for r in json.loads(capsys.readouterr().out)}
+    assert rows['laplacian']['params'] == 0 and rows['laplacian']['weights'] == 'none needed'
+    assert rows['fastfusion']['shipped_weights'] and rows['fastfusion']['weights'].endswith('.pt')
+    assert not rows['dfvo']['shipped_weights'] and '--weights' in rows['dfvo']['weights']
+    assert rows['didfuse']['description'].startswith('DIDFuse')
+    assert rows['fastfusion']['auto_precision'] and not rows['max']['auto_precision']
 
 
 @pytest.mark.parametrize(('argv', 'named'), [

@@ -67,9 +67,13 @@ def test_bench_model_json(capsys):
     assert main(['bench', 'model', '--model', 'average', '--size', '64x48', '--repeat', '3',
                  '--json']) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == {'model', 'size', 'device', 'precision', 'ms_median', 'ms_p95',
-                           'peak_mem_mb', 'params'}
+    assert set(result) == {'model', 'size', 'device', 'precision', 'precision_requested',
+                           'precision_text', 'channels_last', 'compiled', 'compile_error',
+                           'ms_median', 'ms_p95', 'peak_mem_mb', 'params'}
     assert result['size'] == '64x48' and result['device'] == 'cpu'
+    # the default is auto, and the report says what it resolved to (fp32 for a baseline)
+    assert result['precision_requested'] == 'auto' and result['precision'] == 'fp32'
+    assert result['precision_text'] == 'fp32 (auto)' and not result['compiled']
     assert 0 < result['ms_median'] <= result['ms_p95'] and result['peak_mem_mb'] > 0
     assert main(['bench', 'model', '--model', 'fastfusion', '--size', '64x48', '--repeat', '2',
                  '--model-only']) == 0
@@ -101,3 +105,74 @@ def test_illumination_json_reproduces_the_released_classifier(shared_dir, capsys
         assert set(row) == {'image', 'day', 'night', 'raw'}
         np.testing.assert_allclose(row['raw'], golden[name], atol=1e-3)
         assert row['day'] + row['night'] == pytest.approx(1.0)
+
+
+def _pair_folders(tmp_path, names):
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    for sub, ext in (('ir', '.jpg'), ('vi', '.png')):
+        (tmp_path / sub).mkdir()
+        for name in names:
+            cv2.imwrite(str(tmp_path / sub / f'{name}{ext}'), rng.integers(0, 256, (24, 32, 3),
+                                                                           np.uint8))
+    return tmp_path / 'ir', tmp_path / 'vi'
+
+
+def test_folders_pair_by_stem_write_png_and_refuse_to_overwrite(tmp_path, capsys):
+    ir, vi = _pair_folders(tmp_path, ['a', 'b'])
+    out = tmp_path / 'fused'
+    assert main(['fuse', '--model', 'max', '--ir', str(ir), '--vi', str(vi), '--out',
+                 str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ['a.png', 'b.png']  # ir/a.jpg + vi/a.png
+    capsys.readouterr()
+    assert main(['fuse', '--model', 'max', '--ir', str(ir), '--vi', str(vi), '--out',
+                 str(out)]) == 1
+    assert '--overwrite' in capsys.readouterr().err
+    assert main(['fuse', '--model', 'max', '--ir', str(ir), '--vi', str(vi), '--out',
+                 str(out), '--overwrite', '--format', 'jpg']) == 0
+    assert {p.suffix for p in out.iterdir()} == {'.png', '.jpg'}
+
+
+def test_ambiguous_stems_are_named(tmp_path, capsys):
+    import shutil
+
+    ir, vi = _pair_folders(tmp_path, ['a', 'b'])
+    shutil.copy(vi / 'a.png', vi / 'a.bmp')
+    assert main(['fuse', '--model', 'max', '--ir', str(ir), '--vi', str(vi), '--out',
+                 str(tmp_path / 'f')]) == 1
+    out = capsys.readouterr().out
+    assert 'ambiguous' in out and 'a.bmp' in out and 'a.png' in out
+    assert (tmp_path / 'f' / 'b.png').exists()  # the unambiguous pair is still fused
+
+
+@pytest.mark.parametrize('case', ['no_extension', 'into_input', 'folder_slash'])
+def test_single_pair_outputs_are_checked_before_the_work(tmp_path, capsys, case):
+    ir, vi = _pair_folders(tmp_path, ['a'])
+    args = ['fuse', '--model', 'max', '--ir', str(ir / 'a.jpg'), '--vi', str(vi / 'a.png')]
+    if case == 'no_extension':
+        assert main([*args, '--out', str(tmp_path / 'fused')]) == 1
+        err = capsys.readouterr().err
+        assert 'no image extension' in err and 'Traceback' not in err
+    elif case == 'into_input':
+        assert main([*args, '--out', str(vi / 'a.png'), '--overwrite']) == 1
+        assert 'input' in capsys.readouterr().err
+        assert (vi / 'a.png').stat().st_size > 0  # untouched
+    else:
+        assert main([*args, '--out', str(tmp_path / 'dir') + '/']) == 0
+        assert (tmp_path / 'dir' / 'a.png').is_file()
+
+
+def test_read_only_output_folder_fails_first_with_the_reason(tmp_path, capsys):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip('root writes into read-only folders')
+    ir, vi = _pair_folders(tmp_path, ['a'])
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    ro.chmod(0o500)
+    assert main(['fuse', '--model', 'max', '--ir', str(ir), '--vi', str(vi), '--out',
+                 str(ro / 'sub')]) == 1
+    assert 'permission denied' in capsys.readouterr().err
