@@ -174,22 +174,30 @@ def _convert(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from fusion_ros.bagtools.convert import convert_listing
+    from fusion_ros.io.bag import bag_in_place, discard_bag
     from fusion_ros.io.datasets import list_dataset
 
     split = None if args.split == 'all' else args.split
     listing = list_dataset(args.layout, args.src, split=split, sequence=args.sequence)
     if args.limit is not None:
         listing.pairs = listing.pairs[:args.limit]
-    with tqdm(total=len(listing.pairs), unit='pair', desc='convert') as bar:
-        report = convert_listing(listing, args.out_bag, rate_hz=args.rate,
-                                 compress=args.compress, storage=args.storage,
-                                 version=_version(args), on_pair=lambda _: bar.update())
+    with bag_in_place(args.out_bag) as tmp, \
+            tqdm(total=len(listing.pairs), unit='pair', desc='convert') as bar:
+        report = convert_listing(listing, tmp, rate_hz=args.rate, compress=args.compress,
+                                 storage=args.storage, version=_version(args),
+                                 on_pair=lambda _: bar.update())
+        if not report.pairs:
+            discard_bag(tmp)  # an empty bag would only block the next run
     span = 0.0 if report.first_ns is None else (report.last_ns - report.first_ns) / 1e9
     print(f'wrote {report.pairs} pairs ({report.messages} messages, {span:.1f} s) to '
           f'{args.out_bag} [{args.storage}, metadata v{_version(args)}]')
     for name, reason in report.skipped:
         print(f'  skipped {name}: {reason}')
-    return 0 if report.pairs else 1
+    if not report.pairs:
+        print(f'error: no pair of {args.src} could be converted; nothing written',
+              file=sys.stderr)
+        return 1
+    return 1 if report.skipped else 0  # as fuse: skipped inputs are a failure, named above
 
 
 def _play(args: argparse.Namespace) -> int:

@@ -100,14 +100,15 @@ def write_synthetic_bag(
 
 
 def run(args: argparse.Namespace) -> int:
-    from fusion_ros.io.bag import remove_bag
+    from fusion_ros.io.bag import bag_in_place, remove_bag
 
     if args.overwrite:
         remove_bag(args.out_bag)
-    n = write_synthetic_bag(args.out_bag, seconds=args.seconds, fps=args.fps, seed=args.seed,
-                            size=args.size, storage=args.storage, jitter_ms=args.jitter_ms,
-                            drop_rate=args.drop_rate, thermal_16bit=args.thermal_16bit,
-                            thermal_offset=args.thermal_offset)
+    with bag_in_place(args.out_bag) as tmp:  # Ctrl-C leaves no partial bag behind
+        n = write_synthetic_bag(tmp, seconds=args.seconds, fps=args.fps, seed=args.seed,
+                                size=args.size, storage=args.storage, jitter_ms=args.jitter_ms,
+                                drop_rate=args.drop_rate, thermal_16bit=args.thermal_16bit,
+                                thermal_offset=args.thermal_offset)
     print(f'wrote {n} thermal + RGB pairs ({args.size[0]}x{args.size[1]}, {args.fps:g} Hz) '
           f'to {args.out_bag}')
     return 0

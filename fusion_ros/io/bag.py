@@ -8,9 +8,11 @@ and the recorder stores what it receives, so nothing is converted on the hot pat
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import struct
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from fusion_ros.io.image_msg import (
 from fusion_ros.io.salvage import salvage_reader
 
 __all__ = [
+    'bag_in_place',
+    'discard_bag',
     'BagMessage',
     'BagWriter',
     'bag_topics',
@@ -86,6 +90,35 @@ def remove_bag(path: Path) -> None:
     if not (path.is_dir() and (path / 'metadata.yaml').exists()):
         raise BagError(f'{str(path)!r} exists and is not a rosbag2 directory; not overwriting it')
     shutil.rmtree(path)
+
+
+@contextmanager
+def bag_in_place(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write a bag into; it becomes ``path`` only
+    when the block ends normally, and is removed when it raises (Ctrl-C included), so a
+    command leaves a complete bag or none, never one that blocks its re-run. Use
+    :func:`discard_bag` inside the block to end without an output.
+
+    Raises:
+        BagError: ``path`` already exists.
+    """
+    path = Path(path)
+    if path.exists():
+        raise BagError(f'output bag {str(path)!r} already exists')
+    tmp = path.with_name(f'.{path.name}.partial')
+    shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if tmp.exists():
+        os.replace(tmp, path)
+
+
+def discard_bag(tmp: Path) -> None:
+    """Drop a bag written under :func:`bag_in_place` (nothing worth keeping in it)."""
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 class BagWriter:

@@ -143,7 +143,8 @@ def test_jpeg_sources_are_stored_byte_for_byte(kaist, tmp_path):
 def test_cli_convert_writes_the_requested_metadata_version(kaist, tmp_path, capsys, flags,
                                                            version, storage):
     out = tmp_path / 'out'
-    assert main(['bag', 'convert', 'kaist', str(kaist), str(out), *flags]) == 0
+    # a skipped file makes the exit status 1 (as fuse), and the rest is still converted
+    assert main(['bag', 'convert', 'kaist', str(kaist), str(out), *flags]) == 1
     text = capsys.readouterr().out
     assert 'wrote 6 pairs' in text and 'skipped set03/V001/I00014.jpg' in text
     meta = yaml.safe_load((out / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
@@ -155,3 +156,22 @@ def test_cli_convert_of_an_empty_folder_is_a_clear_error(tmp_path, capsys):
     (tmp_path / 'empty').mkdir()
     assert main(['bag', 'convert', 'llvip', str(tmp_path / 'empty'), str(tmp_path / 'o')]) == 1
     assert 'LLVIP visible folder' in capsys.readouterr().err
+
+
+def test_convert_with_no_pair_leaves_no_bag_and_an_interrupted_write_none(tmp_path, capsys):
+    from fusion_ros.io.bag import BagWriter, bag_in_place
+
+    src = tmp_path / 'pairs'
+    (src / 'ir').mkdir(parents=True)
+    (src / 'vi').mkdir()
+    (src / 'ir' / 'a.png').write_bytes(b'not an image')
+    (src / 'vi' / 'a.png').write_bytes(b'not an image')
+    out = tmp_path / 'out'
+    assert main(['bag', 'convert', 'pairs', str(src), str(out)]) == 1
+    assert 'nothing written' in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob('.out*'))  # the re-run is not blocked
+    with pytest.raises(KeyboardInterrupt), bag_in_place(out) as tmp:
+        with BagWriter(tmp) as bag:
+            bag.write_image('/rgb/image_raw', np.zeros((4, 4, 3), np.uint8), 'rgb8', 1, 'rgb')
+        raise KeyboardInterrupt  # Ctrl-C after the first messages
+    assert not out.exists() and not list(tmp_path.glob('.out*'))
