@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import signal
 import sys
 import threading
@@ -28,10 +29,20 @@ SUBCOMMANDS = {
 }
 
 
+def plain(text: str) -> str:
+    """Docstring text for a terminal: reStructuredText literals (````x````) shown plainly."""
+    return re.sub(r'``(.+?)``', r'\1', text)
+
+
+def summary(doc: str) -> str:
+    """The first paragraph of a docstring as one line (the subcommand list shows it)."""
+    return ' '.join(plain(doc).strip().split('\n\n')[0].split())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='fusion-ros',
-        description=__doc__.split('\n')[0].split(': ', 1)[1],
+        description=plain(__doc__.split('\n')[0].split(': ', 1)[1]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='Run "fusion-ros demo" for the day-to-night demonstration.',
     )
@@ -40,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(f'fusion_ros.cli.{module_name}')
         doc = (module.__doc__ or '').strip()
-        cmd = sub.add_parser(name, help=doc.split('\n')[0], description=doc,
+        cmd = sub.add_parser(name, help=summary(doc), description=plain(doc),
                              formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(cmd)
         cmd.set_defaults(func=module.run)

@@ -25,7 +25,17 @@ def test_each_subcommand_has_help(name, capsys):
     with pytest.raises(SystemExit) as exc:
         main([name, '--help'])
     assert exc.value.code == 0
-    assert 'usage: fusion-ros ' + name in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'usage: fusion-ros ' + name in out
+    assert '``' not in out  # plain text, no reStructuredText markup
+
+
+def test_subcommand_summaries_are_whole_sentences():
+    from fusion_ros.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == 'command')
+    for choice in sub._choices_actions:
+        assert choice.help.endswith(('.', ')')) and '``' not in choice.help, choice.help
 
 
 def test_help_does_not_import_torch():
