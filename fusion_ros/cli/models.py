@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """List the registered fusion models: what each is, its size, whether trained weights ship.
 
-Example:
+Examples:
   fusion-ros models
+  fusion-ros models --options piafusion
   fusion-ros models --json
 """
 
@@ -13,14 +14,26 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--json', action='store_true', help='print JSON instead of a table')
+    parser.add_argument('--options', metavar='MODEL', default=None,
+                        help="the model's options (--option KEY=VALUE) with their defaults")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
 
     from fusion_ros.models import build_model, list_models
-    from fusion_ros.models._registry import get_model_entrypoint
+    from fusion_ros.models._registry import get_model_entrypoint, model_options
     from fusion_ros.resources import shipped_file
+
+    if args.options is not None:
+        options = model_options(args.options)  # unknown names: ModelNotFoundError
+        if args.json:
+            print(json.dumps(options, default=str))
+        for key, value in ({} if args.json else options).items():
+            print(f'{key}={value!r}')
+        if not options and not args.json:
+            print(f'{args.options} takes no options')
+        return 0
 
     rows = []
     for name in list_models():
@@ -30,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
                    if model.needs_weights else 'none needed')
         doc = (get_model_entrypoint(name).__doc__ or '').strip().split('\n')[0]
         rows.append({'model': name, 'params': model.num_params(), 'description': doc,
+                     'options': model_options(name),
                      'weights': weights, 'shipped_weights': shipped is not None,
                      'auto_precision': bool(model.auto_precision)})
     if args.json:

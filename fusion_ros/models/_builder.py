@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from fusion_ros.errors import ConfigError, WeightsError
-from fusion_ros.models._registry import get_model_entrypoint
+from fusion_ros.models._registry import get_model_entrypoint, model_options
 
 __all__ = ['build_model', 'load_state_dict', 'load_strict', 'read_checkpoint']
 
@@ -76,6 +76,12 @@ def build_model(
         WeightsError: weights that do not load (the message names missing/unexpected keys).
     """
     entrypoint = get_model_entrypoint(name)
+    known = model_options(name)
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        listed = ', '.join(f'{k}={v!r}' for k, v in known.items()) or 'none'
+        raise ConfigError(f'model {name!r} has no option {", ".join(map(repr, unknown))}; '
+                          f'its options (defaults): {listed}')
     try:
         model = entrypoint(**kwargs)
     except (TypeError, ValueError) as err:

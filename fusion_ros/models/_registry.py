@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import inspect
+import typing
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
 from fusion_ros.errors import ModelNotFoundError
 
-__all__ = ['get_model_entrypoint', 'list_models', 'register_model']
+__all__ = ['get_model_entrypoint', 'list_models', 'model_options', 'register_model']
 
 _ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -36,3 +39,15 @@ def get_model_entrypoint(name: str) -> Callable[..., nn.Module]:
         raise ModelNotFoundError(
             f'unknown model {name!r}; available: {", ".join(list_models())}'
         ) from None
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """The options a model takes (``--option KEY=VALUE``) with their defaults, read from the
+    constructor of the class its entrypoint returns."""
+    entrypoint = get_model_entrypoint(name)
+    cls = typing.get_type_hints(entrypoint).get('return')
+    if cls is None:
+        return {}
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return {p.name: p.default for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}

@@ -106,3 +106,18 @@ def test_empty_state_dict_loads_into_parameterless_model(tmp_path):
     path = tmp_path / 'empty.pt'
     torch.save({}, path)
     assert build_model('max', weights=path) is not None
+
+
+def test_unknown_model_option_names_the_valid_ones(capsys):
+    from fusion_ros.cli.main import main
+
+    with pytest.raises(ConfigError) as err:
+        build_model('piafusion', flavor='tf')
+    text = str(err.value)
+    assert "no option 'flavor'" in text and "flavour='tf'" in text
+    assert 'unexpected keyword' not in text
+    assert main(['models', '--options', 'dfvo']) == 0
+    out = capsys.readouterr().out
+    assert "variant='inference'" in out and "attention='chunked'" in out
+    assert main(['models', '--options', 'max']) == 0
+    assert 'takes no options' in capsys.readouterr().out
