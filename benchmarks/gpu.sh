@@ -14,7 +14,7 @@ DATA=${FUSION_ROS_SHARED:-../shared}/data/pairs
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$PY" -c 'import torch; assert torch.cuda.is_available(), "no CUDA device"; print(torch.cuda.get_device_name(0))' \
-  > "$tmp/device" || { echo "error: no CUDA device (torch.cuda.is_available() is False)"; exit 1; }
+  > "$tmp/device" 2>/dev/null || { echo "error: no CUDA device (torch.cuda.is_available() is False)"; exit 1; }
 {
   echo "GPU: $(cat "$tmp/device"), torch $("$PY" -c 'import torch; print(torch.__version__)')"
   echo
