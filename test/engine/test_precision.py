@@ -184,3 +184,18 @@ def test_bf16_engine_runs_every_learned_model():
         engine = FusionEngine(name, precision='bf16', random_init=True)
         res = engine.fuse(ir, vi)
         assert res.fused.shape == (40, 56, 3) and res.enhanced is not None
+
+
+@pytest.mark.shared
+def test_piafusion_engine_reports_its_classifiers_day_probability(shared_dir):
+    """The shipped PIAFusion file carries its stage-1 classifier: on the five MSRS pairs the
+    engine's day/night call is right for every file (D/N suffix), in fp32 and in bf16."""
+    msrs = shared_dir / 'data' / 'pairs' / 'msrs'
+    for precision in ('fp32', 'bf16'):
+        engine = FusionEngine('piafusion', precision=precision, enhanced=False)
+        assert engine.model.classifier is not None
+        for vi_path in sorted((msrs / 'vi').iterdir()):
+            ir = cv2.imread(str(msrs / 'ir' / vi_path.name), cv2.IMREAD_GRAYSCALE)
+            vi = cv2.cvtColor(cv2.imread(str(vi_path)), cv2.COLOR_BGR2RGB)
+            day = engine.fuse(ir, vi).day_probability
+            assert (day > 0.5) == vi_path.stem.endswith('D'), (precision, vi_path.name, day)

@@ -250,3 +250,19 @@ def _alive(pid: int) -> bool:
     # a zombie (exited, not yet reaped by init) counts as gone
     with open(f'/proc/{pid}/stat') as f:
         return f.read().split(')')[-1].split()[0] != 'Z'
+
+
+def test_piafusion_runs_from_its_shipped_weights_with_its_classifier(tmp_path):
+    """model:=piafusion with no weights given: the shipped file (fusion net + classifier)
+    loads, fused frames come out and P(day) is the classifier's, not the luminance one."""
+    bag = tmp_path / 'in'
+    write_synthetic_bag(bag, seconds=3.0, size=(160, 128), seed=5, progress=False)
+    out = tmp_path / 'out'
+    res = _launch('--bag', str(bag), '--exit-after-bag', '--no-detector', '--model', 'piafusion',
+                  '--record', str(out), '--rate', '0.5')
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "model 'piafusion'" in res.stdout and 'models/piafusion.pt' not in res.stderr
+    fused = list(read_bag(out, [FUSED_TOPIC]))
+    assert len(fused) >= 10, res.stdout[-2000:]
+    days = [float(np.frombuffer(m.raw[4:8], '<f4')[0]) for m in read_bag(out, [DAY_TOPIC])]
+    assert len(days) == len(fused) and all(0.0 <= d <= 1.0 for d in days)

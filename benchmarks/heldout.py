@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Fusion quality on the pairs a training run held out (its seeded validation split),
+per source set, for trained models beside the classical baselines; plus, for models with
+an enhancement head, mean luminance and noise of the input vs the enhanced night frames.
+
+    .venv/bin/python benchmarks/heldout.py RUN_DIR [--models piafusion ...] [--out table.md]
+
+RUN_DIR/config.yaml names the data and the split (val_fraction, seed), so the pairs are
+exactly the ones the run never trained on. Metrics: tang convention, full-size images,
+the engine's default precision. Noise: median absolute Laplacian of the luminance.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from fusion_ros.engine import FusionEngine
+from fusion_ros.metrics import compute_metrics
+from fusion_ros.training.data import split_validation
+from fusion_ros.training.sources import load_sources
+
+METRICS = ('EN', 'SD', 'SF', 'AG', 'MI', 'VIF', 'Qabf')
+BASELINES = ('average', 'max', 'laplacian')
+
+
+def heldout_pairs(run: Path):
+    cfg = yaml.safe_load((run / 'config.yaml').read_text())
+    pairs = load_sources(cfg['data'], exclude=cfg.get('exclude', []))
+    _, held = split_validation(pairs, cfg.get('val_fraction', 0.1), cfg.get('seed', 0))
+    return held
+
+
+def _set_of(pair) -> str:
+    path = str(pair.thermal_path or pair.name)
+    return next((s for s in ('llvip', 'msrs', 'roadscene') if f'/{s}/' in path), 'other')
+
+
+def _noise(y: np.ndarray) -> float:
+    return float(np.median(np.abs(cv2.Laplacian(y.astype(np.float32), cv2.CV_32F))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('run', type=Path)
+    parser.add_argument('--models', nargs='+', default=['piafusion'])
+    parser.add_argument('--out', type=Path, default=None)
+    args = parser.parse_args()
+    held = heldout_pairs(args.run)
+    scores: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    light: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    for name in (*args.models, *BASELINES):
+        engine = FusionEngine(name, enhanced=True)
+        for pair in held:
+            ir_f, rgb_f = pair.load()
+            ir = np.rint(ir_f * 255).astype(np.uint8)
+            rgb = np.rint(rgb_f * 255).astype(np.uint8)
+            res = engine.fuse(ir, rgb)
+            vi_grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            fused = cv2.cvtColor(res.fused, cv2.COLOR_RGB2GRAY)
+            scores[(_set_of(pair), name)].append(compute_metrics(ir, vi_grey, fused, METRICS))
+            if name in args.models and res.enhanced is not None and _set_of(pair) == 'llvip':
+                en = cv2.cvtColor(res.enhanced, cv2.COLOR_RGB2GRAY)
+                light[name].append((vi_grey.mean(), en.mean(), _noise(vi_grey), _noise(en)))
+        print(f'{name} done ({engine.describe()})', flush=True)
+    lines = [f'Held-out pairs of {args.run} ({len(held)}: '
+             + ', '.join(f'{s} {sum(_set_of(p) == s for p in held)}'
+                         for s in sorted({_set_of(p) for p in held})) + ')', '',
+             '| set | method | ' + ' | '.join(METRICS) + ' |',
+             '|---|---|' + '---:|' * len(METRICS)]
+    for (subset, name), rows in sorted(scores.items()):
+        means = [np.nanmean([r[m] for r in rows]) for m in METRICS]
+        lines.append(f'| {subset} ({len(rows)}) | {name} | '
+                     + ' | '.join(f'{v:.4g}' for v in means) + ' |')
+    for name, rows in light.items():
+        a = np.array(rows)
+        lines += ['', f'{name} enhanced output on the held-out LLVIP night pairs ({len(a)}): '
+                  f'mean luminance {a[:, 0].mean():.1f} -> {a[:, 1].mean():.1f}, noise '
+                  f'(median |Laplacian|) {a[:, 2].mean():.2f} -> {a[:, 3].mean():.2f}']
+    table = '\n'.join(lines)
+    print(table)
+    if args.out:
+        args.out.write_text(table + '\n')
+
+
+if __name__ == '__main__':
+    main()
