@@ -4,8 +4,8 @@
 Sources and fused images are paired by file stem (01.png with 01.jpg). Colour images are
 evaluated on their luminance (MATLAB rgb2gray). Writes OUT/per_image.csv (method, image,
 one column per metric), OUT/summary.md (mean ± std, best per column in bold),
-OUT/summary.csv, OUT/means.png and OUT/boxplots.png. Missing pairs and size mismatches are listed by name in summary.md and on
-stderr, never skipped silently.
+OUT/summary.csv, OUT/means.png and OUT/boxplots.png. Missing pairs and size mismatches
+are listed by name in summary.md and on stderr, never skipped silently.
 
 Conventions: "tang" reproduces the MATLAB code behind the published tables (PSNR ~60 dB,
 MI/CC/SD/VIF quirks included); "standard" uses textbook definitions.
