@@ -132,10 +132,19 @@ def test_piafusion_trains_both_stages_and_resume_skips_the_first(pair_set, tmp_p
     assert (out / 'classifier' / 'best.pt').is_file() and (out / 'best.pt').is_file()
     settings = yaml.safe_load((out / 'config.yaml').read_text())['settings']
     assert settings['classifier'] == str(out / 'classifier' / 'best.pt')
-    build_model('piafusion', weights=out / 'best.pt')
+    model = build_model('piafusion', weights=out / 'best.pt')
     from fusion_ros.models.piafusion import load_illumination_classifier
 
-    load_illumination_classifier(out / 'classifier' / 'best.pt')
+    stage1 = load_illumination_classifier(out / 'classifier' / 'best.pt')
+    assert stage1.head == 'abs'  # the trainable head (config/train/piafusion-classifier.yaml)
+    # the fusion file carries the frozen classifier: one file gives fusion and P(day)
+    assert model.classifier is not None and model.classifier.head == 'abs'
+    for key, value in stage1.state_dict().items():
+        assert torch.equal(model.classifier.state_dict()[key], value), key
+    rgb = torch.rand(1, 3, 32, 32)
+    assert 0.0 <= float(model.illumination(rgb)[0]) <= 1.0
+    bundled = load_illumination_classifier(out / 'best.pt')  # what `illumination` reads
+    assert torch.equal(bundled(rgb), stage1(rgb))
     capsys.readouterr()
     assert main([*args[:5], '4', *args[6:], '--resume']) == 0
     assert 'stage 1 (illumination classifier) already done' in capsys.readouterr().out
