@@ -231,6 +231,7 @@ class PIAFusion(FusionModel):
     """
 
     needs_weights = True
+    default_weights = 'models/piafusion.pt'  # ours, both stages: models/piafusion.md
     auto_precision = True
     fp32_modules = ('decoder.conv5',)  # the 1x1 output conv before tanh
     min_size = 2
