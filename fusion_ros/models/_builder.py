@@ -93,15 +93,28 @@ def build_model(
     if weights is None and pretrained and getattr(model, 'default_weights', None):
         from fusion_ros.resources import share_file
 
-        weights = share_file(model.default_weights)
+        shipped = share_file(model.default_weights)
+        try:
+            _load(model, shipped, weights_format)
+        except WeightsError:
+            if not kwargs:
+                raise
+            # the shipped file is for the default architecture: options that change it
+            # (e.g. piafusion flavour=port) leave the model untrained, and the engine says
+            # it needs weights
+        return model.to(device).eval()
     if weights is not None:
-        loader = getattr(model, 'load_weights', None)
-        if loader is not None:  # models with release formats of their own (e.g. DIDFuse)
-            loader(weights, weights_format)
-        else:
-            load_strict(model, load_state_dict(weights), str(weights))
-        model.weights_source = str(weights)
+        _load(model, weights, weights_format)
     return model.to(device).eval()
+
+
+def _load(model: nn.Module, weights: Path | str, weights_format: str | None) -> None:
+    loader = getattr(model, 'load_weights', None)
+    if loader is not None:  # models with release formats of their own (e.g. DIDFuse)
+        loader(weights, weights_format)
+    else:
+        load_strict(model, load_state_dict(weights), str(weights))
+    model.weights_source = str(weights)
 
 
 def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:

@@ -292,7 +292,11 @@ class PIAFusion(FusionModel):
                 f'{str(path)!r} has separate IR/VI extractor weights (the PyTorch port layout) '
                 "but this PIAFusion shares them: build it with flavour='port' "
                 '(or share_weights=False)')
-        load_strict(self, state, str(path))
+        try:
+            load_strict(self, state, str(path))
+        except WeightsError:
+            self.classifier = None  # no half-loaded classifier giving random P(day)
+            raise
 
 
 @register_model
