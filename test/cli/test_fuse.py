@@ -80,13 +80,22 @@ def test_bench_model_json(capsys):
     assert 'fastfusion (model only) 64x48' in capsys.readouterr().out
 
 
-def test_illumination_without_weights_uses_luminance(tmp_path, capsys):
+def test_illumination_without_weights_uses_the_shipped_classifier(tmp_path, capsys,
+                                                                  monkeypatch):
     bright, dark = tmp_path / 'day.png', tmp_path / 'night.png'
     cv2.imwrite(str(bright), np.full((32, 32, 3), 200, np.uint8))
     cv2.imwrite(str(dark), np.full((32, 32, 3), 10, np.uint8))
     assert main(['illumination', '--json', str(bright), str(dark)]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r['image'] for r in rows] == [str(bright), str(dark)]
+    assert rows[0]['day'] > 0.5 and rows[1]['night'] > 0.5
+    assert rows[0]['raw'] != [rows[0]['day'], rows[0]['night']]  # classifier scores
+    # where no classifier is installed: the weight-free luminance estimate
+    import fusion_ros.cli.illumination as cli
+
+    monkeypatch.setattr(cli, 'SHIPPED_CLASSIFIER', 'models/not_shipped.pt')
+    assert main(['illumination', '--json', str(bright), str(dark)]) == 0
+    rows = json.loads(capsys.readouterr().out)
     assert rows[0]['day'] > 0.95 and rows[1]['night'] > 0.95
     assert rows[0]['raw'] == [rows[0]['day'], rows[0]['night']]
 

@@ -126,4 +126,4 @@ def test_ros2_run_lifecycle_and_param_set(workspace):
             code = node.wait()
         log = node.stdout.read()
     assert code == 0 and time.monotonic() - start < 2.0, log
-    assert 'switched to model laplacian' in log and 'rejected' in log, log
+    assert "switched to model 'laplacian'" in log and 'rejected' in log, log

@@ -34,7 +34,7 @@ def test_configure_activate_deactivate_cleanup(ros_context):
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.engine is not None and node.engine.model_name == 'max'
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-        assert len(node._subs) == 2
+        assert len(node._subs) == 3  # thermal, RGB and the RGB CameraInfo
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
         assert node._subs == []
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS

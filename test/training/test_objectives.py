@@ -65,7 +65,10 @@ def test_piafusion_fusion_stage_uses_the_frozen_classifier(pair_set, tmp_path):
     _loss_drop(objective, _batch(pair_set), 2, 1e-3)
     assert not objective.classifier.training
     assert all(torch.equal(before[k], v) for k, v in objective.classifier.state_dict().items())
-    assert set(objective.export()) == set(objective.model.state_dict())
+    # the export is the fusion net plus the frozen classifier under classifier.*
+    assert set(objective.export()) == set(objective.model.state_dict()) | {
+        f'classifier.{k}' for k in objective.classifier.state_dict()}
+    assert objective.export_meta() == {'classifier_options': {'head': 'relu'}}
 
 
 def test_classifier_learns_day_from_night(pair_set):
