@@ -51,11 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.ir.is_dir() != args.vi.is_dir():
         raise ConfigError('--ir and --vi must both be files or both be folders')
-    folder_wanted = {name: str(getattr(args, name) or '').endswith(('/', '\\'))
-                     for name in ('out', 'enhanced_out')}
+    single = None if args.ir.is_dir() else _file_outputs(args)  # reads the raw --out text
     args.out = Path(args.out)
     args.enhanced_out = Path(args.enhanced_out) if args.enhanced_out else None
-    if args.ir.is_dir():
+    if single is None:
         pairs, unmatched = pair_folders(args.ir, args.vi)
         problems = [f'{name}: {reason}' for name, reason in unmatched]
         if not pairs:
@@ -67,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             if not path.is_file():
                 raise ConfigError(f'{str(path)!r} does not exist')
         problems = []
-        jobs = [(args.ir, args.vi, *_file_outputs(args, folder_wanted))]
+        jobs = [(args.ir, args.vi, *single)]
     _check_outputs(jobs, args)
 
     engine = engine_from_args(args, enhanced=args.enhanced_out is not None)
@@ -101,14 +100,14 @@ def _folder_outputs(stems: list[str], args: argparse.Namespace) -> list[tuple[Pa
             for s in stems]
 
 
-def _file_outputs(args: argparse.Namespace, folder_wanted: dict[str, bool]
-                  ) -> tuple[Path, Path | None]:
-    """One pair: a path with an image extension, or a folder (existing, or ending in /) to
-    write ``<thermal stem>.<format>`` into."""
+def _file_outputs(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """One pair: a path with an image extension, or a folder (existing, or written with a
+    trailing /) to write ``<thermal stem>.<format>`` into."""
     from fusion_ros.io.image_files import IMAGE_SUFFIXES
 
-    def one(target: Path, option: str) -> Path:
-        if target.is_dir() or folder_wanted[option.strip('-').replace('-', '_')]:
+    def one(text: str, option: str) -> Path:
+        target = Path(text)
+        if target.is_dir() or text.endswith(('/', '\\')):
             return _named(target, args.ir.stem, args.format)
         if target.suffix.lower() not in IMAGE_SUFFIXES:
             raise ConfigError(f'{option} {str(target)!r} has no image extension '

@@ -45,8 +45,8 @@ from fusion_ros.models._registry import register_model
 from fusion_ros.ops.color import COLOUR_TRANSFORMS
 from fusion_ros.ops.shape import check_fusion_inputs, check_shape
 
-__all__ = ['FLAVOURS', 'IlluminationClassifier', 'PIAFusion', 'illumination_probabilities',
-           'load_illumination_classifier']
+__all__ = ['FLAVOURS', 'IlluminationClassifier', 'PIAFusion', 'bundled_classifier',
+           'illumination_probabilities', 'load_illumination_classifier']
 
 HEADS = ('relu', 'abs')
 FUSION_HEADS = ('tanh_half', 'tanh')
@@ -110,6 +110,18 @@ class IlluminationClassifier(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def bundled_classifier(state: dict[str, torch.Tensor], meta: dict[str, object]
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, object]] | None:
+    """The stage-1 part of a two-stage PIAFusion file (``classifier.*`` keys and its
+    ``classifier_options``), or None for a file without one."""
+    part = {k.removeprefix('classifier.'): v for k, v in state.items()
+            if k.startswith('classifier.')}
+    if not part:
+        return None
+    options = meta.get('classifier_options')
+    return part, dict(options) if isinstance(options, dict) else {}
+
+
 def load_illumination_classifier(path: Path | str, **options: object) -> IlluminationClassifier:
     """Build the classifier and load a state dict (the port's ``.pth``) strictly, eval mode.
 
@@ -120,10 +132,9 @@ def load_illumination_classifier(path: Path | str, **options: object) -> Illumin
 
     state, meta = read_checkpoint(path)
     saved = meta.get('model_options') if isinstance(meta.get('model_options'), dict) else {}
-    if any(k.startswith('classifier.') for k in state):  # a shipped PIAFusion file (both stages)
-        state = {k.removeprefix('classifier.'): v for k, v in state.items()
-                 if k.startswith('classifier.')}
-        saved = meta.get('classifier_options') or {}
+    bundled = bundled_classifier(state, meta)  # a shipped PIAFusion file (both stages)
+    if bundled is not None:
+        state, saved = bundled
     chosen = {**saved, **{k: v for k, v in options.items() if v is not None}}
     model = IlluminationClassifier(**chosen)  # type: ignore[arg-type]
     load_strict(model, state, str(path))
@@ -282,10 +293,9 @@ class PIAFusion(FusionModel):
         from fusion_ros.models._builder import load_strict, read_checkpoint
 
         state, meta = read_checkpoint(path)
-        if any(k.startswith('classifier.') for k in state):  # our shipped file: both stages
-            options = meta.get('classifier_options')
-            self.classifier = IlluminationClassifier(**(options if isinstance(options, dict)
-                                                        else {}))
+        bundled = bundled_classifier(state, meta)  # our shipped file: both stages
+        if bundled is not None:
+            self.classifier = IlluminationClassifier(**bundled[1])  # type: ignore[arg-type]
         port = fmt == 'piafusion-port' or any('.vi_conv2.' in k for k in state)
         if self.encoder.share_weights and port:
             raise WeightsError(

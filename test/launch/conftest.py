@@ -6,6 +6,8 @@ toolchain (``make tools`` installs it from FUSION_ROS_SHARED/ros2). Skipped with
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import shlex
 import subprocess
@@ -25,7 +27,7 @@ VENV_BIN = Path(sys.executable).parent
 
 def _need_toolchain() -> None:
     missing = [m for m in ('launch', 'launch_ros', 'launch_pytest', 'ros2cli', 'rclpy')
-               if __import__('importlib').util.find_spec(m) is None]
+               if importlib.util.find_spec(m) is None]
     if missing or not (VENV_BIN / 'colcon').exists() or not (VENV_BIN / 'ros2').exists():
         pytest.skip(f'the ROS 2 toolchain is not installed ({missing or "colcon/ros2"}): '
                     '`make tools` installs it from FUSION_ROS_SHARED/ros2')
@@ -42,7 +44,12 @@ class Workspace:
         return self.root / 'install'
 
     def env(self) -> dict[str, str]:
-        """The environment after ``source install/setup.bash`` on a private ROS graph."""
+        """The environment after ``source install/setup.bash`` on this run's private ROS
+        graph (a copy: callers may change it)."""
+        return dict(self._sourced_env)
+
+    @functools.cached_property
+    def _sourced_env(self) -> dict[str, str]:  # sourced once per test session
         from fusion_ros.ros.pipeline import isolated_ros_env
 
         base = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
