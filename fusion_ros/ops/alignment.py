@@ -1,0 +1,522 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Find the thermal-to-RGB homography of a camera rig from ordinary frames (no target).
+
+Thermal and visible intensities are unrelated (a warm face is bright in one, dark in the
+other), so frames are compared through their edge structure: the gradient magnitude of
+each image, blurred and divided by its local average so that faint thermal edges and
+strong RGB edges weigh alike. The transform is then found in two steps:
+
+1. A global search at 1/4 scale: every candidate scale and rotation warps the thermal
+   edges, and normalised cross-correlation (``cv2.matchTemplate``) gives the best shift;
+   the correlation maps of all frames are summed, so no single frame decides.
+2. Coarse-to-fine Gauss-Newton refinement of the chosen model (translation, similarity,
+   affine or homography) on all frames jointly, ECC-like (a gain and offset per frame),
+   with Huber weights so that moving objects and edges one camera does not see count
+   less. Each frame is then refined alone from the joint answer: the spread of those
+   per-frame answers is the confidence, and frames far from the rest are left out.
+
+Coordinates inside are normalised per camera (centre 0, half-width 1), so the same
+parameters describe every pyramid level and a thermal camera of another resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from fusion_ros.errors import FusionError
+
+__all__ = ['MODELS', 'Registration', 'RegistrationError', 'corner_error', 'edge_agreement',
+           'edge_features', 'estimate_registration', 'grey_unit']
+
+MODELS = ('translation', 'similarity', 'affine', 'homography')
+
+# the change each parameter makes to G (RGB-normalised -> thermal-normalised coordinates)
+_E = np.eye(3)
+
+
+def _unit(i: int, j: int) -> np.ndarray:
+    m = np.zeros((3, 3))
+    m[i, j] = 1.0
+    return m
+
+
+_BASES: dict[str, list[np.ndarray]] = {
+    'translation': [_unit(0, 2), _unit(1, 2)],
+    'similarity': [_unit(0, 0) + _unit(1, 1), _unit(1, 0) - _unit(0, 1),
+                   _unit(0, 2), _unit(1, 2)],
+    'affine': [_unit(i, j) for i in range(2) for j in range(3)],
+    'homography': [_unit(i, j) for i in range(3) for j in range(3) if (i, j) != (2, 2)],
+}
+
+SEARCH_SCALES = np.linspace(0.80, 1.20, 11)   # thermal field of view relative to RGB
+SEARCH_ROTATIONS_DEG = (-4.0, -2.0, 0.0, 2.0, 4.0)
+SEARCH_SHIFT = 0.15          # +-15 % of the RGB width (96 px at 640)
+SEARCH_WIDTH = 160           # RGB width of the global search
+REFINE_WIDTHS = (80, 160, 320, 640)
+SPREAD_WIDTH = 320           # per-frame refinements (the confidence) and outlier test
+SEARCH_FRAMES = 8            # frames the global search and candidate choice look at
+FINE_FRAMES = 10             # frames of the finest level (most of the accuracy is coarser)
+OUTLIER_PX = 4.0             # a frame this far from the joint answer (or 3x median) is out
+MIN_EDGE_DENSITY = 0.004     # share of pixels with a real edge; below: textureless
+MIN_PEAK = 0.06              # summed-correlation peak a real alignment reaches
+
+
+class RegistrationError(FusionError):
+    """The frames do not determine a transform (textureless, or no consistent answer)."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Result of :func:`estimate_registration`.
+
+    Attributes:
+        homography: 3x3 thermal-pixel to RGB-pixel map (full resolution), ``h[2,2] = 1``.
+        model: the transform family fitted.
+        frames: frames given; ``used``: indices that decided the answer.
+        spread_px: median RGB-pixel distance (mean over the four image corners) between
+            each used frame refined alone and the joint answer; ``None`` for one frame.
+        spread_p95_px: its 95th percentile.
+        per_frame_px: that distance for every used frame (``None`` for one frame).
+        score_before, score: :func:`edge_agreement` of identity and of the answer, mean
+            over the used frames.
+        skipped: ``index -> reason`` of frames left out.
+    """
+
+    homography: np.ndarray
+    model: str
+    frames: int
+    used: list[int]
+    spread_px: float | None
+    spread_p95_px: float | None
+    per_frame_px: list[float] | None
+    score_before: float
+    score: float
+    skipped: dict[int, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(float(v), 4)
+        return {
+            'homography': [float(v) for v in self.homography.reshape(-1).round(9)],
+            'model': self.model,
+            'frames': self.frames,
+            'frames_used': len(self.used),
+            'spread_px': r(self.spread_px),
+            'spread_p95_px': r(self.spread_p95_px),
+            'per_frame_px': None if self.per_frame_px is None
+            else [round(v, 3) for v in self.per_frame_px],
+            'score_before': r(self.score_before),
+            'score': r(self.score),
+            'skipped': {str(k): v for k, v in self.skipped.items()},
+        }
+
+
+# ---------------------------------------------------------------- features
+
+
+def grey_unit(image: np.ndarray) -> np.ndarray:
+    """Grey float32 in [0, 1], stretched between its 1st and 99th percentile: night RGB
+    uses a few dozen levels, 16-bit thermal a few hundred of 65,536. The stretch is capped
+    (at least 20 of 255 levels, 50 raw counts) so a blank image stays blank, not noise."""
+    img = image
+    if img.ndim == 3:
+        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+    floor = 20.0 if img.dtype == np.uint8 else 50.0 if img.dtype == np.uint16 else 0.08
+    img = img.astype(np.float32)
+    lo, hi = np.percentile(img, (1.0, 99.0))
+    return np.clip((img - lo) / max(float(hi - lo), floor), 0.0, 1.0).astype(np.float32)
+
+
+def edge_density(grey: np.ndarray) -> float:
+    """Share of pixels on a clear edge (gradient above 4 % of full scale per pixel)."""
+    g = cv2.GaussianBlur(grey, (0, 0), 1.0)
+    mag = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3),
+                   cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)) / 8.0
+    return float(np.mean(mag > 0.04))
+
+
+def edge_features(grey: np.ndarray, width: int) -> np.ndarray:
+    """Contrast-normalised edge magnitude of a grey [0, 1] image resized to ``width``."""
+    h, w = grey.shape
+    height = max(8, int(round(h * width / w)))
+    img = cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA) if width < w \
+        else cv2.resize(grey, (width, height), interpolation=cv2.INTER_LINEAR)
+    img = cv2.GaussianBlur(img, (0, 0), 1.0)
+    mag = np.hypot(cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3),
+                   cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3))
+    local = cv2.GaussianBlur(mag, (0, 0), width / 16.0)
+    feat = mag / (local + 0.25 * float(mag.mean()) + 1e-6)
+    feat = cv2.GaussianBlur(np.minimum(feat, 4.0), (0, 0), 0.8)
+    return feat.astype(np.float32)
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def _normaliser(width: float, height: float) -> np.ndarray:
+    """Pixel -> normalised coordinates (centre 0, half-width 1; pixel centres at +0.5)."""
+    s = width / 2.0
+    return np.array([[1 / s, 0, (0.5 - width / 2) / s],
+                     [0, 1 / s, (0.5 - height / 2) / s],
+                     [0, 0, 1.0]])
+
+
+def _g_from_homography(h: np.ndarray, t_size: tuple[int, int],
+                       v_size: tuple[int, int]) -> np.ndarray:
+    g = _normaliser(*t_size) @ np.linalg.inv(h) @ np.linalg.inv(_normaliser(*v_size))
+    return g / g[2, 2]
+
+
+def _homography_from_g(g: np.ndarray, t_size: tuple[int, int],
+                       v_size: tuple[int, int]) -> np.ndarray:
+    h = np.linalg.inv(_normaliser(*v_size)) @ np.linalg.inv(g) @ _normaliser(*t_size)
+    return h / h[2, 2]
+
+
+def _similarity(scale: float, angle_deg: float, tx: float = 0.0, ty: float = 0.0
+                ) -> np.ndarray:
+    a = np.deg2rad(angle_deg)
+    c, s = scale * np.cos(a), scale * np.sin(a)
+    return np.array([[c, -s, tx], [s, c, ty], [0, 0, 1.0]])
+
+
+def _project(g: np.ndarray, model: str) -> np.ndarray:
+    """The closest member of ``model`` to ``g`` (used to start a restricted model)."""
+    g = g / g[2, 2]
+    if model == 'homography':
+        return g.copy()
+    out = np.eye(3)
+    out[:2, 2] = g[:2, 2]
+    if model == 'affine':
+        out[:2, :2] = g[:2, :2]
+    elif model == 'similarity':
+        a = (g[0, 0] + g[1, 1]) / 2
+        b = (g[1, 0] - g[0, 1]) / 2
+        out[:2, :2] = [[a, -b], [b, a]]
+    return out
+
+
+def corner_error(h_est: np.ndarray, h_true: np.ndarray, size: tuple[int, int]) -> float:
+    """Mean distance in RGB pixels between where the two homographies put the four corners
+    of a thermal image of ``size`` = (width, height)."""
+    w, h = size
+    pts = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
+    a = cv2.perspectiveTransform(pts[None], h_est)[0]
+    b = cv2.perspectiveTransform(pts[None], h_true)[0]
+    return float(np.linalg.norm(a - b, axis=1).mean())
+
+
+class _Level:
+    """One frame's features at one RGB width, with the grids the warps need."""
+
+    def __init__(self, thermal: np.ndarray, visible: np.ndarray, width: int) -> None:
+        vh, vw = visible.shape
+        th, tw = thermal.shape
+        self.rgb = edge_features(visible, width)
+        self.h, self.w = self.rgb.shape
+        t_width = max(8, int(round(width * tw / vw)))
+        self.thermal = edge_features(thermal, t_width)
+        self.th, self.tw = self.thermal.shape
+        gy, gx = np.gradient(self.thermal)
+        # one remap warps the features and both gradients (to normalised units: x s_t)
+        st = self.tw / 2.0
+        self.stack = np.dstack([self.thermal, gx * st, gy * st]).astype(np.float32)
+        ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float64)
+        n = _normaliser(self.w, self.h)
+        self.u = (xs * n[0, 0] + n[0, 2]).ravel()
+        self.v = (ys * n[1, 1] + n[1, 2]).ravel()
+        self.t_norm_inv = np.linalg.inv(_normaliser(self.tw, self.th))
+
+    def warp(self, g: np.ndarray, channels: int = 3) -> tuple[np.ndarray, np.ndarray,
+                                                             np.ndarray, np.ndarray]:
+        """Thermal features (and gradients) sampled at G(u, v); valid mask; warped u', v'."""
+        x = g[0, 0] * self.u + g[0, 1] * self.v + g[0, 2]
+        y = g[1, 0] * self.u + g[1, 1] * self.v + g[1, 2]
+        z = g[2, 0] * self.u + g[2, 1] * self.v + g[2, 2]
+        z = np.where(np.abs(z) < 1e-9, 1e-9, z)
+        up, vp = x / z, y / z
+        m = self.t_norm_inv
+        px = (m[0, 0] * up + m[0, 2]).astype(np.float32).reshape(self.h, self.w)
+        py = (m[1, 1] * vp + m[1, 2]).astype(np.float32).reshape(self.h, self.w)
+        src = self.stack if channels == 3 else self.thermal
+        out = cv2.remap(src, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                        borderValue=0)
+        valid = (px >= 1) & (px <= self.tw - 2) & (py >= 1) & (py <= self.th - 2)
+        return out.reshape(self.h * self.w, -1), valid.ravel(), np.stack([up, vp, z])
+
+
+def _zncc(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size < 16:
+        return 0.0
+    a = a - a.mean()
+    b = b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else 0.0
+
+
+def _agreement(level: _Level, g: np.ndarray) -> float:
+    warped, valid, _ = level.warp(g, channels=1)
+    return _zncc(warped[valid, 0], level.rgb.ravel()[valid])
+
+
+def edge_agreement(thermal: np.ndarray, visible: np.ndarray,
+                   homography: np.ndarray | None = None, width: int = 160) -> float:
+    """Correlation (-1..1) of the edge structure of ``thermal`` warped by ``homography``
+    (identity if None) and of ``visible``, at ``width`` pixels: about 0.3-0.6 for a
+    registered real pair, near 0 for a badly misregistered one. A few ms at 160."""
+    t, v = grey_unit(thermal), grey_unit(visible)
+    level = _Level(t, v, min(width, v.shape[1]))
+    h = np.eye(3) if homography is None else np.asarray(homography, np.float64)
+    g = _g_from_homography(h, t.shape[::-1], v.shape[::-1])
+    return _agreement(level, g)
+
+
+# ---------------------------------------------------------------- estimation
+
+
+def _global_search(levels: Sequence[_Level], keep: int = 6) -> list[tuple[float, np.ndarray]]:
+    """The ``keep`` best similarities over the scale/rotation grid, each with its best
+    shift, scored by the correlation maps of all frames summed (best first)."""
+    found: list[tuple[float, np.ndarray]] = []
+    lv0 = levels[0]
+    r = int(round(SEARCH_SHIFT * lv0.w))
+    r = min(r, lv0.w // 3, lv0.h // 3)
+    s = lv0.w / 2.0
+    for scale in SEARCH_SCALES:
+        for angle in SEARCH_ROTATIONS_DEG:
+            g = _similarity(scale, angle)
+            total = None
+            for lv in levels:
+                warped, valid, _ = lv.warp(g, channels=1)
+                warped = warped[:, 0].reshape(lv.h, lv.w)
+                tmpl = warped[r:lv.h - r, r:lv.w - r]
+                if not valid.reshape(lv.h, lv.w)[r:lv.h - r, r:lv.w - r].mean() > 0.5 \
+                        or tmpl.std() < 1e-6:
+                    continue
+                ncc = cv2.matchTemplate(lv.rgb, tmpl, cv2.TM_CCOEFF_NORMED)
+                total = ncc if total is None else total + ncc
+            if total is None:
+                continue
+            _, peak, _, loc = cv2.minMaxLoc(total / len(levels))
+            dx, dy = loc[0] - r, loc[1] - r     # warped thermal sits (dx, dy) off
+            # a thermal edge at x shows at x + d in RGB: sample thermal at G(x - d)
+            found.append((float(peak),
+                          g @ np.array([[1, 0, -dx / s], [0, 1, -dy / s], [0, 0, 1.0]])))
+    found.sort(key=lambda item: -item[0])
+    return found[:keep]
+
+
+def _gauss_newton(levels: Sequence[_Level], g: np.ndarray, model: str, iterations: int,
+                  tol: float = 1e-4) -> np.ndarray:
+    """Joint refinement of ``g`` over ``levels`` (ECC-like: a gain and offset per frame,
+    Huber-weighted residuals)."""
+    bases = _BASES[model]
+    k = len(bases)
+    for _ in range(iterations):
+        hess = np.zeros((k, k))
+        grad = np.zeros(k)
+        for lv in levels:
+            warped, valid, (up, vp, z) = lv.warp(g)
+            if valid.sum() < 64:
+                continue
+            t, tgx, tgy = warped[valid, 0], warped[valid, 1], warped[valid, 2]
+            ref = lv.rgb.ravel()[valid]
+            u, v = lv.u[valid], lv.v[valid]
+            upv, vpv, zv = up[valid], vp[valid], z[valid]
+            # per-frame gain/offset (the ECC correlation's closed form)
+            tc = t - t.mean()
+            var = float((tc * tc).mean())
+            if var < 1e-10:
+                continue
+            a = float((tc * (ref - ref.mean())).mean()) / var
+            if a <= 0:
+                a = 1e-3
+            res = a * tc - (ref - ref.mean())
+            sigma = 1.4826 * float(np.median(np.abs(res))) + 1e-6
+            rw = np.abs(res) / (1.345 * sigma)
+            wts = np.where(rw <= 1.0, 1.0, 1.0 / np.maximum(rw, 1e-9))
+            cols = []
+            for b in bases:
+                bx = b[0, 0] * u + b[0, 1] * v + b[0, 2]
+                by = b[1, 0] * u + b[1, 1] * v + b[1, 2]
+                bz = b[2, 0] * u + b[2, 1] * v + b[2, 2]
+                dup = (bx - upv * bz) / zv
+                dvp = (by - vpv * bz) / zv
+                cols.append(a * (tgx * dup + tgy * dvp))
+            jac = np.stack(cols, axis=1)
+            jac -= jac.mean(axis=0)      # the offset absorbs the mean
+            jw = jac * wts[:, None]
+            hess += jw.T @ jac / len(res)
+            grad += jw.T @ res / len(res)
+        if not np.any(hess):
+            break
+        damp = 1e-6 * np.trace(hess) / k
+        step = -np.linalg.solve(hess + damp * np.eye(k), grad)
+        # Gauss-Newton overshoots far from the answer: halve the step until the edges
+        # agree better (the frames' mean correlation), else stop at this level
+        before = np.mean([_agreement(lv, g) for lv in levels])
+        for _ in range(5):
+            trial = g + sum(s * b for s, b in zip(step, bases))
+            trial = trial / trial[2, 2]
+            if np.mean([_agreement(lv, trial) for lv in levels]) >= before:
+                break
+            step = step / 2
+        else:
+            break
+        g = trial
+        if np.max(np.abs(step)) < tol:
+            break
+    return g
+
+
+def _spaced(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)`` (all of them if ``n <= k``)."""
+    if n <= k:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, k)})
+
+
+def _spread(g_frame: np.ndarray, g: np.ndarray, t_size: tuple[int, int],
+            v_size: tuple[int, int]) -> float:
+    return corner_error(_homography_from_g(g_frame, t_size, v_size),
+                        _homography_from_g(g, t_size, v_size), t_size)
+
+
+def estimate_registration(
+    frames: Iterable[tuple[np.ndarray, np.ndarray]],
+    *,
+    model: str = 'similarity',
+    initial: np.ndarray | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Registration:
+    """Estimate the homography mapping thermal pixels onto the RGB image.
+
+    Args:
+        frames: (thermal, rgb) image pairs of one rig (any sizes; each camera's size the
+            same in every pair), mono/RGB, 8- or 16-bit.
+        model: ``translation``, ``similarity`` (what most side-by-side rigs need),
+            ``affine`` or ``homography``. Fewer parameters cannot overfit few frames.
+        initial: a 3x3 thermal-to-RGB starting guess; None searches scale 0.8-1.2,
+            rotation +-4 degrees and shifts up to 15 % of the width.
+        progress: called with 1 per frame prepared, then once per refinement stage.
+
+    Raises:
+        RegistrationError: no frame has enough structure in both images, or the frames
+            agree on no transform.
+        ConfigError: unknown model, or frames of changing sizes.
+    """
+    from fusion_ros.errors import ConfigError
+
+    if model not in MODELS:
+        raise ConfigError(f'unknown registration model {model!r}; choose from '
+                          f'{", ".join(MODELS)}')
+    greys: list[tuple[np.ndarray, np.ndarray]] = []
+    skipped: dict[int, str] = {}
+    t_size = v_size = None
+    count = 0
+    for i, (thermal, visible) in enumerate(frames):
+        count += 1
+        t, v = grey_unit(thermal), grey_unit(visible)
+        sizes = (t.shape[::-1], v.shape[::-1])
+        if t_size is None:
+            t_size, v_size = sizes
+        elif sizes != (t_size, v_size):
+            raise ConfigError(f"frame {i}: sizes {sizes} differ from the first frame's "
+                              f'{(t_size, v_size)}')
+        dt, dv = edge_density(t), edge_density(v)
+        if min(dt, dv) < MIN_EDGE_DENSITY:
+            which = 'thermal' if dt < dv else 'RGB'
+            skipped[i] = f'textureless {which} image ({100 * min(dt, dv):.2f} % edges)'
+        else:
+            greys.append((i, t, v))
+        if progress is not None:
+            progress(1)
+    if count == 0:
+        raise RegistrationError('no frames to register')
+    if not greys:
+        raise RegistrationError(
+            f'none of the {count} frames has enough structure in both images to register '
+            f'(textureless: a blank wall, sky, lens cap or a thermal camera still in its '
+            f'flat-field correction); record a scene with edges at several distances')
+    assert t_size is not None and v_size is not None
+    index = [i for i, _, _ in greys]
+    widths = [w for w in REFINE_WIDTHS if w <= max(v_size[0], REFINE_WIDTHS[0])]
+    search_w = min(SEARCH_WIDTH, widths[-1])
+    spread_w = min(SPREAD_WIDTH, widths[-1])
+    # levels up to spread_w for every frame; finer ones for a few spread over the recording
+    cheap = [w for w in widths if w <= spread_w]
+    pyramid = {w: [_Level(t, v, w) for _, t, v in greys] for w in cheap}
+    fine = _spaced(len(greys), FINE_FRAMES)
+    for w in widths[len(cheap):]:
+        pyramid[w] = [_Level(greys[j][1], greys[j][2], w) for j in fine]
+    search_levels = pyramid[search_w]
+    few = _spaced(len(greys), SEARCH_FRAMES)
+    if initial is not None:
+        g = _project(_g_from_homography(np.asarray(initial, np.float64), t_size, v_size),
+                     model)
+        coarse: list[int] = []
+    else:
+        candidates = _global_search([search_levels[j] for j in few])
+        peak = candidates[0][0] if candidates else 0.0
+        if peak < MIN_PEAK:
+            raise RegistrationError(
+                f'the thermal and RGB edges agree nowhere (best correlation {peak:.3f} < '
+                f'{MIN_PEAK}): the frames show too little common structure, or the '
+                f'cameras differ by more than scale 0.8-1.2, 4 degrees or 15 % shift')
+        # one frame's correlation peak can sit at a wrong scale (large blobs match many):
+        # refine the best few coarsely and keep the one whose edges then agree best
+        coarse = [w for w in widths if w <= search_w]
+        best = -np.inf
+        for _, cand in candidates:
+            cand = _project(cand, model)
+            for w in coarse:
+                cand = _gauss_newton([pyramid[w][j] for j in few], cand, model, 25)
+            agree = float(np.mean([_agreement(search_levels[j], cand) for j in few]))
+            if agree > best:
+                best, g = agree, cand
+    if progress is not None:
+        progress(0)
+    for w in widths:
+        if w in coarse and len(few) == len(greys):
+            continue
+        g = _gauss_newton(pyramid[w], g, model, iterations=25 if w <= search_w else 10)
+    # each frame alone from the joint answer: the spread is the confidence
+    used = list(range(len(greys)))
+    per_frame: list[float] | None = None
+    if len(greys) >= 2:
+        dev = np.array([_spread(_gauss_newton([lv], g, model, 6), g, t_size, v_size)
+                        for lv in pyramid[spread_w]])
+        keep = dev <= max(OUTLIER_PX, 3.0 * float(np.median(dev)))
+        if 0 < keep.sum() < len(greys):
+            for j in np.flatnonzero(~keep):
+                skipped[index[j]] = f'disagrees with the other frames by {dev[j]:.1f} px'
+            used = [j for j in used if keep[j]]
+            kept = set(used)
+            for w in widths[widths.index(spread_w):]:
+                members = range(len(greys)) if w in cheap else fine
+                levels = [lv for j, lv in zip(members, pyramid[w]) if j in kept]
+                if levels:
+                    g = _gauss_newton(levels, g, model, iterations=8)
+            dev = dev[keep]
+        per_frame = [float(d) for d in dev]
+    if progress is not None:
+        progress(0)
+    score_levels = [search_levels[j] for j in used]
+    score = float(np.mean([_agreement(lv, g) for lv in score_levels]))
+    before = float(np.mean([_agreement(search_levels[j], np.eye(3)) for j in used]))
+    return Registration(
+        homography=_homography_from_g(g, t_size, v_size),
+        model=model,
+        frames=count,
+        used=[index[j] for j in used],
+        spread_px=None if per_frame is None else float(np.median(per_frame)),
+        spread_p95_px=None if per_frame is None else float(np.percentile(per_frame, 95)),
+        per_frame_px=per_frame,
+        score_before=before,
+        score=score,
+        skipped=skipped,
+    )
