@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     'eval': 'eval',
     'fuse': 'fuse',
     'illumination': 'illumination',
+    'register': 'register',
     'bench': 'bench',
     'train': 'train',
     'bag': 'bag',

@@ -30,7 +30,7 @@ import numpy as np
 from fusion_ros.errors import FusionError
 
 __all__ = ['MODELS', 'Registration', 'RegistrationError', 'corner_error', 'edge_agreement',
-           'edge_features', 'estimate_registration', 'grey_unit']
+           'edge_features', 'estimate_registration', 'grey_unit', 'resize_homography']
 
 MODELS = ('translation', 'similarity', 'affine', 'homography')
 
@@ -56,8 +56,9 @@ SEARCH_SCALES = np.linspace(0.80, 1.20, 11)   # thermal field of view relative t
 SEARCH_ROTATIONS_DEG = (-4.0, -2.0, 0.0, 2.0, 4.0)
 SEARCH_SHIFT = 0.15          # +-15 % of the RGB width (96 px at 640)
 SEARCH_WIDTH = 160           # RGB width of the global search
-REFINE_WIDTHS = (80, 160, 320, 640)
+REFINE_WIDTHS = (160, 320, 640)  # the search (at 160) starts closer than an 80 px level
 SPREAD_WIDTH = 320           # per-frame refinements (the confidence) and outlier test
+FINALISTS = 3                # candidates judged one level finer
 SEARCH_FRAMES = 8            # frames the global search and candidate choice look at
 FINE_FRAMES = 10             # frames of the finest level (most of the accuracy is coarser)
 OUTLIER_PX = 4.0             # a frame this far from the joint answer (or 3x median) is out
@@ -177,6 +178,12 @@ def _homography_from_g(g: np.ndarray, t_size: tuple[int, int],
     return h / h[2, 2]
 
 
+def resize_homography(t_size: tuple[int, int], v_size: tuple[int, int]) -> np.ndarray:
+    """The thermal-to-RGB map that only stretches one image onto the other (same field of
+    view, centred): the starting point "before" registration."""
+    return _homography_from_g(np.eye(3), t_size, v_size)
+
+
 def _similarity(scale: float, angle_deg: float, tx: float = 0.0, ty: float = 0.0
                 ) -> np.ndarray:
     a = np.deg2rad(angle_deg)
@@ -278,15 +285,18 @@ def edge_agreement(thermal: np.ndarray, visible: np.ndarray,
 # ---------------------------------------------------------------- estimation
 
 
-def _global_search(levels: Sequence[_Level], keep: int = 6) -> list[tuple[float, np.ndarray]]:
-    """The ``keep`` best similarities over the scale/rotation grid, each with its best
-    shift, scored by the correlation maps of all frames summed (best first)."""
+def _global_search(levels: Sequence[_Level], keep: int = 11) -> list[tuple[float, np.ndarray]]:
+    """The best similarity of each scale of the grid (its best rotation and shift, scored
+    by the correlation maps of all frames summed); the ``keep`` best scales, best first.
+    One per scale: the correlation peaks of neighbouring rotations are near-duplicates,
+    while the true scale can rank only fifth at this coarse size."""
     found: list[tuple[float, np.ndarray]] = []
     lv0 = levels[0]
     r = int(round(SEARCH_SHIFT * lv0.w))
     r = min(r, lv0.w // 3, lv0.h // 3)
     s = lv0.w / 2.0
     for scale in SEARCH_SCALES:
+        best: tuple[float, np.ndarray] | None = None
         for angle in SEARCH_ROTATIONS_DEG:
             g = _similarity(scale, angle)
             total = None
@@ -304,8 +314,11 @@ def _global_search(levels: Sequence[_Level], keep: int = 6) -> list[tuple[float,
             _, peak, _, loc = cv2.minMaxLoc(total / len(levels))
             dx, dy = loc[0] - r, loc[1] - r     # warped thermal sits (dx, dy) off
             # a thermal edge at x shows at x + d in RGB: sample thermal at G(x - d)
-            found.append((float(peak),
-                          g @ np.array([[1, 0, -dx / s], [0, 1, -dy / s], [0, 0, 1.0]])))
+            if best is None or peak > best[0]:
+                best = (float(peak),
+                        g @ np.array([[1, 0, -dx / s], [0, 1, -dy / s], [0, 0, 1.0]]))
+        if best is not None:
+            found.append(best)
     found.sort(key=lambda item: -item[0])
     return found[:keep]
 
@@ -468,16 +481,28 @@ def estimate_registration(
                 f'{MIN_PEAK}): the frames show too little common structure, or the '
                 f'cameras differ by more than scale 0.8-1.2, 4 degrees or 15 % shift')
         # one frame's correlation peak can sit at a wrong scale (large blobs match many):
-        # refine the best few coarsely and keep the one whose edges then agree best
+        # refine every scale's best at the search level, then the FINALISTS whose edges
+        # agree best there a few steps one level finer, and judge them at that level
+        # (the coarse level alone cannot tell some scenes' scales apart)
         coarse = [w for w in widths if w <= search_w]
-        best = -np.inf
+        finer = [w for w in widths if w > search_w][:1]
+        refined = []
         for _, cand in candidates:
             cand = _project(cand, model)
             for w in coarse:
                 cand = _gauss_newton([pyramid[w][j] for j in few], cand, model, 25)
-            agree = float(np.mean([_agreement(search_levels[j], cand) for j in few]))
-            if agree > best:
-                best, g = agree, cand
+            refined.append((float(np.mean([_agreement(search_levels[j], cand)
+                                           for j in few])), cand))
+        refined.sort(key=lambda item: -item[0])
+        finalists = refined[:FINALISTS]
+        if finer:
+            judge = [pyramid[finer[0]][j] for j in few]
+            finalists = []
+            for _, cand in refined[:FINALISTS]:
+                cand = _gauss_newton(judge, cand, model, 5)
+                finalists.append((float(np.mean([_agreement(lv, cand) for lv in judge])),
+                                  cand))
+        g = max(finalists, key=lambda item: item[0])[1]
     if progress is not None:
         progress(0)
     for w in widths:
