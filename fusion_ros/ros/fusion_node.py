@@ -49,10 +49,12 @@ from std_msgs.msg import Bool, Float32
 from fusion_ros.defaults import DEFAULT_PRECISION
 from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
 from fusion_ros.engine.illumination_state import NightHysteresis
+from fusion_ros.engine.registration_monitor import RegistrationMonitor
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError, ModelNotFoundError, WeightsError
 from fusion_ros.io.image_msg import decode_image
 from fusion_ros.io.sync import StreamPairer
+from fusion_ros.ops.alignment import edge_agreement
 from fusion_ros.ops.registration import IDENTITY, parse_homography
 from fusion_ros.ros.node_support import (
     ThrottledLog,
@@ -105,6 +107,10 @@ PARAMS = (
               'applied to 16-bit and float thermal images.'),
     ParamSpec('registration.homography', list(IDENTITY), '3x3 thermal-to-RGB homography, '
               'row-major, applied to every thermal frame before fusion (identity: none).'),
+    ParamSpec('registration.check_every', 30, 'Score the edge agreement of warped thermal '
+              'and RGB every N-th fused frame for /diagnostics (0: never).', (0, 100000)),
+    ParamSpec('registration.warn_ratio', 0.6, 'WARN when the score falls below this share '
+              'of its start-up value (a bumped camera).', (0.01, 0.99)),
     ParamSpec('max_rate', 0.0, 'Most fused frames per second; pairs beyond are skipped and '
               'counted (0: as fast as pairs come).', (0.0, 1000.0)),
     ParamSpec('publish_enhanced', True, 'Publish enhanced/image_raw (costs a second colour '
@@ -144,6 +150,8 @@ class FusionNodeConfig:
     qos_output: tuple[str, int]
     thermal_agc: tuple[float, float]
     homography: tuple[float, ...] = IDENTITY
+    check_every: int = 30
+    warn_ratio: float = 0.6
     max_rate: float = 0.0
     publish_enhanced: bool = True
     night_threshold: float = 0.4
@@ -191,6 +199,8 @@ class FusionNodeConfig:
             qos_output=qos('output'),
             thermal_agc=(agc[0], agc[1]),
             homography=homography,
+            check_every=int(values['registration.check_every']),
+            warn_ratio=float(values['registration.warn_ratio']),
             max_rate=float(values['max_rate']),
             publish_enhanced=bool(values['publish_enhanced']),
             compile=bool(values['compile']),
@@ -250,6 +260,8 @@ class FusionNode(LifecycleNode):
         self._diag_timer: Any = None
         self._diag_prev: tuple[float, NodeStats] | None = None
         self._night: NightHysteresis | None = None
+        self._registration = RegistrationMonitor(every=0)  # set up at configure
+        self._registration_warned = False
         self._sync: StreamPairer | None = None
         self._inference_ms: deque[float] = deque(maxlen=200)  # last frames' engine time
         self._latency_ms: deque[float] = deque(maxlen=200)  # pair complete -> published
@@ -285,6 +297,7 @@ class FusionNode(LifecycleNode):
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
         self.config, self.engine, self._night = cfg, engine, night
+        self._registration = RegistrationMonitor(cfg.check_every, warn_ratio=cfg.warn_ratio)
         qos_out = make_qos(*cfg.qos_output)
         self._pub_fused = self.create_lifecycle_publisher(Image, 'fused/image_raw', qos_out)
         self._pub_day = self.create_lifecycle_publisher(
@@ -396,6 +409,11 @@ class FusionNode(LifecycleNode):
             return SetParametersResult(successful=False, reason=str(err))
         if not swap and engine is not None and cfg.homography != self.config.homography:
             engine.homography = parse_homography(cfg.homography)  # takes effect next frame
+        if (cfg.homography, cfg.check_every, cfg.warn_ratio) != (
+                self.config.homography, self.config.check_every, self.config.warn_ratio):
+            # a new homography: the start-up score no longer applies
+            self._registration = RegistrationMonitor(cfg.check_every,
+                                                     warn_ratio=cfg.warn_ratio)
         if swap:
             self.engine, self.load_error = engine, None  # the worker takes it with the next pair
             self._log_engine(engine, 'switched to model')
@@ -403,7 +421,8 @@ class FusionNode(LifecycleNode):
             night.is_night = self._night.is_night
         self._night = night
         live = ('model', 'weights', 'device', 'precision', 'compile', 'night_threshold',
-                'day_threshold', 'min_dwell_s', 'homography', 'max_rate')
+                'day_threshold', 'min_dwell_s', 'homography', 'check_every', 'warn_ratio',
+                'max_rate')
         self.config = replace(self.config, **{k: getattr(cfg, k) for k in live})
         return SetParametersResult(successful=True)
 
@@ -486,6 +505,24 @@ class FusionNode(LifecycleNode):
                                                                  stamp_s)))
         self.stats.fused += 1
         self._latency_ms.append((time.monotonic() - paired_at) * 1e3)
+        self._check_registration(engine, thermal, visible)
+
+    def _check_registration(self, engine: FusionEngine, thermal: np.ndarray,
+                            visible: np.ndarray) -> None:
+        """Every N-th frame (after publishing: off the latency path), score how well the
+        warped thermal edges meet the RGB ones; WARN once when the score falls."""
+        monitor = self._registration
+        if not monitor.due():
+            return
+        monitor.add(edge_agreement(thermal, visible, engine.homography))
+        if monitor.dropped and not self._registration_warned:
+            self._registration_warned = True
+            self.get_logger().warning(
+                f'registration score fell from {monitor.start:.3f} to {monitor.current:.3f}: '
+                'thermal and RGB no longer line up (a camera moved?); re-run '
+                '"fusion-ros register" and set registration.homography')
+        elif not monitor.dropped:
+            self._registration_warned = False
 
     def _publish_camera_info(self, pub: Any, header: Any) -> None:
         """The RGB camera's CameraInfo with the header of the image it describes (rviz
@@ -516,6 +553,10 @@ class FusionNode(LifecycleNode):
             level, text = DiagnosticStatus.ERROR, 'every frame of the last second failed'
         elif silent:
             level, text = DiagnosticStatus.WARN, f'no {" and no ".join(silent)} images for 2 s'
+        elif self._registration.dropped:
+            level, text = DiagnosticStatus.WARN, (
+                f'registration score fell from {self._registration.start:.3f} to '
+                f'{self._registration.current:.3f} (camera moved?)')
         else:
             level, text = DiagnosticStatus.OK, 'fusing'
         night = self._night.is_night if self._night is not None else None
@@ -539,6 +580,8 @@ class FusionNode(LifecycleNode):
             'inference p50 (ms)': _percentile(self._inference_ms, 50),
             'latency p50 (ms)': _percentile(self._latency_ms, 50),
             'latency p95 (ms)': _percentile(self._latency_ms, 95),
+            'registration score': _score(self._registration.current),
+            'registration score at start': _score(self._registration.start),
         }
         self._pub_diag.publish(diagnostic_array(self, level, f'{self.get_name()}: fusion', text,
                                                 values['device'], values))
@@ -547,6 +590,10 @@ class FusionNode(LifecycleNode):
 def _listened(pub: Any) -> bool:
     """A publisher that exists and has a subscriber (checked per frame: cheap)."""
     return pub is not None and pub.get_subscription_count() > 0
+
+
+def _score(value: float | None) -> str:
+    return '' if value is None else f'{value:.3f}'
 
 
 def _percentile(values: deque[float], q: float) -> str:

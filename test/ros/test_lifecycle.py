@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
@@ -227,4 +228,51 @@ def test_no_exception_escapes_any_callback_kind(ros_context, monkeypatch):
         assert len(node.callback_errors) == 4
     finally:
         node.trigger_deactivate()
+        node.destroy_node()
+
+
+def test_registration_score_falls_when_a_camera_moves(ros_context):
+    """Edge agreement every N-th frame in /diagnostics; a thermal camera knocked 25 px
+    sideways after start-up turns the status WARN; a new homography starts a new baseline."""
+    import time
+
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from std_msgs.msg import Header
+
+    from fusion_ros.data.synthetic import SynthConfig, generate_sequence
+    from fusion_ros.ros.node_support import image_message
+
+    frames = list(generate_sequence(SynthConfig(width=320, height=256, seconds=0.5, seed=4)))
+    node = make_node(model='max', registration__check_every=1)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        node._pub_diag = capture = _Capture()
+
+        def feed(batch, shift):
+            for f in batch:
+                thermal = np.roll(f.thermal, shift, axis=1)
+                node._fuse_and_publish(image_message(thermal, Header()),
+                                       image_message(f.rgb, Header()), 0.0)
+            node.stats.last_thermal = node.stats.last_rgb = time.monotonic()  # not silent
+            node._publish_diagnostics()
+            status = capture.msgs[-1].status[0]
+            return status, {kv.key: kv.value for kv in status.values}
+
+        status, values = feed(frames[:5], 0)
+        start = float(values['registration score at start'])
+        assert status.level == DiagnosticStatus.OK and start > 0.3
+        status, values = feed(frames[5:10], 25)
+        assert float(values['registration score']) < 0.6 * start
+        assert status.level == DiagnosticStatus.WARN
+        assert 'registration score fell' in status.message
+        assert node.stats.fused == 10 and node.stats.errors == 0
+        shifted = [1.0, 0.0, -25.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        assert node.set_parameters([Parameter('registration.homography', value=shifted)])[
+            0].successful
+        assert node._registration.start is None  # the old baseline means nothing now
+        status, values = feed(frames[:5], 25)  # the new homography undoes the shift
+        assert status.level == DiagnosticStatus.OK
+        assert float(values['registration score at start']) > 0.3
+    finally:
         node.destroy_node()
