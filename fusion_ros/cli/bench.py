@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='length of the replayed sequence (default: %(default)s)')
     pipe.add_argument('--no-enhanced', action='store_true',
                       help='node without enhanced/image_raw')
+    pipe.add_argument('--profile', action='store_true',
+                      help="also print where a frame's time goes inside the node (p50 per "
+                           'stage: decode, prepare, model, finish, publish)')
     pipe.add_argument('--json', action='store_true', help='print one JSON object')
 
 
@@ -60,7 +63,10 @@ records the outputs. Latency is RGB publish (the camera's stamp, live) to fused 
 p50/p95 over every fused frame. The ROS overhead is latency p50 minus the engine time p50
 the node itself reports in /diagnostics for the same frames (transport both ways, message
 conversion, pairing, the worker hand-off); the engine is also timed alone in this process
-afterwards, for reference.
+afterwards, for reference. The node also reports p50 per stage (--profile prints them, the
+JSON always has them as node_stages_ms): decode (Image to NumPy), prepare (registration
+warp, gain control, tensors, colour conversion), model (the network), finish (illumination,
+recolouring, to uint8), publish (messages out), and the registration check every N-th frame.
 
 Example:
   fusion-ros bench pipeline --model fastfusion --size 640x512 --rate 20
@@ -100,6 +106,7 @@ def _pipeline(args: argparse.Namespace) -> int:
         'model': args.model, 'size': f'{args.size[0]}x{args.size[1]}', 'rate_hz': args.rate,
         **summary, 'node_engine_ms_median': in_node, 'engine_ms_median': engine['ms_median'],
         'ros_overhead_ms': summary['latency_p50_ms'] - (in_node or engine['ms_median']),
+        'node_stages_ms': report.node_stages_ms,
     }
     if args.json:
         print(json.dumps(result))
@@ -110,6 +117,10 @@ def _pipeline(args: argparse.Namespace) -> int:
               f"engine in the node {in_node or float('nan'):.1f} ms (alone "
               f"{engine['ms_median']:.1f}) -> ROS overhead "
               f"{result['ros_overhead_ms']:.1f} ms")
+        if args.profile:
+            stages = report.node_stages_ms
+            print('inside the node, p50 per frame: ' + (', '.join(
+                f'{name} {ms:.1f} ms' for name, ms in stages.items()) or 'not reported'))
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +73,17 @@ class FusionResult:
         enhanced: low-light-enhanced visible image (same layout as ``fused``) when asked for:
             the model's head, else the weight-free gamma lift.
         inference_ms: wall time of :meth:`FusionEngine.fuse`.
+        stages_ms: where that time went: ``prepare`` (registration warp, gain control,
+            tensors, colour conversion), ``model`` (the network), ``finish`` (illumination,
+            recolouring, back to uint8: on a GPU this waits for the network too). Per frame
+            of a batch.
     """
 
     fused: np.ndarray
     day_probability: float
     enhanced: np.ndarray | None
     inference_ms: float
+    stages_ms: dict[str, float] = field(default_factory=dict)
 
 
 class FusionEngine:
@@ -239,7 +244,9 @@ class FusionEngine:
             colour = vi_t.shape[1] == 3
             ycbcr = self._to_ycbcr(vi_t) if colour else None
             y = ycbcr[:, :1] if ycbcr is not None else vi_t
+            prepared = time.perf_counter()
             out = self._run(ir_t, y)
+            ran = time.perf_counter()
             day = out.day_probability
             if day is None and colour:  # a classifier of the model's own (PIAFusion)
                 rgb = vi_t.to(self.dtype)
@@ -265,9 +272,13 @@ class FusionEngine:
                 )
                 for i in range(len(units))
             ]
-        per_frame = (time.perf_counter() - start) * 1e3 / len(units)
+        done = time.perf_counter()
+        per_frame = (done - start) * 1e3 / len(units)
+        stages = {name: (b - a) * 1e3 / len(units) for name, a, b in (
+            ('prepare', start, prepared), ('model', prepared, ran), ('finish', ran, done))}
         for r in results:
             r.inference_ms = per_frame
+            r.stages_ms = dict(stages)
         return results
 
     def _run(self, ir: torch.Tensor, y: torch.Tensor) -> Any:

@@ -127,6 +127,8 @@ PARAMS = (
 
 
 RELIABILITIES = ('best_effort', 'reliable')
+# per-frame stages timed into /diagnostics ('<stage> p50 (ms)'), in the order they run
+STAGES = ('decode', 'prepare', 'model', 'finish', 'publish', 'registration check')
 TRANSPORTS = ('raw', 'compressed')  # image_transport's names
 
 
@@ -265,6 +267,8 @@ class FusionNode(LifecycleNode):
         self._sync: StreamPairer | None = None
         self._inference_ms: deque[float] = deque(maxlen=200)  # last frames' engine time
         self._latency_ms: deque[float] = deque(maxlen=200)  # pair complete -> published
+        # where a frame's time goes (the engine's stages between decode and publish)
+        self._stage_ms: dict[str, deque[float]] = {name: deque(maxlen=200) for name in STAGES}
         self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
         self._slot: LatestSlot[tuple[Image, Image, float]] = LatestSlot()
         self._worker: threading.Thread | None = None
@@ -484,11 +488,14 @@ class FusionNode(LifecycleNode):
         if engine is None:
             self.stats.no_model += 1  # counted and reported, never silently lost
             return
+        t_start = time.perf_counter()
         thermal, visible = decode_image(thermal_msg), decode_image(rgb_msg)
+        t_decoded = time.perf_counter()
         # only the work someone asked for (image_proc's lazy nodes): no enhanced output, no
         # enhancement head, while nobody subscribes to enhanced/image_raw
         want_enhanced = _listened(self._pub_enhanced)
         result = engine.fuse(thermal, visible, enhanced=want_enhanced)
+        t_fused = time.perf_counter()
         self._inference_ms.append(result.inference_ms)
         self._pub_fused.publish(image_message(result.fused, rgb_msg.header))
         self._publish_camera_info(self._pub_fused_info, rgb_msg.header)
@@ -505,15 +512,22 @@ class FusionNode(LifecycleNode):
                                                                  stamp_s)))
         self.stats.fused += 1
         self._latency_ms.append((time.monotonic() - paired_at) * 1e3)
-        self._check_registration(engine, thermal, visible)
+        t_published = time.perf_counter()
+        stages = {'decode': t_decoded - t_start, 'publish': t_published - t_fused}
+        if self._check_registration(engine, thermal, visible):
+            stages['registration check'] = time.perf_counter() - t_published
+        stages_ms = {**{k: v * 1e3 for k, v in stages.items()}, **result.stages_ms}
+        for name, ms in stages_ms.items():
+            self._stage_ms.setdefault(name, deque(maxlen=200)).append(ms)
 
     def _check_registration(self, engine: FusionEngine, thermal: np.ndarray,
-                            visible: np.ndarray) -> None:
+                            visible: np.ndarray) -> bool:
         """Every N-th frame (after publishing: off the latency path), score how well the
-        warped thermal edges meet the RGB ones; WARN once when the score falls."""
+        warped thermal edges meet the RGB ones; WARN once when the score falls. True when
+        this frame was scored."""
         monitor = self._registration
         if not monitor.due():
-            return
+            return False
         monitor.add(edge_agreement(thermal, visible, engine.homography))
         if monitor.dropped and not self._registration_warned:
             self._registration_warned = True
@@ -523,6 +537,7 @@ class FusionNode(LifecycleNode):
                 '"fusion-ros register" and set registration.homography')
         elif not monitor.dropped:
             self._registration_warned = False
+        return True
 
     def _publish_camera_info(self, pub: Any, header: Any) -> None:
         """The RGB camera's CameraInfo with the header of the image it describes (rviz
@@ -580,6 +595,7 @@ class FusionNode(LifecycleNode):
             'inference p50 (ms)': _percentile(self._inference_ms, 50),
             'latency p50 (ms)': _percentile(self._latency_ms, 50),
             'latency p95 (ms)': _percentile(self._latency_ms, 95),
+            **{f'{name} p50 (ms)': _percentile(ms, 50) for name, ms in self._stage_ms.items()},
             'registration score': _score(self._registration.current),
             'registration score at start': _score(self._registration.start),
         }

@@ -68,6 +68,7 @@ class PipelineReport:
     day_probability: list[tuple[int, float]] = field(default_factory=list)
     receipts_ns: list[int] = field(default_factory=list)
     node_inference_ms: float | None = None  # the node's own engine time p50 (diagnostics)
+    node_stages_ms: dict[str, float] = field(default_factory=dict)  # per stage p50, ditto
 
     @property
     def dropped(self) -> int:
@@ -166,8 +167,9 @@ def run_pipeline(
     fused = recorder.receipts[FUSED_TOPIC]
     latencies = [(recv - rgb_wall[s]) / 1e6 for s, recv in fused if s in rgb_wall]
     day = _float_values(out_bag, DAY_TOPIC)
+    stages = _node_p50s(out_bag)
     return PipelineReport(published, expected, len(fused), latencies, wall_s, code, node_log, day,
-                          [recv for _, recv in fused], _node_inference_ms(out_bag))
+                          [recv for _, recv in fused], stages.pop('inference', None), stages)
 
 
 def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: subprocess.Popen,
@@ -208,12 +210,14 @@ def _float_values(bag: Path, topic: str) -> list[tuple[int, float]]:
     return [(m.time_ns, struct.unpack_from('<f', m.raw, 4)[0]) for m in read_bag(bag, [topic])]
 
 
-def _node_inference_ms(bag: Path) -> float | None:
-    """The last 'inference p50 (ms)' the fusion node put in its diagnostics."""
-    value = None
+def _node_p50s(bag: Path) -> dict[str, float]:
+    """The last '<name> p50 (ms)' values the fusion node put in its diagnostics (inference
+    and its stages; latency is measured here, end to end)."""
+    values: dict[str, float] = {}
     for m in read_bag(bag, [DIAG_TOPIC]):
         for status in m.decode().status:
             for kv in status.values:
-                if kv.key == 'inference p50 (ms)' and kv.value:
-                    value = float(kv.value)
-    return value
+                if kv.key.endswith(' p50 (ms)') and kv.value:
+                    values[kv.key[:-len(' p50 (ms)')]] = float(kv.value)
+    values.pop('latency', None)
+    return values

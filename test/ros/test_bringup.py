@@ -192,6 +192,12 @@ def test_bench_pipeline_reports_latency_and_overhead():
     assert doc['node_engine_ms_median'] is not None and doc['node_engine_ms_median'] > 0
     assert doc['ros_overhead_ms'] == pytest.approx(doc['latency_p50_ms']
                                                    - doc['node_engine_ms_median'])
+    # where the time went inside the node: every stage timed, together within the engine
+    stages = doc['node_stages_ms']
+    assert {'decode', 'prepare', 'model', 'finish', 'publish'} <= set(stages)
+    assert all(v >= 0 for v in stages.values())
+    engine_stages = stages['prepare'] + stages['model'] + stages['finish']
+    assert engine_stages <= 1.5 * doc['node_engine_ms_median'] + 0.5
 
 
 def test_runtime_model_swap_through_the_bringup():
