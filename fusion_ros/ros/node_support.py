@@ -5,6 +5,7 @@ logging, outgoing Image messages and diagnostics statuses."""
 
 from __future__ import annotations
 
+import array as pyarray
 import functools
 import time
 from collections import Counter
@@ -31,7 +32,11 @@ def image_message(array: np.ndarray, header: Any) -> Image:
     fields = array_to_fields(array, 'rgb8' if array.ndim == 3 else 'mono8')
     msg = Image(header=header, height=fields.height, width=fields.width,
                 encoding=fields.encoding, is_bigendian=fields.is_bigendian, step=fields.step)
-    msg.data = fields.data.tobytes()
+    # one memcpy from the contiguous pixels into the array('B') rclpy keeps: assigning
+    # bytes makes rclpy build that array element by element (2.3 vs 0.14 ms at 640x512)
+    data = pyarray.array('B')
+    data.frombytes(fields.data)
+    msg.data = data
     return msg
 
 
