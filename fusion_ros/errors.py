@@ -14,6 +14,11 @@ class ConfigError(FusionError, ValueError):
     """A parameter, option or configuration value is invalid."""
 
 
+class UsageError(ConfigError):
+    """A command-line argument, or a combination of them, is wrong: the CLI exits 2 (as
+    argparse does for the mistakes it catches itself), failures exit 1."""
+
+
 class ShapeError(FusionError, ValueError):
     """An array or tensor has the wrong shape, size or channel count."""
 

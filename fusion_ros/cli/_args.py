@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from fusion_ros.defaults import DEFAULT_PRECISION, PRECISIONS
@@ -72,3 +73,24 @@ def engine_from_args(args: argparse.Namespace, *, enhanced: bool) -> Any:
                         device=args.device, precision=args.precision,
                         model_options=dict(args.options), random_init=args.random_init,
                         compile=args.compile, enhanced=enhanced)
+
+
+def check_output_folder(path: Path, option: str = '--out') -> None:
+    """Refuse an output folder before any work: a file of that name, or a place this user
+    cannot write (the nearest existing parent decides).
+
+    Raises:
+        UsageError: ``path`` is a file.
+        ConfigError: it cannot be created or written.
+    """
+    import os
+
+    from fusion_ros.errors import ConfigError, UsageError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f'{option} {str(path)!r} is a file, not a folder')
+    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
+    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f'{option} {str(path)!r}: cannot write into '
+                          f'{str(existing or path)!r} (permission denied)')

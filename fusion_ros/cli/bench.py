@@ -128,10 +128,10 @@ def _model(args: argparse.Namespace) -> int:
     import json
 
     from fusion_ros.engine.bench import bench_model
-    from fusion_ros.errors import ConfigError
+    from fusion_ros.errors import UsageError
 
     if args.repeat < 1 or args.warmup < 0:
-        raise ConfigError('--repeat must be >= 1 and --warmup >= 0')
+        raise UsageError('--repeat must be >= 1 and --warmup >= 0')
     result = bench_model(args.model, args.size, device=args.device, precision=args.precision,
                          repeat=args.repeat, warmup=args.warmup, weights=args.weights,
                          random_init=args.random_init, model_options=dict(args.options),

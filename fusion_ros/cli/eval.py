@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _benchmark_dir(value: str) -> Path:
-    from fusion_ros.errors import ConfigError
+    from fusion_ros.errors import ConfigError, UsageError
 
     if value in BENCHMARKS:
         shared = Path(os.environ.get('FUSION_ROS_SHARED', '../shared'))
@@ -65,13 +65,14 @@ def _benchmark_dir(value: str) -> Path:
         return path
     path = Path(value)
     if not (path / 'ir').is_dir():
-        raise ConfigError(f'{value!r} is neither a known benchmark ({", ".join(BENCHMARKS)}) '
-                          'nor a folder with ir/, vi/ and methods/')
+        raise UsageError(f'--benchmark {value!r} is neither a known benchmark '
+                         f'({", ".join(BENCHMARKS)}) nor a folder with ir/, vi/ and methods/')
     return path
 
 
 def run(args: argparse.Namespace) -> int:
-    from fusion_ros.errors import ConfigError
+    from fusion_ros.cli._args import check_output_folder
+    from fusion_ros.errors import UsageError
     from fusion_ros.metrics.report import evaluate, find_tasks, write_report
 
     fused = dict(args.fused)
@@ -84,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
             if methods.is_dir() else {}
         fused = {**published, **fused}
     if ir_dir is None or vi_dir is None:
-        raise ConfigError('give --ir and --vi, or --benchmark')
+        raise UsageError('give --ir and --vi, or --benchmark')
     if not fused:
-        raise ConfigError('nothing to evaluate: give --fused NAME=DIR (or --benchmark)')
+        raise UsageError('nothing to evaluate: give --fused NAME=DIR (or --benchmark)')
+    check_output_folder(args.out)  # before the work, not after it
     tasks, problems = find_tasks(ir_dir, vi_dir, fused)
     start = time.perf_counter()
     rows, failed = evaluate(tasks, args.metrics, args.convention, jobs=args.jobs)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion_ros.cli._args import add_model_arguments, engine_from_args
+from fusion_ros.cli._args import add_model_arguments, check_output_folder, engine_from_args
 from fusion_ros.defaults import DEFAULT_MODEL
 
 
@@ -87,12 +87,12 @@ def _bag_frames(args: argparse.Namespace):
 
 
 def _folder_frames(args: argparse.Namespace):
-    from fusion_ros.errors import ConfigError
+    from fusion_ros.errors import ConfigError, UsageError
     from fusion_ros.io.image_files import pair_folders, read_image, read_thermal
     from fusion_ros.metrics.detection import read_voc_xml
 
     if args.ir is None or args.vi is None or args.labels is None:
-        raise ConfigError('give --bag, or --ir, --vi and --labels')
+        raise UsageError('give --bag, or --ir, --vi and --labels')
     pairs, unmatched = pair_folders(args.ir, args.vi)
     for name, reason in unmatched:
         print(f'  skipped {name}: {reason}')
@@ -111,13 +111,14 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from fusion_ros.detect import build_detector
-    from fusion_ros.errors import ConfigError
+    from fusion_ros.errors import ConfigError, UsageError
     from fusion_ros.metrics.detection import evaluate_detections
     from fusion_ros.ops.convert import thermal_to_unit
     from fusion_ros.ops.registration import parse_homography, warp_thermal
 
     if args.every < 1:
-        raise ConfigError('--every must be >= 1')
+        raise UsageError('--every must be >= 1')
+    check_output_folder(args.out)
     frames, homography = _bag_frames(args) if args.bag is not None else _folder_frames(args)
     detector = build_detector(args.backend, model_path=args.detector_model,
                               score_threshold=args.score_threshold,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fusion_ros.cli._args import add_model_arguments, engine_from_args
 from fusion_ros.defaults import DEFAULT_MODEL
-from fusion_ros.errors import ConfigError
+from fusion_ros.errors import ConfigError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from fusion_ros.io.image_files import pair_folders, read_image, read_thermal, write_image
 
     if args.ir.is_dir() != args.vi.is_dir():
-        raise ConfigError('--ir and --vi must both be files or both be folders')
+        raise UsageError('--ir and --vi must both be files or both be folders')
     single = None if args.ir.is_dir() else _file_outputs(args)  # reads the raw --out text
     args.out = Path(args.out)
     args.enhanced_out = Path(args.enhanced_out) if args.enhanced_out else None
@@ -110,7 +110,7 @@ def _file_outputs(args: argparse.Namespace) -> tuple[Path, Path | None]:
         if target.is_dir() or text.endswith(('/', '\\')):
             return _named(target, args.ir.stem, args.format)
         if target.suffix.lower() not in IMAGE_SUFFIXES:
-            raise ConfigError(f'{option} {str(target)!r} has no image extension '
+            raise UsageError(f'{option} {str(target)!r} has no image extension '
                               f'({", ".join(IMAGE_SUFFIXES)}); end it in / for a folder')
         return target
 

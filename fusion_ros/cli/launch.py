@@ -51,11 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fusion_ros.errors import ConfigError
+    from fusion_ros.errors import ConfigError, UsageError
     from fusion_ros.launch_plan import bag_transports, parse_override, plan_nodes
 
     if args.exit_after_bag and args.bag is None:
-        raise ConfigError('--exit-after-bag needs --bag')
+        raise UsageError('--exit-after-bag needs --bag')
     overrides: dict[str, dict] = {}
     if args.bag is not None:  # a compressed recording is heard through transport compressed
         overrides['fusion_node'] = bag_transports(str(args.bag), args.namespace)
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         plans = plan_nodes(model=args.model, device=args.device, detector=not args.no_detector,
                            use_sim_time=args.use_sim_time, overrides=overrides)
     except ValueError as err:
-        raise ConfigError(str(err)) from err
+        raise UsageError(str(err)) from err
     _check_before_start(plans)
     configs = {'fusion_node': args.config, 'detector_node': args.detector_config}
     for path in configs.values():
@@ -104,11 +104,16 @@ def _check_before_start(plans: list) -> None:
     the registry, so a typo is one error line instead of nodes that start and fuse nothing."""
     import importlib
 
+    from fusion_ros.errors import ConfigError, UsageError
     from fusion_ros.models import list_models
     from fusion_ros.ros.params import check_overrides
 
     for plan in plans:
-        check_overrides(importlib.import_module(plan.module).PARAMS, plan.overrides, plan.name)
+        try:
+            check_overrides(importlib.import_module(plan.module).PARAMS, plan.overrides,
+                            plan.name)
+        except ConfigError as err:  # a --set value: the user's argument
+            raise UsageError(f'--set: {err}') from err
         model = plan.overrides.get('model') if plan.name == 'fusion_node' else None
         if model is not None and model not in list_models():
             from fusion_ros.errors import ModelNotFoundError

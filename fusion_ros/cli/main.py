@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import signal
 import sys
 import threading
 
 from fusion_ros import __version__
-from fusion_ros.errors import FusionError
+from fusion_ros.errors import FusionError, ModelNotFoundError, UsageError
 
 # subcommand -> module in fusion_ros.cli (imported lazily so --help stays instant)
 SUBCOMMANDS = {
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='Run "fusion-ros demo" for the day-to-night demonstration.',
     )
     parser.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error (also FUSION_ROS_DEBUG=1)')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(f'fusion_ros.cli.{module_name}')
@@ -71,18 +74,47 @@ def _terminate_like_interrupt() -> None:
         signal.signal(signal.SIGTERM, _terminate)
 
 
+def error_line(err: BaseException) -> tuple[str, int]:
+    """The one line a user sees for an error, and the exit code: 2 for a wrong argument
+    (as argparse), 1 for a failure."""
+    if isinstance(err, (UsageError, ModelNotFoundError)):
+        return f'error: {err}', 2
+    if isinstance(err, FusionError):
+        return f'error: {err}', 1
+    if isinstance(err, OSError):  # the file named, the reason in words
+        where = f'{err.filename}: ' if getattr(err, 'filename', None) else ''
+        return f'error: {where}{err.strerror or err}', 1
+    if isinstance(err, MemoryError):
+        return ('error: out of memory (try a smaller --size or batch, or fewer --jobs)', 1)
+    text = str(err).strip().splitlines()
+    # cv2.error: "OpenCV(4.x) /path/file.cpp:123: error: (-215:Assertion failed) ... in func"
+    what = text[-1] if text else type(err).__name__
+    return f'error: {type(err).__module__.split(".")[0]} {type(err).__name__}: {what}', 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fusion-ros`` console script."""
     args = build_parser().parse_args(argv)
     _terminate_like_interrupt()
+    debug = args.debug or os.environ.get('FUSION_ROS_DEBUG', '') not in ('', '0')
     try:
         return int(args.func(args) or 0)
-    except FusionError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
+    except (FusionError, OSError, MemoryError, ValueError, cv2_error()) as err:
+        if debug:
+            raise
+        line, code = error_line(err)
+        print(line, file=sys.stderr)
+        return code
+
+
+def cv2_error() -> type[BaseException]:
+    """OpenCV's exception class when OpenCV is importable (it always is with fusion_ros),
+    without importing it at start-up for commands that never touch it."""
+    cv2 = sys.modules.get('cv2')
+    return cv2.error if cv2 is not None else FusionError
 
 
 if __name__ == '__main__':

@@ -92,11 +92,11 @@ def _bag_frames(args: argparse.Namespace) -> tuple[int, Iterator[tuple[np.ndarra
 
 def _folder_frames(args: argparse.Namespace
                    ) -> tuple[int, Iterator[tuple[np.ndarray, np.ndarray]]]:
-    from fusion_ros.errors import ConfigError
+    from fusion_ros.errors import ConfigError, UsageError
     from fusion_ros.io.image_files import pair_folders, read_image, read_thermal
 
     if args.vi is None:
-        raise ConfigError('--ir needs --vi (the visible folder)')
+        raise UsageError('--ir needs --vi (the visible folder)')
     pairs, unmatched = pair_folders(args.ir, args.vi)
     if not pairs:
         raise ConfigError(f'no pairs: no file name in {args.ir} has a partner in {args.vi}')
@@ -124,14 +124,14 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from fusion_ros.errors import ConfigError
+    from fusion_ros.cli._args import check_output_folder
+    from fusion_ros.errors import UsageError
     from fusion_ros.ops.alignment import estimate_registration, resize_homography
     from fusion_ros.viz.registration import registration_sheet
 
     if args.frames < 1:
-        raise ConfigError(f'--frames must be >= 1, got {args.frames}')
-    if args.out.exists() and not args.out.is_dir():
-        raise ConfigError(f'--out {str(args.out)!r} is a file, not a folder')
+        raise UsageError(f'--frames must be >= 1, got {args.frames}')
+    check_output_folder(args.out)
     count, frames = _bag_frames(args) if args.bag is not None else _folder_frames(args)
     kept: list[tuple[np.ndarray, np.ndarray]] = []
     sheet_at = _spaced(count, SHEET_FRAMES)

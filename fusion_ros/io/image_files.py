@@ -64,9 +64,11 @@ def read_image(path: Path | str) -> np.ndarray:
     Raises:
         ShapeError: the file is missing or not an image OpenCV can decode.
     """
+    if not Path(path).is_file():  # before OpenCV, which prints a warning of its own
+        raise ShapeError(f'cannot read image {str(path)!r}: no such file')
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ShapeError(f'cannot read image {str(path)!r}')
+        raise ShapeError(f'cannot read image {str(path)!r}: not an image OpenCV can decode')
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[..., :3]
     if img.ndim == 3 and img.shape[2] == 1:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,12 @@ def read_checkpoint(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str
     try:
         obj = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        # torch's message runs to a page of advice; its first line says what happened
+        first = str(err).strip().split('\n')[0][:200] or type(err).__name__
         raise WeightsError(
-            f'cannot load {str(path)!r} as plain tensors (weights_only=True): {err}'
+            f'cannot load {str(path)!r} as plain tensors (weights_only=True): not a '
+            f'PyTorch checkpoint, a damaged one, or one that needs code to unpickle '
+            f'({first})'
         ) from err
     meta: dict[str, Any] = {}
     for key in ('state_dict', 'model', 'weight'):
@@ -48,6 +53,20 @@ def read_checkpoint(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f'{str(path)!r} does not hold a state dict of tensors')
     return dict(obj), meta
+
+
+def _accepts(default: Any, value: Any) -> bool:
+    """Whether ``value`` has the type of an option whose default is ``default`` (an int
+    passes for a float; no default, or None, takes anything)."""
+    if default is None or default is inspect.Parameter.empty:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list))
+    return isinstance(value, type(default))
 
 
 def build_model(
@@ -82,6 +101,11 @@ def build_model(
         listed = ', '.join(f'{k}={v!r}' for k, v in known.items()) or 'none'
         raise ConfigError(f'model {name!r} has no option {", ".join(map(repr, unknown))}; '
                           f'its options (defaults): {listed}')
+    for key, value in kwargs.items():  # the type of each option is its default's
+        if not _accepts(known[key], value):
+            raise ConfigError(f'model {name!r} option {key} takes a '
+                              f'{type(known[key]).__name__} (default {known[key]!r}), '
+                              f'got {value!r}')
     try:
         model = entrypoint(**kwargs)
     except (TypeError, ValueError) as err:

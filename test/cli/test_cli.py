@@ -93,6 +93,6 @@ def test_models_json(capsys):
 ])
 def test_launch_refuses_bad_settings_before_any_node_starts(argv, named, capsys):
     pytest.importorskip('rclpy')
-    assert main(argv) == 1
+    assert main(argv) == 2  # a wrong argument: usage error, as argparse
     err = capsys.readouterr().err
     assert err.startswith('error:') and named in err and 'Traceback' not in err

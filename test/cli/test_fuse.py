@@ -161,7 +161,7 @@ def test_single_pair_outputs_are_checked_before_the_work(tmp_path, capsys, case)
     ir, vi = _pair_folders(tmp_path, ['a'])
     args = ['fuse', '--model', 'max', '--ir', str(ir / 'a.jpg'), '--vi', str(vi / 'a.png')]
     if case == 'no_extension':
-        assert main([*args, '--out', str(tmp_path / 'fused')]) == 1
+        assert main([*args, '--out', str(tmp_path / 'fused')]) == 2  # usage
         err = capsys.readouterr().err
         assert 'no image extension' in err and 'Traceback' not in err
     elif case == 'into_input':

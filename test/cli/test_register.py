@@ -68,7 +68,7 @@ def test_usage_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:  # neither --bag nor --ir: argparse, exit 2
         main(['register'])
     assert exc.value.code == 2
-    assert main(['register', '--ir', str(tmp_path)]) == 1
+    assert main(['register', '--ir', str(tmp_path)]) == 2
     assert '--ir needs --vi' in capsys.readouterr().err
     (tmp_path / 'ir').mkdir()
     (tmp_path / 'vi').mkdir()
