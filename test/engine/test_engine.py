@@ -117,3 +117,23 @@ def test_registration_undoes_the_synthetic_thermal_offset():
     warped = warp_thermal(shifted.thermal, cfg.homography, (160, 128)).astype(float)
     err = np.abs(warped - plain.thermal)[10:-10, 10:-10].mean()
     assert err < np.abs(shifted.thermal.astype(float) - plain.thermal)[10:-10, 10:-10].mean() / 4
+
+
+def test_cuda_engines_turn_on_tf32_and_cudnn_autotuning(monkeypatch):
+    """Proven without a GPU: an engine on a CUDA device sets the backend flags."""
+    import torch
+
+    import fusion_ros.engine.engine as engine_mod
+
+    for flag in ('benchmark', 'allow_tf32'):
+        monkeypatch.setattr(torch.backends.cudnn, flag, False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, 'allow_tf32', False)
+    engine_mod.FusionEngine('max', device='cpu')
+    assert not torch.backends.cudnn.benchmark  # the CPU path leaves them alone
+    monkeypatch.setattr(engine_mod, 'resolve_device', lambda d: torch.device('cuda'))
+    monkeypatch.setattr(engine_mod, 'build_model', lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError('stop after the device set-up')))
+    with pytest.raises(RuntimeError, match='stop after'):
+        engine_mod.FusionEngine('max', device='cuda')
+    assert torch.backends.cudnn.benchmark and torch.backends.cudnn.allow_tf32
+    assert torch.backends.cuda.matmul.allow_tf32
