@@ -86,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
           flush=True)
     print('[bringup] exit codes: ' + ', '.join(f'{k} {v}' for k, v in
                                                 result.exit_codes.items()), flush=True)
+    if result.interrupted and not result.crashed:
+        return 130  # Ctrl-C / SIGTERM: nodes stopped (130 too when stopped while starting)
     if not result.ok:
         return 1
-    if result.interrupted:
-        return 130  # Ctrl-C / SIGTERM, nodes stopped cleanly
     if args.exit_after_bag and result.played and not any(
             n for t, n in result.received.items() if t.endswith('fused/image_raw')):
         # a replay that fused nothing (no model loaded, no pairs) must not report success

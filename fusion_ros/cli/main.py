@@ -94,7 +94,11 @@ def error_line(err: BaseException) -> tuple[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fusion-ros`` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # imports every subcommand: takes a moment
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
     _terminate_like_interrupt()
     debug = args.debug or os.environ.get('FUSION_ROS_DEBUG', '') not in ('', '0')
     try:

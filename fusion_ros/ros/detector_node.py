@@ -19,6 +19,13 @@ one image waits and a newer one replaces it (a counted drop).
 
 from __future__ import annotations
 
+import signal as _signal
+
+from fusion_ros.ros.quiet_start import leave_quietly_on_interrupt
+
+if __name__ == '__main__':  # run as a child of a launch: Ctrl-C while importing
+    leave_quietly_on_interrupt()
+
 import threading
 import time
 from collections import Counter
@@ -235,4 +242,6 @@ def main(args: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)  # imports done: main decides
+    _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
     raise SystemExit(main())

@@ -29,6 +29,13 @@ is logged once per cause (then throttled) and skipped; the node keeps serving.
 
 from __future__ import annotations
 
+import signal as _signal
+
+from fusion_ros.ros.quiet_start import leave_quietly_on_interrupt
+
+if __name__ == '__main__':  # run as a child of a launch: Ctrl-C while importing
+    leave_quietly_on_interrupt()
+
 import copy
 import threading
 import time
@@ -656,4 +663,6 @@ def main(args: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)  # imports done: main decides
+    _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
     raise SystemExit(main())

@@ -56,3 +56,34 @@ def test_train_stops_promptly_with_a_loadable_checkpoint(tmp_path, pair_set, sig
     assert elapsed < 2.0
     ckpt = torch.load(out / 'last.pt', weights_only=True)
     assert ckpt['step'] > 0
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize('when', ['cli_importing', 'nodes_importing', 'nodes_started'])
+def test_launch_interrupted_at_any_moment_is_quiet(tmp_path, when):
+    """Ctrl-C while the CLI or the nodes still import (the first second) or once they run:
+    exit 130, no traceback from the launcher or any node."""
+    import os
+
+    pytest.importorskip('rclpy')
+    bag = tmp_path / 'in'
+    write_synthetic_bag(bag, seconds=2.0, fps=10, size=(160, 128), progress=False)
+    proc = subprocess.Popen([sys.executable, '-m', 'fusion_ros', 'launch', '--bag', str(bag),
+                             '--exit-after-bag', '--no-detector'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    if when == 'cli_importing':
+        time.sleep(0.3)
+    else:  # the bringup prints a line per node started, then waits for subscriptions
+        marker = 'started fusion_node' if when == 'nodes_importing' else 'waiting for'
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if marker in line:
+                break
+        if when == 'nodes_started':
+            time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-3000:]
+    assert 'Traceback' not in out and 'KeyboardInterrupt' not in out, out[-3000:]
