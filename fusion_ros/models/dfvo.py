@@ -124,7 +124,11 @@ def _attention_fp32(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if mode == 'dense':
         return torch.softmax(q @ k.transpose(1, 2), -1) @ v
     if mode == 'sdpa':
-        return F.scaled_dot_product_attention(q, k, v, scale=1.0)
+        # 4-D (B, heads, N, D): the layout CUDA's memory-efficient kernel takes (fp32 too);
+        # 3-D inputs fall back to the math kernel, which builds the N x N scores
+        out = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1),
+                                             scale=1.0)
+        return out.squeeze(1)
     n = k.shape[1]
     chunk = max(1, _SCORE_BUDGET // max(n, 1))
     if chunk >= q.shape[1]:

@@ -39,7 +39,7 @@ if __name__ == '__main__':  # run as a child of a launch: Ctrl-C while importing
 import copy
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -134,6 +134,7 @@ PARAMS = (
 
 
 RELIABILITIES = ('best_effort', 'reliable')
+CAMERA_INFOS_KEPT = 64  # about 2 s of a 30 Hz camera: the worker is never further behind
 # per-frame stages timed into /diagnostics ('<stage> p50 (ms)'), in the order they run
 STAGES = ('decode', 'prepare', 'model', 'finish', 'publish', 'registration check')
 TRANSPORTS = ('raw', 'compressed')  # image_transport's names
@@ -266,6 +267,9 @@ class FusionNode(LifecycleNode):
         self._pub_enhanced_info: Any = None
         self._pub_compressed: Any = None
         self._camera_info: CameraInfo | None = None  # latest of the RGB camera
+        # recent ones by stamp: the worker publishes a frame after newer infos arrived, and
+        # a frame's info is the one with its stamp (drivers stamp both alike)
+        self._camera_infos: OrderedDict[tuple[int, int], CameraInfo] = OrderedDict()
         self._diag_timer: Any = None
         self._diag_prev: tuple[float, NodeStats] | None = None
         self._night: NightHysteresis | None = None
@@ -378,6 +382,7 @@ class FusionNode(LifecycleNode):
         self._pub_enhanced = self._pub_diag = None
         self._pub_fused_info = self._pub_enhanced_info = self._pub_compressed = None
         self._camera_info = None
+        self._camera_infos.clear()
         self.engine = self.config = self._sync = None
         return TransitionCallbackReturn.SUCCESS
 
@@ -458,6 +463,9 @@ class FusionNode(LifecycleNode):
     @guarded('subscription')
     def camera_info_cb(self, msg: CameraInfo) -> None:
         self._camera_info = msg
+        self._camera_infos[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+        while len(self._camera_infos) > CAMERA_INFOS_KEPT:
+            self._camera_infos.popitem(last=False)
 
     def _add(self, index: int, msg: Image) -> None:
         if self._sync is not None:
@@ -549,7 +557,8 @@ class FusionNode(LifecycleNode):
     def _publish_camera_info(self, pub: Any, header: Any) -> None:
         """The RGB camera's CameraInfo with the header of the image it describes (rviz
         Camera displays and image_proc pair them by stamp); nothing before one arrived."""
-        info = self._camera_info
+        info = self._camera_infos.get((header.stamp.sec, header.stamp.nanosec),
+                                      self._camera_info)
         if info is None or not _listened(pub):
             return
         out = copy.copy(info)

@@ -85,5 +85,7 @@ def test_launch_interrupted_at_any_moment_is_quiet(tmp_path, when):
             time.sleep(3.0)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out[-3000:]
+    # -2 (killed by SIGINT: the signal landed in the interpreter's own start-up) is what a
+    # shell reports as 130 too
+    assert proc.returncode in ((130, -2) if when == 'cli_importing' else (130,)), out[-3000:]
     assert 'Traceback' not in out and 'KeyboardInterrupt' not in out, out[-3000:]
