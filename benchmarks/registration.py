@@ -130,6 +130,7 @@ def real_set(name: str, root: Path, rng: np.random.Generator, limit: int | None,
              engine: FusionEngine) -> str:
     files = sorted((root / 'ir').iterdir())[:limit]
     truth_err, pair_err, ident_err, times = [], [], [], []
+    margins: list[tuple[float | None, float, float]] = []  # (margin, error, score) per pair
     refused = 0
     quality: dict[str, list[float]] = {k: [] for k in ('aligned', 'misregistered',
                                                        'registered', 'true')}
@@ -144,7 +145,8 @@ def real_set(name: str, root: Path, rng: np.random.Generator, limit: int | None,
         thermal = misregister(ir_big, to_big, h_true, t_size)
         t0 = time.perf_counter()
         try:
-            est = estimate_registration([(thermal, vi)]).homography
+            result = estimate_registration([(thermal, vi)])
+            est = result.homography
         except RegistrationError as err:  # refused: counted as a failure, not skipped
             print(f'  {name} {path.name}: refused ({err})', flush=True)
             refused += 1
@@ -158,9 +160,11 @@ def real_set(name: str, root: Path, rng: np.random.Generator, limit: int | None,
         truth_err.append(corner_error(est, h_true, t_size))
         pair_err.append(corner_error(est, own @ h_true, t_size))
         ident_err.append(corner_error(own, np.eye(3), SIZE))
+        margins.append((result.margin, pair_err[-1], result.score))
         if pair_err[-1] > 5.0:
             print(f'  {name} {path.name}: {pair_err[-1]:.1f} px from the truth (thermal '
-                  f'{t_size[0]}x{t_size[1]})', flush=True)
+                  f'{t_size[0]}x{t_size[1]}; score {result.score:.3f}, margin '
+                  f'{result.margin})', flush=True)
         if half:  # fusion recovery on full-resolution thermal (half loses detail anyway)
             continue
         # the reference: the thermal view with the pair's own offset removed, so that
@@ -176,6 +180,12 @@ def real_set(name: str, root: Path, rng: np.random.Generator, limit: int | None,
             quality[key].append(qabf(centre(reference), centre(grey_vi),
                                      centre(to_grey_uint8(fused)), 'tang'))
     q = {k: float(np.mean(v)) for k, v in quality.items()}
+    good = [m for m, e, _ in margins if e <= 5.0]
+    bad = [m for m, e, _ in margins if e > 5.0]
+    for label, ms in (('within 5 px', good), ('wrong', bad)):
+        known = sorted(m for m in ms if m is not None)
+        print(f'  {name} {label}: {len(ms)} answers, margin None for '
+              f'{len(ms) - len(known)}, others {[round(m, 3) for m in known]}', flush=True)
     line = (f'| {name}-{len(files)} | {refused} | {summary(truth_err)} | {summary(pair_err)} | '
             f'{np.median(ident_err):.2f} | {q["aligned"]:.4f} | {q["misregistered"]:.4f} | '
             f'{q["registered"]:.4f} ({100 * (q["registered"] / q["aligned"] - 1):+.1f} %) | '

@@ -59,6 +59,7 @@ SEARCH_WIDTH = 160           # RGB width of the global search
 REFINE_WIDTHS = (160, 320, 640)  # the search (at 160) starts closer than an 80 px level
 SPREAD_WIDTH = 320           # per-frame refinements (the confidence) and outlier test
 FINALISTS = 3                # candidates judged one level finer
+RIVAL_PX = 5.0               # a finalist this far from the answer is a different answer
 SEARCH_FRAMES = 8            # frames the global search and candidate choice look at
 FINE_FRAMES = 10             # frames of the finest level (most of the accuracy is coarser)
 OUTLIER_PX = 4.0             # a frame this far from the joint answer (or 3x median) is out
@@ -88,6 +89,9 @@ class Registration:
         score_before, score: :func:`edge_agreement` of identity and of the answer, mean
             over the used frames.
         skipped: ``index -> reason`` of frames left out.
+        margin: how much better the answer's edge agreement is than that of the best
+            search candidate that converged elsewhere (more than 5 px away); None when all
+            converged to it (or with ``initial``). Small: an ambiguous scene.
     """
 
     homography: np.ndarray
@@ -100,6 +104,7 @@ class Registration:
     score_before: float
     score: float
     skipped: dict[int, str] = field(default_factory=dict)
+    margin: float | None = None
 
     def to_json(self) -> dict:
         def r(v: float | None) -> float | None:
@@ -116,6 +121,7 @@ class Registration:
             'score_before': r(self.score_before),
             'score': r(self.score),
             'skipped': {str(k): v for k, v in self.skipped.items()},
+            'margin': r(self.margin),
         }
 
 
@@ -476,6 +482,7 @@ def estimate_registration(
         g = _project(_g_from_homography(np.asarray(initial, np.float64), t_size, v_size),
                      model)
         coarse: list[int] = []
+        margin = None
     else:
         candidates = _global_search([search_levels[j] for j in few])
         peak = candidates[0][0] if candidates else 0.0
@@ -506,7 +513,10 @@ def estimate_registration(
                 cand = _gauss_newton(judge, cand, model, 5)
                 finalists.append((float(np.mean([_agreement(lv, cand) for lv in judge])),
                                   cand))
-        g = max(finalists, key=lambda item: item[0])[1]
+        best_score, g = max(finalists, key=lambda item: item[0])
+        rivals = [score for score, cand in finalists
+                  if _spread(cand, g, t_size, v_size) > RIVAL_PX]
+        margin = best_score - max(rivals) if rivals else None
     if progress is not None:
         progress(0)
     for w in widths:
@@ -555,4 +565,5 @@ def estimate_registration(
         score_before=before,
         score=score,
         skipped=skipped,
+        margin=margin,
     )
