@@ -75,19 +75,22 @@ class NodeProcess:
             self._echo(f'[{self.plan.name}] {line.rstrip()}')
 
     def interrupt(self) -> None:
-        """Send SIGINT (the node shuts down cleanly); :meth:`stop` then waits for it."""
+        """Send SIGTERM (a running node shuts down cleanly: rclpy handles it as SIGINT);
+        :meth:`stop` then waits for it. SIGTERM, not SIGINT: a node still starting has no
+        Python handler for it yet, so it ends at once instead of printing a
+        KeyboardInterrupt traceback from whatever it was importing."""
         if self.proc.poll() is None and not self._interrupted:
-            self.proc.send_signal(signal.SIGINT)
-            self._interrupted = True  # a second SIGINT would break the node's clean shutdown
+            self.proc.send_signal(signal.SIGTERM)
+            self._interrupted = True  # a second signal would break the node's clean shutdown
 
     def stop(self, timeout_s: float = 5.0) -> int:
-        """SIGINT, then SIGKILL after ``timeout_s``; the exit code (negative: signal)."""
+        """SIGTERM, then SIGKILL after ``timeout_s``; the exit code (negative: signal)."""
         self.interrupt()
         if self.proc.poll() is None:
             try:
                 self.proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                self._echo(f'[bringup] {self.plan.name} ignored SIGINT for {timeout_s:.0f} s: '
+                self._echo(f'[bringup] {self.plan.name} ignored SIGTERM for {timeout_s:.0f} s: '
                            'killed')
                 self.proc.kill()
                 self.proc.wait()
