@@ -22,9 +22,10 @@ from fusion_ros.defaults import DEFAULT_MODEL, DEFAULT_PRECISION
 from fusion_ros.engine.precision import Precision, resolve_precision
 from fusion_ros.errors import ConfigError, ShapeError, WeightsError
 from fusion_ros.models import FusionModel, build_model
-from fusion_ros.ops.color import COLOUR_TRANSFORMS
+from fusion_ros.ops.color import COLOUR_TRANSFORMS, ycbcr_to_rgb_offsets
 from fusion_ros.ops.convert import (
     array_to_tensor,
+    luma_to_rgb_uint8,
     tensor_to_uint8,
     thermal_to_unit,
     visible_to_unit,
@@ -266,21 +267,15 @@ class FusionEngine:
                     else rgb)
             if day is None:
                 day = luminance_day_probability(y)
-            fused = self._recolour(out.fused.float(), ycbcr)
-            enhanced_rgb = None
-            if want:
-                # models without an enhancement head get the weight-free gamma lift
+            lifted = None
+            if want:  # models without an enhancement head get the weight-free gamma lift
                 lifted = out.enhanced if out.enhanced is not None else gamma_enhance(y)
-                enhanced_rgb = self._recolour(lifted.float(), ycbcr)
+            fused, enhanced = self._to_images(out.fused, lifted, ycbcr)
             days = day.float().reshape(-1).cpu().tolist()
             results = [
-                FusionResult(
-                    fused=tensor_to_uint8(fused[i:i + 1]),
-                    day_probability=float(days[i]),
-                    enhanced=(None if enhanced_rgb is None
-                              else tensor_to_uint8(enhanced_rgb[i:i + 1])),
-                    inference_ms=0.0,
-                )
+                FusionResult(fused=fused[i], day_probability=float(days[i]),
+                             enhanced=None if enhanced is None else enhanced[i],
+                             inference_ms=0.0)
                 for i in range(len(units))
             ]
         done = time.perf_counter()
@@ -332,6 +327,23 @@ class FusionEngine:
         visible = np.zeros((height, width, 3) if colour else (height, width), np.uint8)
         for _ in range(runs):
             self.fuse(thermal, visible)
+
+    def _to_images(self, fused: torch.Tensor, enhanced: torch.Tensor | None,
+                   ycbcr: torch.Tensor | None
+                   ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """Luma outputs -> uint8 images with the frame's chroma. Full-range BT.601 (most
+        models) computes the chroma offsets once for both outputs and writes (H, W, 3)
+        directly: the recolouring was a third of the engine's time after the network."""
+        if ycbcr is not None and self.model.colour == 'bt601_full':
+            offsets = ycbcr_to_rgb_offsets(ycbcr)
+            return (luma_to_rgb_uint8(fused, offsets),
+                    None if enhanced is None else luma_to_rgb_uint8(enhanced, offsets))
+
+        def images(y: torch.Tensor) -> list[np.ndarray]:
+            rgb = self._recolour(y.float(), ycbcr)
+            return [tensor_to_uint8(rgb[i:i + 1]) for i in range(rgb.shape[0])]
+
+        return images(fused), None if enhanced is None else images(enhanced)
 
     def _recolour(self, y: torch.Tensor, ycbcr: torch.Tensor | None) -> torch.Tensor:
         if ycbcr is None:

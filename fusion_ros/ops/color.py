@@ -16,7 +16,8 @@ from torch import nn
 from fusion_ros.ops.shape import check_shape
 
 __all__ = ['COLOUR_TRANSFORMS', 'RgbToYcbcr', 'YcbcrToRgb', 'rgb_to_ycbcr',
-           'rgb_to_ycbcr_studio_tf', 'ycbcr_studio_tf_to_rgb', 'ycbcr_to_rgb']
+           'rgb_to_ycbcr_studio_tf', 'ycbcr_studio_tf_to_rgb', 'ycbcr_to_rgb',
+           'ycbcr_to_rgb_offsets']
 
 
 def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
@@ -85,6 +86,24 @@ def ycbcr_studio_tf_to_rgb(image: torch.Tensor) -> torch.Tensor:
     g = y - 0.392 * cb - 0.813 * cr
     b = y + 2.017 * cb
     return torch.stack((r, g, b), 1).clamp_(0.0, 1.0)
+
+
+def ycbcr_to_rgb_offsets(ycbcr: torch.Tensor) -> torch.Tensor:
+    """What :func:`ycbcr_to_rgb` adds to Y for R, G and B, per pixel, channels last.
+
+    Outputs that share the chroma of one frame (fused and enhanced) then need one add and
+    one clamp each, written straight in the (H, W, 3) layout of an image message.
+
+    Args:
+        ycbcr: :math:`(B, 3, H, W)` from :func:`rgb_to_ycbcr`.
+
+    Returns:
+        :math:`(B, H, W, 3)`; ``(y[:, 0, ..., None] + offsets).clamp(0, 1)`` equals
+        ``ycbcr_to_rgb`` (to float rounding) moved to channels last.
+    """
+    check_shape(ycbcr, ['B', '3', 'H', 'W'])
+    cb, cr = ycbcr[:, 1] - 0.5, ycbcr[:, 2] - 0.5
+    return torch.stack((1.403 * cr, -0.714 * cr - 0.344 * cb, 1.773 * cb), -1)
 
 
 # name -> (forward, inverse); models name theirs in ``FusionModel.colour``

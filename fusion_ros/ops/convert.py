@@ -80,6 +80,15 @@ def array_to_tensor(arr: np.ndarray, device: torch.device | str = 'cpu') -> torc
     return t.unsqueeze(0).to(device, non_blocking=True)
 
 
+def luma_to_rgb_uint8(y: torch.Tensor, offsets: torch.Tensor) -> list[np.ndarray]:
+    """Luma :math:`(B, 1, H, W)` plus chroma ``offsets`` :math:`(B, H, W, 3)` (see
+    :func:`fusion_ros.ops.color.ycbcr_to_rgb_offsets`) -> one uint8 :math:`(H, W, 3)` RGB
+    image per batch item, clamped and rounded as :func:`tensor_to_uint8`. Built channels
+    last, so no permute and no copy after the conversion."""
+    rgb = (y.float()[:, 0, :, :, None] + offsets).clamp_(0.0, 1.0).mul_(255.0).round_()
+    return [img.numpy() for img in rgb.to(torch.uint8).cpu()]
+
+
 def tensor_to_uint8(t: torch.Tensor) -> np.ndarray:
     """:math:`(1, C, H, W)` in [0, 1] -> uint8 :math:`(H, W)` (C = 1) or :math:`(H, W, C)`."""
     t = (t[0].float().clamp(0.0, 1.0) * 255.0).round_().to(torch.uint8).cpu()
