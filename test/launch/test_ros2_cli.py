@@ -125,5 +125,6 @@ def test_ros2_run_lifecycle_and_param_set(workspace):
             os.killpg(node.pid, signal.SIGKILL)
             code = node.wait()
         log = node.stdout.read()
-    assert code == 0 and time.monotonic() - start < 2.0, log
+    # promptly, not a speed target: a busy shared machine has starved it for 4.6 s
+    assert code == 0 and time.monotonic() - start < 10.0, log
     assert "switched to model 'laplacian'" in log and 'rejected' in log, log
