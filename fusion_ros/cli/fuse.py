@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fusion_ros.cli._args import add_model_arguments, engine_from_args
+from fusion_ros.cli._args import add_model_arguments, check_output_folder, engine_from_args
 from fusion_ros.defaults import DEFAULT_MODEL
 from fusion_ros.errors import ConfigError, UsageError
 
@@ -121,8 +121,6 @@ def _file_outputs(args: argparse.Namespace) -> tuple[Path, Path | None]:
 def _check_outputs(jobs: list, args: argparse.Namespace) -> None:
     """Refuse, before any work: an output that is an input or lies in an input folder, an
     existing output without --overwrite, a folder that cannot be written."""
-    import os
-
     inputs = {p.resolve() for job in jobs for p in job[:2]}
     input_dirs = {args.ir.resolve(), args.vi.resolve()} if args.ir.is_dir() else set()
     for job in jobs:
@@ -134,6 +132,4 @@ def _check_outputs(jobs: list, args: argparse.Namespace) -> None:
             if out.exists() and not args.overwrite:
                 raise ConfigError(f'{str(out)!r} exists; pass --overwrite to replace it')
     for folder in {o.parent for job in jobs for o in job[2:] if o is not None}:
-        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-        if existing is None or not os.access(existing, os.W_OK | os.X_OK):
-            raise ConfigError(f'cannot write into {str(folder)!r} (permission denied)')
+        check_output_folder(folder)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion_ros.ops.alignment import MODELS
+from fusion_ros.ops.alignment import MODELS, spaced_indices
 
 DEFAULT_FRAMES = 50
 SHEET_FRAMES = 3
@@ -65,10 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
-def _spaced(n: int, k: int) -> set[int]:
-    return set(range(n)) if n <= k else {int(round(x)) for x in np.linspace(0, n - 1, k)}
-
-
 def _bag_frames(args: argparse.Namespace) -> tuple[int, Iterator[tuple[np.ndarray, np.ndarray]]]:
     from fusion_ros.bagtools.info import count_pairs, image_pair_topics
     from fusion_ros.bagtools.pairs import SyncedPairs
@@ -83,7 +79,7 @@ def _bag_frames(args: argparse.Namespace) -> tuple[int, Iterator[tuple[np.ndarra
     if total == 0:
         raise ConfigError(f'{args.bag}: {topics[0]} and {topics[1]} make no pairs within '
                           f'{args.slop} s (try a larger --slop)')
-    chosen = _spaced(total, args.frames)
+    chosen = set(spaced_indices(total, args.frames))
 
     def frames() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for k, (thermal, rgb) in enumerate(SyncedPairs(args.bag, topics, args.slop)):
@@ -104,7 +100,7 @@ def _folder_frames(args: argparse.Namespace
     if not pairs:
         raise ConfigError(f'no pairs: no file name in {args.ir} has a partner in {args.vi}')
     names = sorted(pairs)
-    chosen = sorted(_spaced(len(names), args.frames))
+    chosen = spaced_indices(len(names), args.frames)
 
     def frames() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for k in chosen:
@@ -137,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(args.out)
     count, frames = _bag_frames(args) if args.bag is not None else _folder_frames(args)
     kept: list[tuple[np.ndarray, np.ndarray]] = []
-    sheet_at = _spaced(count, SHEET_FRAMES)
+    sheet_at = set(spaced_indices(count, SHEET_FRAMES))
 
     def remember(pairs: Iterator[tuple[np.ndarray, np.ndarray]]
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:

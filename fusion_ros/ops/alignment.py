@@ -30,7 +30,8 @@ import numpy as np
 from fusion_ros.errors import FusionError
 
 __all__ = ['MODELS', 'Registration', 'RegistrationError', 'corner_error', 'edge_agreement',
-           'edge_features', 'estimate_registration', 'grey_unit', 'resize_homography']
+           'edge_features', 'estimate_registration', 'grey_unit', 'resize_homography',
+           'spaced_indices']
 
 MODELS = ('translation', 'similarity', 'affine', 'homography')
 
@@ -396,7 +397,7 @@ def _gauss_newton(levels: Sequence[_Level], g: np.ndarray, model: str, iteration
     return g
 
 
-def _spaced(n: int, k: int) -> list[int]:
+def spaced_indices(n: int, k: int) -> list[int]:
     """``k`` indices spread evenly over ``range(n)`` (all of them if ``n <= k``)."""
     if n <= k:
         return list(range(n))
@@ -473,11 +474,11 @@ def estimate_registration(
     # levels up to spread_w for every frame; finer ones for a few spread over the recording
     cheap = [w for w in widths if w <= spread_w]
     pyramid = {w: [_Level(t, v, w) for _, t, v in greys] for w in cheap}
-    fine = _spaced(len(greys), FINE_FRAMES)
+    fine = spaced_indices(len(greys), FINE_FRAMES)
     for w in widths[len(cheap):]:
         pyramid[w] = [_Level(greys[j][1], greys[j][2], w) for j in fine]
     search_levels = pyramid[search_w]
-    few = _spaced(len(greys), SEARCH_FRAMES)
+    few = spaced_indices(len(greys), SEARCH_FRAMES)
     if initial is not None:
         g = _project(_g_from_homography(np.asarray(initial, np.float64), t_size, v_size),
                      model)
