@@ -51,6 +51,7 @@ from fusion_ros.ros.node_support import (
     guarded,
     image_message,
     serve_slot,
+    spin_until_shutdown,
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import make_qos
@@ -227,8 +228,8 @@ def main(args: list[str] | None = None) -> int:
     code = 0
     try:
         node = DetectorNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_shutdown(node)
+    except (KeyboardInterrupt, ExternalShutdownException):  # while being built
         pass
     except FusionError as err:
         print(f'detector_node: {err}', flush=True)

@@ -71,6 +71,7 @@ from fusion_ros.ros.node_support import (
     image_message,
     jpeg_message,
     serve_slot,
+    spin_until_shutdown,
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import make_qos
@@ -658,8 +659,8 @@ def main(args: list[str] | None = None) -> int:
             else:
                 node.trigger_activate()
         if code == 0:
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+            spin_until_shutdown(node)
+    except (KeyboardInterrupt, ExternalShutdownException):  # while being built
         pass
     finally:
         if node is not None:

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
+import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -22,7 +24,7 @@ from fusion_ros.errors import FusionError
 from fusion_ros.io.image_msg import array_to_fields
 
 __all__ = ['ThrottledLog', 'callback_errors_text', 'diagnostic_array', 'guarded',
-           'image_message', 'jpeg_message', 'serve_slot']
+           'image_message', 'jpeg_message', 'serve_slot', 'spin_until_shutdown']
 
 T = TypeVar('T')
 
@@ -93,6 +95,23 @@ def guarded(kind: str, fallback: Callable[[BaseException], Any] | None = None
                 return None if fallback is None else fallback(err)
         return wrapper
     return decorate
+
+
+def spin_until_shutdown(node: Node) -> None:
+    """Spin ``node`` until Ctrl-C, SIGTERM or ``rclpy.shutdown``; all of them return normally.
+
+    rclpy's signal handler shuts the context down from whatever point the executor is at: when
+    that lands while the executor builds its next wait set, rclpy raises an ``RCLError``
+    ("the given context is not valid") instead of ``ExternalShutdownException``. That is a
+    normal stop, not a failure; any other error still propagates.
+    """
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if node.context.ok():
+            raise
 
 
 def callback_errors_text(counts: Counter[str]) -> str:

@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: Apache-2.0
+"""SIGTERM (how a launch stops its nodes) shuts the rclpy context down from a signal handler,
+at whatever point the executor is. Landing while the executor builds its next wait set makes
+rclpy raise RCLError instead of ExternalShutdownException: a node then exited 1 with a
+traceback after a clean run (seen in CI). The helper every node spins with must treat that as
+the normal stop it is, and still let real errors through."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+
+import rclpy.executors  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+
+from fusion_ros.ros.node_support import spin_until_shutdown  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def node():
+    rclpy.init()
+    made = Node('shutdown_race')
+    made.create_timer(0.001, lambda: None)
+    yield made
+    made.destroy_node()
+    rclpy.try_shutdown()
+
+
+@pytest.fixture
+def signal_lands_while_building_the_wait_set(monkeypatch, node):
+    """The real executor and the real rcl call, with the context shut down right before the
+    wait set is made: the race window, hit every time."""
+    real = rclpy.executors._rclpy
+    calls = []
+
+    def wait_set(*args):
+        calls.append(1)
+        if len(calls) == 3:  # a couple of ordinary turns first
+            node.context.shutdown()
+        return real.WaitSet(*args)
+
+    proxy = types.SimpleNamespace(**{name: getattr(real, name) for name in dir(real)
+                                     if not name.startswith('__')})
+    proxy.WaitSet = wait_set
+    monkeypatch.setattr(rclpy.executors, '_rclpy', proxy)
+    return calls
+
+
+def test_plain_spin_fails_in_the_race_window(node, signal_lands_while_building_the_wait_set):
+    # what the nodes did before: proves the fixture opens the window the helper must close
+    with pytest.raises(Exception, match='context is not valid'):
+        rclpy.spin(node)
+
+
+def test_spin_until_shutdown_returns_normally_in_the_race_window(
+        node, signal_lands_while_building_the_wait_set):
+    spin_until_shutdown(node)
+    assert len(signal_lands_while_building_the_wait_set) == 3
+    assert not node.context.ok()
+
+
+def test_spin_until_shutdown_still_raises_real_errors(node):
+    def broken() -> None:
+        raise ValueError('a callback bug')
+
+    node.create_timer(0.001, broken)
+    with pytest.raises(ValueError, match='a callback bug'):
+        spin_until_shutdown(node)
+    assert node.context.ok()
