@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--perceptual-weights', type=Path, default=None, metavar='PATH',
                         help='dfvo: torchvision ResNet-18 ImageNet state dict for the '
                              'perceptual term (off without it)')
+    parser.add_argument('--init', type=Path, default=None, metavar='PATH',
+                        help='start from these weights (fine-tuning, or a second stage): a '
+                             "file from --weights or a run folder's last.pt")
     parser.add_argument('--option', dest='options', action='append', type=model_option,
                         default=[], metavar='KEY=VALUE', help='model option, repeatable')
     parser.add_argument('--seed', type=int, default=None, help='(default 0)')
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_train_config(
         args.model, args.config, **stage_overrides, data=args.data, val_data=args.val,
         val_fraction=args.val_fraction, device=args.device, precision=args.precision,
-        seed=args.seed,
+        seed=args.seed, init=str(args.init) if args.init else None,
         workers=args.workers, out=str(args.out), model_options=dict(args.options) or None,
         settings=settings or None,
         exclude=[str(shared / 'data' / 'benchmarks' / 'tno42')])

@@ -54,6 +54,9 @@ class TrainConfig:
     cache_mb: float = 4096.0
     save_every: int = 0  # steps between checkpoints besides each epoch end; 0: epochs only
     exclude: list[str] = field(default_factory=list)
+    # weights to start from (an exported file or a run's last.pt): fine-tuning, or a second
+    # stage of one model; a resumed run ignores it (its checkpoint holds the weights)
+    init: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

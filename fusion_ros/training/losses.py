@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from fusion_ros.models.fastfusion import box_blur
 
 __all__ = ['dark_channel', 'didfuse_loss', 'exposure_loss', 'guided_filter',
-           'histogram_equalise', 'overexposure_corrected', 'piafusion_loss', 'sobel_gradient',
-           'smoothness_loss', 'spatial_gradient', 'ssim', 'ssim_loss']
+           'histogram_equalise', 'histogram_target_loss', 'overexposure_corrected',
+           'piafusion_loss', 'sobel_gradient', 'smoothness_loss', 'spatial_gradient', 'ssim',
+           'ssim_loss']
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
@@ -197,6 +198,14 @@ def histogram_equalise(rgb: torch.Tensor, bins: int = 256) -> torch.Tensor:
     cdf_min = cdf.gather(1, (hist > 0).float().argmax(1, keepdim=True))
     lut = ((cdf - cdf_min) / (h * w - cdf_min).clamp_min(1)).clamp(0, 1)
     return lut.gather(1, flat).view(b, c, h, w)
+
+
+def histogram_target_loss(enhanced: torch.Tensor, visible_y: torch.Tensor) -> torch.Tensor:
+    """L1 between the enhanced luminance and the histogram-equalised visible luminance, both
+    at half resolution: equalisation multiplies a dark frame's sensor noise, and the mean over
+    2x2 blocks keeps the brightness and contrast of the target without asking for its noise."""
+    target = histogram_equalise(visible_y)
+    return F.l1_loss(F.avg_pool2d(enhanced, 2), F.avg_pool2d(target, 2))
 
 
 def dfvo_fusion_losses(fused: torch.Tensor, fused_rgb: torch.Tensor, vi_target: torch.Tensor,

@@ -236,9 +236,14 @@ class DIDFuseObjective(Objective):
 class DFVOObjective(Objective):
     """DFVO's multi-task loss on the full training model (REFERENCE_NOTES, seed 000).
 
-    The fusion terms are scaled by ``fusion_per_epoch`` x epoch (0-based, as the authors'
-    loop). The ResNet-18 perceptual term is on only with ``perceptual_weights`` (a
-    torchvision-layout state dict); its gradient then really reaches the enhancement head.
+    The fusion terms are scaled by ``fusion_start`` + ``fusion_per_epoch`` x epoch (0-based,
+    as the authors' loop; ``fusion_start`` 0 there). The ResNet-18 perceptual term is on only
+    with ``perceptual_weights`` (a torchvision-layout state dict); its gradient then really
+    reaches the enhancement head. Without those weights, ``enhance_target: histeq`` gives
+    the enhancement head the target the perceptual term stands for, the histogram-equalised
+    visible image, in pixel space (:func:`losses.histogram_target_loss`, weight ``enhance``):
+    without any target beyond retinex, ``en x il = Y`` is met by a flat ``en`` and an
+    illumination map that copies Y, and the fusion targets built from ``en`` go flat too.
     """
 
     model_name = 'dfvo'
@@ -267,19 +272,23 @@ class DFVOObjective(Objective):
         if self.perceptual is not None:
             target = self.perceptual(L.histogram_equalise(rgb))
             terms['perceptual'] = F.mse_loss(self.perceptual(en_rgb), target.detach())
+        elif self.settings.get('enhance_target') == 'histeq':
+            terms['enhance'] = L.histogram_target_loss(en, y)
         with torch.no_grad():  # the fusion targets: the network's own outputs, detached
             ir_t, en_t, en_rgb_t = ir_rec.detach(), en.detach(), en_rgb.detach()
             vi_t = L.overexposure_corrected(en_t, en_rgb_t, ir_t)
         fused_rgb = to_rgb(torch.cat((out.fused, chroma), 1))
         terms.update(L.dfvo_fusion_losses(out.fused, fused_rgb, vi_t, ir_t, en_rgb_t, en_t))
         w = self.w
-        fusion_scale = self.settings.get('fusion_per_epoch', 0.1) * self.epoch
+        fusion_scale = (self.settings.get('fusion_start', 0.0)
+                        + self.settings.get('fusion_per_epoch', 0.1) * self.epoch)
         # on the batch's device: the trainer stacks every term (a CPU scalar broke CUDA runs)
         terms['fusion_scale'] = torch.tensor(float(fusion_scale), device=out.fused.device)
         terms['total'] = (
             w['ir_rec'] * terms['ir_rec'] + w['retinex'] * terms['retinex']
             + w['il_mg'] * terms['il_mg'] + w['il_smooth'] * terms['il_smooth']
             + w['perceptual'] * terms.get('perceptual', 0.0)
+            + w.get('enhance', 0.0) * terms.get('enhance', 0.0)
             + fusion_scale * (w['sobel'] * terms['sobel'] + w['content'] * terms['content']
                               + w['colour'] * terms['colour']))
         return terms, out.fused

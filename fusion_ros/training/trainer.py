@@ -132,6 +132,18 @@ class _Run:
         self.best_step = int(ckpt['best_step'])
         _set_rng_state(ckpt['rng'])
 
+    def load_init(self, path: Path | str) -> None:
+        """Start from the weights in ``path`` (strictly: every key, every shape)."""
+        from fusion_ros.models._builder import load_state_dict
+
+        state = load_state_dict(path)
+        try:
+            self.objective.model.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()[0]
+            raise ConfigError(f'init weights {str(path)!r} do not fit {self.config.model}: '
+                              f'{first}') from err
+
     def export(self, name: str, val: dict[str, float] | None = None) -> Path:
         path = self.out / name
         atomic_save({'model': self.objective.export(), 'model_name': self.objective.model_name
@@ -229,6 +241,9 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
         log(f'resuming {last} at step {run.step}')
     elif resume:
         log(f'nothing to resume in {out}: starting afresh')
+    if config.init and run.step == 0:
+        run.load_init(config.init)
+        log(f'starting from the weights in {config.init}')
     train_set, val_set = _datasets(config, ctx, log)
     per_rank = len(train_set) // ctx.world
     steps_per_epoch = per_rank // config.batch

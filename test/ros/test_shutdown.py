@@ -12,8 +12,8 @@ import types
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
+executors = pytest.importorskip('rclpy.executors')
 
-import rclpy.executors  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
 from fusion_ros.ros.node_support import spin_until_shutdown  # noqa: E402
@@ -35,7 +35,7 @@ def node():
 def signal_lands_while_building_the_wait_set(monkeypatch, node):
     """The real executor and the real rcl call, with the context shut down right before the
     wait set is made: the race window, hit every time."""
-    real = rclpy.executors._rclpy
+    real = executors._rclpy
     calls = []
 
     def wait_set(*args):
@@ -47,7 +47,7 @@ def signal_lands_while_building_the_wait_set(monkeypatch, node):
     proxy = types.SimpleNamespace(**{name: getattr(real, name) for name in dir(real)
                                      if not name.startswith('__')})
     proxy.WaitSet = wait_set
-    monkeypatch.setattr(rclpy.executors, '_rclpy', proxy)
+    monkeypatch.setattr(executors, '_rclpy', proxy)
     return calls
 
 

@@ -108,6 +108,34 @@ def test_dfvo_fusion_weight_follows_the_epoch(pair_set):
     assert abs(float(objective(*batch)['fusion_scale']) - 0.7) < 1e-6
 
 
+def test_dfvo_fusion_start_offsets_the_ramp(pair_set):
+    objective = _objective('dfvo', fusion_start=5.0, fusion_per_epoch=0.0)
+    objective.epoch = 3
+    assert float(objective(*_batch(pair_set, n=1))['fusion_scale']) == 5.0
+
+
+def test_dfvo_histeq_target_trains_the_enhancement_head_towards_equalised_light(pair_set):
+    from fusion_ros.training.losses import histogram_target_loss
+
+    objective = _objective('dfvo', enhance_target='histeq')
+    terms = objective(*_batch(pair_set, n=2))
+    assert 'enhance' in terms and 'enhance' not in _objective('dfvo')(*_batch(pair_set, n=1))
+    objective.zero_grad()
+    terms['enhance'].backward()
+    assert objective.model.EnDecode1.Conv.weight.grad.abs().sum() > 0
+    assert objective.model.FuDecode1.Conv.weight.grad is None  # only the enhancement path
+    # the loss: 0 for the equalised image itself, large for a flat image; blind to noise
+    # finer than the 2x2 blocks it compares
+    y = torch.linspace(0.1, 0.3, 64 * 64).reshape(1, 1, 64, 64)  # dark, narrow histogram
+    from fusion_ros.training.losses import histogram_equalise
+
+    target = histogram_equalise(y)
+    assert float(histogram_target_loss(target, y)) < 1e-6
+    assert float(histogram_target_loss(torch.full_like(y, 0.5), y)) > 0.2
+    checker = (torch.arange(64)[:, None] + torch.arange(64)[None]) % 2 * 0.2 - 0.1
+    assert float(histogram_target_loss(target + checker, y)) < 1e-6
+
+
 def test_day_labels_of_unlabelled_patches_come_from_a_given_classifier(pair_set, tmp_path):
     from fusion_ros.models.piafusion import IlluminationClassifier
 

@@ -91,6 +91,33 @@ def test_save_every_checkpoints_between_epochs(pair_set, tmp_path):
     assert not list(out.glob('.*.tmp'))  # atomic writes leave no temporary file
 
 
+def test_init_starts_from_given_weights_and_a_resume_keeps_its_own(pair_set, tmp_path):
+    first = tmp_path / 'first'
+    train(_config(pair_set, first, steps=2), **_quiet())
+    start = torch.load(first / 'final.pt', weights_only=True)['model']
+    second = tmp_path / 'second'
+    # lr so small the weights after one step are still the init's to 1e-6
+    train(_config(pair_set, second, steps=1, lr=1e-9, init=str(first / 'final.pt')), **_quiet())
+    after = torch.load(second / 'final.pt', weights_only=True)['model']
+    assert max(float((after[k].float() - start[k].float()).abs().max()) for k in start) < 1e-6
+    fresh = torch.load(_fresh_final(pair_set, tmp_path), weights_only=True)['model']
+    assert max(float((fresh[k].float() - start[k].float()).abs().max()) for k in start) > 1e-3
+    # a training checkpoint (last.pt) works as init too; a resumed run ignores init
+    train(_config(pair_set, tmp_path / 'third', steps=1, init=str(first / 'last.pt')),
+          **_quiet())
+    train(_config(pair_set, second, steps=2, lr=1e-9, init=str(tmp_path / 'missing.pt')),
+          **_quiet(resume=True))
+    with pytest.raises(ConfigError, match='do not fit fastfusion'):
+        train(_config(pair_set, tmp_path / 'wide', steps=1, model_options={'width': 16},
+                      init=str(first / 'final.pt')), **_quiet())
+
+
+def _fresh_final(pair_set, tmp_path):
+    out = tmp_path / 'fresh'
+    train(_config(pair_set, out, steps=1, lr=1e-9), **_quiet())
+    return out / 'final.pt'
+
+
 def test_refusals(pair_set, tmp_path):
     with pytest.raises(ConfigError, match='no batch'):
         train(_config(pair_set, tmp_path / 'a', batch=64), **_quiet())
