@@ -72,13 +72,32 @@ class DistContext:
         return float(worst)
 
 
-def _device(name: str, local_rank: int) -> torch.device:
+def _device(name: str, local_rank: int, world: int = 1) -> torch.device:
+    """This rank's device for ``--device name``. Under torchrun (``world`` > 1) each rank
+    takes ``cuda:LOCAL_RANK``: an explicit ``cuda:N`` would put every rank on one GPU, which
+    NCCL refuses with an obscure error, so it is refused here in plain words."""
     if name == 'auto':
         name = 'cuda' if torch.cuda.is_available() else 'cpu'
-    if name.startswith('cuda'):
+    if name == 'cuda' or name.startswith('cuda:'):
         if not torch.cuda.is_available():
             raise ConfigError(f'--device {name}: this torch has no CUDA device')
-        return torch.device('cuda', local_rank if name == 'cuda' else int(name.split(':')[1]))
+        index = local_rank
+        if name != 'cuda':
+            if world > 1:
+                raise ConfigError(f'--device {name} under torchrun would put all {world} '
+                                  'ranks on one GPU; pass --device cuda (each rank takes '
+                                  'cuda:LOCAL_RANK) and choose GPUs with CUDA_VISIBLE_DEVICES')
+            try:
+                index = int(name.split(':', 1)[1])
+            except ValueError:
+                raise ConfigError(f'--device must be auto, cpu, cuda or cuda:N, got '
+                                  f'{name!r}') from None
+        count = torch.cuda.device_count()
+        if not 0 <= index < count:
+            raise ConfigError(f'--device {name}: no CUDA device {index} (this machine has '
+                              f'{count}: cuda:0..cuda:{count - 1})' if count else
+                              f'--device {name}: no CUDA device is visible')
+        return torch.device('cuda', index)
     if name != 'cpu':
         raise ConfigError(f'--device must be auto, cpu, cuda or cuda:N, got {name!r}')
     return torch.device('cpu')
@@ -88,7 +107,7 @@ def setup_distributed(device: str = 'auto') -> DistContext:
     """Join the torchrun process group when there is one; pick this rank's device."""
     world = int(os.environ.get('WORLD_SIZE', '1'))
     local_rank = int(os.environ.get('LOCAL_RANK', '0'))
-    dev = _device(device, local_rank if world > 1 else 0)
+    dev = _device(device, local_rank if world > 1 else 0, world)
     if world <= 1:
         if dev.type == 'cuda':
             torch.cuda.set_device(dev)
