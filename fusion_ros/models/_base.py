@@ -8,7 +8,23 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ['FusionModel', 'FusionOutput']
+__all__ = ['FusionModel', 'FusionOutput', 'ReflectionPad']
+
+
+class ReflectionPad(nn.ReflectionPad2d):
+    """``nn.ReflectionPad2d`` that keeps a channels_last input channels_last.
+
+    The CPU kernel keeps the layout, but CUDA's (and the meta device's) returns NCHW, so
+    every padded conv of a channels_last model paid two layout conversions there. No
+    parameters: state dicts and checkpoints are unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+                and not x.is_contiguous()):  # NHWC, not a (B, C, 1, 1)-like ambiguous shape
+            return out.contiguous(memory_format=torch.channels_last)
+        return out
 
 
 @dataclass

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion_ros.errors import WeightsError
-from fusion_ros.models._base import FusionModel, FusionOutput
+from fusion_ros.models._base import FusionModel, FusionOutput, ReflectionPad
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.shape import check_fusion_inputs
 
@@ -176,7 +176,7 @@ class InvertedResidualBlock(nn.Module):
         self.bottleneckBlock = nn.Sequential(
             nn.Conv2d(channels, hidden, 1, bias=False),
             nn.ReLU6(),
-            nn.ReflectionPad2d(1),
+            ReflectionPad(1),
             nn.Conv2d(hidden, hidden, 3, groups=hidden, bias=False),
             nn.ReLU6(),
             nn.Conv2d(hidden, channels, 1, bias=False),

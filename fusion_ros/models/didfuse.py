@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion_ros.errors import WeightsError
-from fusion_ros.models._base import FusionModel, FusionOutput
+from fusion_ros.models._base import FusionModel, FusionOutput, ReflectionPad
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.shape import check_fusion_inputs
 
@@ -33,7 +33,7 @@ OFFICIAL_FILES = ('Encoder_weight_IJCAI.pkl', 'Decoder_weight_IJCAI.pkl')
 def _conv_bn(cin: int, cout: int, act: nn.Module, reflect: bool) -> nn.Sequential:
     """3x3 conv + BN + activation; reflect-padded (index 0 = pad) or zero-padded."""
     if reflect:
-        return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3), nn.BatchNorm2d(cout),
+        return nn.Sequential(ReflectionPad(1), nn.Conv2d(cin, cout, 3), nn.BatchNorm2d(cout),
                              act)
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), act)
 

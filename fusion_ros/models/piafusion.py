@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion_ros.errors import WeightsError
-from fusion_ros.models._base import FusionModel, FusionOutput
+from fusion_ros.models._base import FusionModel, FusionOutput, ReflectionPad
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.color import COLOUR_TRANSFORMS
 from fusion_ros.ops.shape import check_fusion_inputs, check_shape
@@ -65,7 +65,7 @@ class _DownBlock(nn.Module):
     def __init__(self, cin: int, cout: int, slope: float) -> None:
         super().__init__()
         # index 0 = pad, 1 = conv: the port's key names (convN.conv.1.weight)
-        self.conv = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 4, stride=2),
+        self.conv = nn.Sequential(ReflectionPad(1), nn.Conv2d(cin, cout, 4, stride=2),
                                   nn.LeakyReLU(slope))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -153,7 +153,7 @@ class _ReflectConv(nn.Module):
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.conv = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3))
+        self.conv = nn.Sequential(ReflectionPad(1), nn.Conv2d(cin, cout, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)

@@ -72,12 +72,11 @@ class Objective(nn.Module):
         """P(day) per sample: the data's label where it has one, else a trained illumination
         classifier on the patch (``settings.day_classifier``), else the luminance estimate."""
         day = day.to(rgb)
-        unknown = torch.isnan(day)
-        if unknown.any():
-            estimate = (_classifier_day(self.day_classifier, rgb) if self.day_classifier
-                        is not None else luminance_day_probability(self.luminance(rgb)))
-            day = torch.where(unknown, estimate, day)
-        return day
+        # no `if unknown.any()`: that reads the GPU's answer back every step (a sync) and
+        # cannot run on the meta device; the estimate is cheap next to the step
+        estimate = (_classifier_day(self.day_classifier, rgb) if self.day_classifier
+                    is not None else luminance_day_probability(self.luminance(rgb)))
+        return torch.where(torch.isnan(day), estimate.to(day.dtype), day)
 
     def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor | None:
         """The fused luminance validation scores (None: the model does not fuse)."""
