@@ -284,6 +284,11 @@ class FusionNode(LifecycleNode):
         self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
         self._slot: LatestSlot[tuple[Image, Image, float]] = LatestSlot()
         self._worker: threading.Thread | None = None
+        # warm-up runs on the worker (cuDNN/cuBLAS state is per thread) at the frame size seen
+        # last (640x512 before any); a swapped-in engine is warmed at its first frame's size
+        self._warmed_engine: FusionEngine | None = None
+        self._warm_done = threading.Event()
+        self._frame_size = (640, 512)
         self._log = ThrottledLog(self)
         self.callback_errors: Counter[str] = Counter()  # by cause, see node_support.guarded
         self.add_on_set_parameters_callback(self._on_set_params)
@@ -341,6 +346,17 @@ class FusionNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self.config is not None
         cfg = self.config
+        self.stats = NodeStats()
+        if self._sync is not None:
+            self._sync.reset()
+        self._slot = LatestSlot()
+        self._warm_done.clear()
+        self._worker = threading.Thread(target=self._work, name='fusion_worker', daemon=True)
+        self._worker.start()
+        # subscribe once the worker is warm, so the first frames are neither slow nor dropped
+        # while it warms (a slow model on the CPU takes seconds; the old warm-up at configure
+        # took as long)
+        self._warm_done.wait(timeout=120.0)
         self._subs = [
             self._image_subscription(cfg.thermal_topic, cfg.thermal_transport, self.thermal_cb,
                                      cfg.qos_thermal),
@@ -349,12 +365,6 @@ class FusionNode(LifecycleNode):
             self.create_subscription(CameraInfo, camera_info_topic(cfg.rgb_topic),
                                      self.camera_info_cb, make_qos(*cfg.qos_rgb)),
         ]
-        self.stats = NodeStats()
-        if self._sync is not None:
-            self._sync.reset()
-        self._slot = LatestSlot()
-        self._worker = threading.Thread(target=self._work, name='fusion_worker', daemon=True)
-        self._worker.start()
         self._diag_prev = None
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
@@ -492,8 +502,24 @@ class FusionNode(LifecycleNode):
 
     # worker ----------------------------------------------------------------------------
     def _work(self) -> None:
+        try:
+            self._warm_up(*self._frame_size)
+        finally:
+            self._warm_done.set()
         serve_slot(self._slot, lambda pair: self._fuse_and_publish(*pair), self._on_error,
                    'frame')
+
+    def _warm_up(self, width: int, height: int) -> None:
+        """Warm the current engine on this (the inference) thread; a failure is logged, and
+        the frames then pay for the set-up instead."""
+        engine = self.engine
+        if engine is None or engine is self._warmed_engine:
+            return
+        self._warmed_engine = engine
+        try:
+            engine.warmup(width, height)
+        except Exception as err:  # noqa: BLE001 - warming up is an optimisation only
+            self._log.warn('warmup', f'warm-up at {width}x{height} failed: {err!r}')
 
     def _on_error(self, cause: str, text: str) -> None:
         self.stats.errors += 1
@@ -507,6 +533,9 @@ class FusionNode(LifecycleNode):
         t_start = time.perf_counter()
         thermal, visible = decode_image(thermal_msg), decode_image(rgb_msg)
         t_decoded = time.perf_counter()
+        self._frame_size = (visible.shape[1], visible.shape[0])
+        if engine is not self._warmed_engine:  # swapped in at run time: warm at this size
+            self._warm_up(*self._frame_size)
         # only the work someone asked for (image_proc's lazy nodes): no enhanced output, no
         # enhancement head, while nobody subscribes to enhanced/image_raw
         want_enhanced = _listened(self._pub_enhanced)
@@ -640,10 +669,7 @@ def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
                           precision=cfg.precision, thermal_agc=cfg.thermal_agc,
                           compile=cfg.compile,
                           enhanced=cfg.publish_enhanced, homography=cfg.homography)
-    # the first frames otherwise pay for allocations and kernel set-up (and get replaced
-    # in the slot): warm up at the common 640x512 camera size
-    engine.warmup(640, 512)
-    return engine
+    return engine  # the worker warms it up (FusionNode._warm_up)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -276,3 +276,44 @@ def test_registration_score_falls_when_a_camera_moves(ros_context):
         assert float(values['registration score at start']) > 0.3
     finally:
         node.destroy_node()
+
+
+def test_warm_up_runs_on_the_inference_thread_before_subscribing(ros_context, monkeypatch):
+    """cuDNN/cuBLAS state is per thread: warming up on the configuring thread left the real
+    first frame to pay. The worker warms at activation (before the node subscribes, so no
+    frame waits or is dropped meanwhile) and warms a swapped-in model at its first frame's
+    size."""
+    import threading
+    import time
+
+    from fusion_ros.engine.engine import FusionEngine
+
+    calls = []
+    real = FusionEngine.warmup
+
+    def recording(self, width, height, *args, **kwargs):
+        calls.append((self.model_name, threading.current_thread().name, width, height,
+                      len(node._subs)))
+        return real(self, width, height, *args, **kwargs)
+
+    monkeypatch.setattr(FusionEngine, 'warmup', recording)
+    node = make_node(model='max')
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert calls == []  # not on the configuring thread any more
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert calls == [('max', 'fusion_worker', 640, 512, 0)]  # before the subscriptions
+        assert node.set_parameters([Parameter('model', value='laplacian')])[0].successful
+        assert len(calls) == 1  # the parameter thread does not warm it
+        node._slot.put((_image(10**9, 1), _image(10**9, 3), time.monotonic()))
+        deadline = time.monotonic() + 10
+        while node.stats.fused < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert node.stats.fused == 1 and node.stats.errors == 0
+        assert calls[1:] == [('laplacian', 'fusion_worker', 8, 8, 3)]
+        # re-activation with the same engine does not warm again
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert len(calls) == 2
+    finally:
+        node.destroy_node()
