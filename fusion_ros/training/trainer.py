@@ -39,6 +39,9 @@ __all__ = ['VALIDATION_METRICS', 'atomic_save', 'train']
 VALIDATION_METRICS = ('EN', 'SD', 'SF', 'Qabf')
 
 
+MAX_SKIPPED = 20  # steps with non-finite gradients a run survives before it gives up
+
+
 def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
     tmp = path.with_name(f'.{path.name}.tmp')
@@ -88,8 +91,15 @@ class _Run:
         self.scaler = torch.amp.GradScaler(ctx.device.type,
                                            enabled=self.precision.name == 'fp16')
         self.step = 0
+        self.skipped = 0  # steps left out for non-finite gradients
         self.best = math.inf
         self.best_step = 0
+
+    def gradients_finite(self) -> bool:
+        """False when any gradient holds inf/NaN (a reduced-precision kernel can return them
+        with a finite loss; one such update would turn every weight NaN)."""
+        grads = [p.grad for p in self.optimizer.param_groups[0]['params'] if p.grad is not None]
+        return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
 
     def autocast(self) -> Any:
         """The forward's autocast context (a no-op in fp32)."""
@@ -110,6 +120,7 @@ class _Run:
                 'optimizer': self.optimizer.state_dict(),
                 'scaler': self.scaler.state_dict(),
                 'scheduler': self.scheduler.state_dict(), 'step': self.step,
+                'skipped': self.skipped,
                 'best': self.best, 'best_step': self.best_step, 'rng': _rng_state(),
                 'config': self.config.as_dict()}
 
@@ -129,6 +140,7 @@ class _Run:
         if ckpt.get('scaler'):
             self.scaler.load_state_dict(ckpt['scaler'])
         self.step, self.best = int(ckpt['step']), float(ckpt['best'])
+        self.skipped = int(ckpt.get('skipped', 0))
         self.best_step = int(ckpt['best_step'])
         _set_rng_state(ckpt['rng'])
 
@@ -286,7 +298,16 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
                                          f'{run.step + 1}; lower --lr')
             run.optimizer.zero_grad(set_to_none=True)
             run.scaler.scale(terms['total']).backward()
-            run.scaler.step(run.optimizer)
+            if run.scaler.is_enabled() or run.gradients_finite():
+                run.scaler.step(run.optimizer)  # fp16: the scaler skips inf steps itself
+            else:
+                run.skipped += 1
+                if run.skipped > MAX_SKIPPED:
+                    raise FloatingPointError(
+                        f'non-finite gradients in {run.skipped} steps (the latest at step '
+                        f'{run.step + 1}); lower --lr or try --precision fp32')
+                log(f'step {run.step + 1}: non-finite gradients with a finite loss, the step '
+                    f'is skipped ({run.skipped} so far)')
             run.scaler.update()
             run.step += 1
             names = list(terms)
@@ -321,7 +342,8 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
         summary = {'model': config.model, 'steps': run.step, 'steps_this_run':
                    run.step - start_step, 'epochs': math.ceil(run.step / steps_per_epoch),
                    'seconds': round(seconds, 1), 'best': str(out / 'best.pt'),
-                   'best_step': run.best_step, 'best_val_loss': run.best if
+                   'best_step': run.best_step, 'skipped_steps': run.skipped,
+                   'best_val_loss': run.best if
                    math.isfinite(run.best) else None, 'final': str(final),
                    'final_val': val_row, 'params': n_params, 'device': str(ctx.device),
                    'precision': run.precision.describe(),

@@ -118,6 +118,37 @@ def _fresh_final(pair_set, tmp_path):
     return out / 'final.pt'
 
 
+def test_a_step_with_non_finite_gradients_is_skipped_not_applied(pair_set, tmp_path,
+                                                                   monkeypatch):
+    """A reduced-precision kernel can return NaN gradients with a finite loss (oneDNN's
+    bf16 dilated conv did): one applied update makes every weight NaN and the run dies
+    later with an unrelated error. The step is skipped, logged and counted instead."""
+    from fusion_ros.training import trainer as trainer_module
+
+    real = trainer_module._Run.gradients_finite
+    poisoned_steps = {3}
+
+    def poison(run):
+        if run.step + 1 in poisoned_steps:
+            p = next(p for p in run.objective.parameters() if p.requires_grad)
+            p.grad[...] = float('nan')
+        return real(run)
+
+    monkeypatch.setattr(trainer_module._Run, 'gradients_finite', poison)
+    lines = []
+    out = tmp_path / 'run'
+    summary = train(_config(pair_set, out, steps=6), progress=False, log=lines.append)
+    assert summary['steps'] == 6 and summary['skipped_steps'] == 1
+    assert any('step 3: non-finite gradients' in line for line in lines)
+    weights = torch.load(out / 'final.pt', weights_only=True)['model']
+    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert torch.load(out / 'last.pt', weights_only=True)['skipped'] == 1
+    poisoned_steps.update(range(1, 100))  # always: the run gives up with a clear error
+    monkeypatch.setattr(trainer_module, 'MAX_SKIPPED', 2)
+    with pytest.raises(FloatingPointError, match='non-finite gradients in 3 steps'):
+        train(_config(pair_set, tmp_path / 'nan', steps=6), **_quiet())
+
+
 def test_refusals(pair_set, tmp_path):
     with pytest.raises(ConfigError, match='no batch'):
         train(_config(pair_set, tmp_path / 'a', batch=64), **_quiet())
