@@ -169,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
             print(f'spread over frames: median {result.spread_px:.2f} px, 95th percentile '
                   f'{result.spread_p95_px:.2f} px')
         print(f'edge agreement: {result.score_before:.3f} before, {result.score:.3f} after')
+        if result.consistency_px is not None:  # few frames: checked the other way round
+            print(f'round trip thermal -> RGB -> thermal (RGB registered onto thermal): '
+                  f'{result.consistency_px:.2f} px')
         for index, reason in sorted(result.skipped.items()):
             print(f'  frame {index} left out: {reason}')
         print('\nfor config/fusion.yaml (or --params-file):\n' + yaml_snippet(h))

@@ -91,9 +91,43 @@ def test_real_pairs_recover_known_transforms(shared_dir):
                                       borderMode=cv2.BORDER_REPLICATE)
         own = estimate_registration([(ir, vi)]).homography
         assert corner_error(own, np.eye(3), size) < 8  # the pairs are nearly aligned
-        est = estimate_registration([(thermal, vi)]).homography
+        result = estimate_registration([(thermal, vi)])
         assert corner_error(resize_homography(t_size, size), h_true, t_size) > 15
-        assert corner_error(est, own @ h_true, t_size) <= 3.0, (name, stem)
+        assert corner_error(result.homography, own @ h_true, t_size) <= 3.0, (name, stem)
+        # one frame: checked by registering RGB onto thermal, and the round trip closes
+        assert result.consistency_px is not None and result.consistency_px < 2.0
+
+
+@pytest.mark.shared
+def test_an_ambiguous_single_frame_is_refused_not_answered_wrong(shared_dir):
+    """A RoadScene night frame (headlight glare, a dark street) with its thermal camera
+    moved: unchecked, the best edge match is 200+ px off; the round-trip check refuses
+    it. Recordings (more than three frames) are not checked: they pin the answer down."""
+    from fusion_ros.io.image_files import read_image
+    from fusion_ros.metrics.fusion_metrics import to_grey_uint8
+
+    size = (640, 512)
+    root = shared_dir / 'data' / 'pairs' / 'roadscene'
+    ir = cv2.resize(to_grey_uint8(read_image(root / 'ir' / 'FLIR_06974.jpg')), size,
+                    interpolation=cv2.INTER_AREA)
+    vi = cv2.resize(read_image(root / 'vi' / 'FLIR_06974.jpg'), size,
+                    interpolation=cv2.INTER_AREA)
+    h_true, t_size = _moved(np.random.default_rng(0), size, half=False)
+    thermal = cv2.warpPerspective(ir, h_true, t_size,
+                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)
+    unchecked = estimate_registration([(thermal, vi)], check=False)
+    assert unchecked.consistency_px is None
+    assert corner_error(unchecked.homography, h_true, t_size) > 50  # a wrong answer
+    with pytest.raises(RegistrationError, match='do not pin the transform down'):
+        estimate_registration([(thermal, vi)])
+
+
+def test_recordings_are_not_round_trip_checked():
+    _, frames = _recording((6.0, -4.0, 1.0), frames=4)
+    assert estimate_registration(frames).consistency_px is None
+    checked = estimate_registration(frames[:3])
+    assert checked.consistency_px is not None and checked.consistency_px < 1.0
 
 
 def test_textureless_frames_are_refused_not_answered():
