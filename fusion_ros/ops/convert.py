@@ -12,7 +12,35 @@ import torch
 
 from fusion_ros.errors import EncodingError, ShapeError
 
-__all__ = ['array_to_tensor', 'tensor_to_uint8', 'thermal_to_unit', 'visible_to_unit']
+__all__ = ['array_to_tensor', 'luma_to_rgb_uint8', 'tensor_to_uint8', 'thermal_plane',
+           'thermal_to_unit',
+           'upload_image', 'visible_planes', 'visible_to_unit']
+
+
+def thermal_plane(thermal: np.ndarray) -> np.ndarray:
+    """The :math:`(H, W)` view of a single-channel thermal frame (``(H, W, 1)`` too).
+
+    Raises:
+        ShapeError: not a single-channel image.
+    """
+    if thermal.ndim == 3 and thermal.shape[2] == 1:
+        thermal = thermal[..., 0]
+    if thermal.ndim != 2:
+        raise ShapeError(f'thermal image must be single-channel (H, W), got {thermal.shape}')
+    return thermal
+
+
+def visible_planes(visible: np.ndarray) -> np.ndarray:
+    """A visible frame as grey :math:`(H, W)` or RGB :math:`(H, W, 3)` (``(H, W, 1)``: grey).
+
+    Raises:
+        ShapeError: any other shape.
+    """
+    if visible.ndim == 3 and visible.shape[2] == 1:
+        visible = visible[..., 0]
+    if not (visible.ndim == 2 or (visible.ndim == 3 and visible.shape[2] == 3)):
+        raise ShapeError(f'visible image must be (H, W) or (H, W, 3), got {visible.shape}')
+    return visible
 
 
 def thermal_to_unit(
@@ -33,10 +61,7 @@ def thermal_to_unit(
         ShapeError: not a single-channel image.
         EncodingError: unsupported dtype, or no finite pixel at all.
     """
-    if thermal.ndim == 3 and thermal.shape[2] == 1:
-        thermal = thermal[..., 0]
-    if thermal.ndim != 2:
-        raise ShapeError(f'thermal image must be single-channel (H, W), got {thermal.shape}')
+    thermal = thermal_plane(thermal)
     if thermal.dtype == np.uint8:
         return thermal.astype(np.float32) * np.float32(1.0 / 255.0)
     if thermal.dtype not in (np.uint16, np.float32, np.float64):
@@ -58,10 +83,7 @@ def thermal_to_unit(
 
 def visible_to_unit(visible: np.ndarray) -> np.ndarray:
     """Map a visible frame (RGB :math:`(H, W, 3)` or grey :math:`(H, W)`) to float32 [0, 1]."""
-    if visible.ndim == 3 and visible.shape[2] == 1:
-        visible = visible[..., 0]
-    if not (visible.ndim == 2 or (visible.ndim == 3 and visible.shape[2] == 3)):
-        raise ShapeError(f'visible image must be (H, W) or (H, W, 3), got {visible.shape}')
+    visible = visible_planes(visible)
     if visible.dtype == np.uint8:
         return visible.astype(np.float32) * np.float32(1.0 / 255.0)
     if visible.dtype == np.uint16:
@@ -78,6 +100,22 @@ def array_to_tensor(arr: np.ndarray, device: torch.device | str = 'cpu') -> torc
     t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
     t = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
     return t.unsqueeze(0).to(device, non_blocking=True)
+
+
+def upload_image(arr: np.ndarray, device: torch.device | str = 'cpu') -> torch.Tensor:
+    """Like :func:`array_to_tensor`, for 8-bit images too: uint8 :math:`(H, W)` or
+    :math:`(H, W, C)` crosses as uint8 (a quarter of float32's bytes) from pinned memory when
+    the device is CUDA (so ``non_blocking`` really overlaps) and is scaled to [0, 1] there,
+    exactly as :func:`visible_to_unit` scales on the host."""
+    if arr.dtype != np.uint8:
+        return array_to_tensor(arr, device)
+    device = torch.device(device)
+    t = torch.from_numpy(np.ascontiguousarray(arr))
+    if device.type == 'cuda':
+        t = t.pin_memory()
+    t = t.to(device, non_blocking=True)
+    t = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+    return t.unsqueeze(0).float().mul_(1.0 / 255.0)
 
 
 def luma_to_rgb_uint8(y: torch.Tensor, offsets: torch.Tensor) -> list[np.ndarray]:

@@ -137,3 +137,38 @@ def test_cuda_engines_turn_on_tf32_and_cudnn_autotuning(monkeypatch):
         engine_mod.FusionEngine('max', device='cuda')
     assert torch.backends.cudnn.benchmark and torch.backends.cudnn.allow_tf32
     assert torch.backends.cuda.matmul.allow_tf32
+
+
+@pytest.mark.parametrize('colour', [True, False])
+def test_uint8_frames_scaled_on_the_device_match_the_host_conversion(colour):
+    """Off the CPU 8-bit frames cross as uint8 (pinned, a quarter of the bytes) and are
+    scaled on the device: the same numbers as the host conversion, so the same output."""
+    rng = np.random.default_rng(3)
+    ir = rng.integers(0, 256, (48, 64), np.uint8)
+    vi = rng.integers(0, 256, (48, 64, 3) if colour else (48, 64), np.uint8)
+    host = FusionEngine('fastfusion', device='cpu', precision='fp32')
+    device_side = FusionEngine('fastfusion', device='cpu', precision='fp32')
+    assert not host.upload_uint8  # the CPU default
+    device_side.upload_uint8 = True  # what a CUDA engine does
+    a, b = host.fuse(ir, vi), device_side.fuse(ir, vi)
+    assert np.array_equal(a.fused, b.fused) and np.array_equal(a.enhanced, b.enhanced)
+    assert a.day_probability == b.day_probability
+    # 16-bit thermal still gets the host's gain control; bad shapes the same errors
+    counts = (ir.astype(np.uint16) * 40 + 3000)
+    assert np.array_equal(host.fuse(counts, vi).fused, device_side.fuse(counts, vi).fused)
+    with pytest.raises(ShapeError, match='single-channel'):
+        device_side.fuse(np.zeros((48, 64, 3), np.uint8), vi)
+    with pytest.raises(ShapeError, match=r'\(H, W\) or \(H, W, 3\)'):
+        device_side.fuse(ir, np.zeros((48, 64, 2), np.uint8))
+
+
+def test_upload_image_layout_and_scale():
+    from fusion_ros.ops.convert import upload_image, visible_to_unit
+
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10
+    t = upload_image(rgb)
+    assert t.shape == (1, 3, 2, 3) and t.dtype == torch.float32
+    assert torch.equal(t[0].permute(1, 2, 0), torch.from_numpy(visible_to_unit(rgb)))
+    meta = upload_image(rgb[..., 0], 'meta')  # what crosses is shaped before it is scaled
+    assert meta.device.type == 'meta' and meta.shape == (1, 1, 2, 3)
+    assert meta.dtype == torch.float32
