@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from fusion_ros.cli._args import add_model_arguments, positive_float, size
-from fusion_ros.defaults import DEFAULT_MODEL
+from fusion_ros.defaults import DEFAULT_MODEL, PRECISIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='camera frame rate in Hz (default: %(default)s)')
     pipe.add_argument('--seconds', type=positive_float, default=10.0,
                       help='length of the replayed sequence (default: %(default)s)')
+    pipe.add_argument('--device', default='auto',
+                      help="the node's device and the reference engine's: auto (default), cpu, "
+                           'cuda or cuda:N')
+    pipe.add_argument('--precision', default='auto', choices=PRECISIONS,
+                      help="the node's precision and the reference engine's (default: auto)")
     pipe.add_argument('--no-enhanced', action='store_true',
                       help='node without enhanced/image_raw')
     pipe.add_argument('--profile', action='store_true',
@@ -91,20 +96,24 @@ def _pipeline(args: argparse.Namespace) -> int:
         write_synthetic_bag(bag, seconds=args.seconds, fps=args.rate, size=args.size,
                             progress=False)
         node_args = ['-p', f'model:={args.model}',
-                     '-p', f'publish_enhanced:={"false" if args.no_enhanced else "true"}']
+                     '-p', f'publish_enhanced:={"false" if args.no_enhanced else "true"}',
+                     '-p', f'device:={args.device}', '-p', f'precision:={args.precision}']
         if args.weights:
             node_args += ['-p', f'weights:={args.weights}']
         report = run_pipeline(bag, Path(tmp) / 'out', node_args, env=isolated_ros_env())
     if report.node_returncode not in (0, None) or not report.fused:
         print(report.node_log[-3000:])
         return 1
-    engine = bench_model(args.model, args.size, device='cpu', repeat=30, warmup=3,
+    # the reference engine on the node's device: a CPU reference beside a GPU node said nothing
+    engine = bench_model(args.model, args.size, device=args.device, precision=args.precision,
+                         repeat=30, warmup=3,
                          weights=args.weights or None, enhanced=not args.no_enhanced)
     summary = report.summary()
     in_node = report.node_inference_ms
     result = {
         'model': args.model, 'size': f'{args.size[0]}x{args.size[1]}', 'rate_hz': args.rate,
-        **summary, 'node_engine_ms_median': in_node, 'engine_ms_median': engine['ms_median'],
+        'device': engine['device'], 'precision': engine['precision_text'], **summary,
+        'node_engine_ms_median': in_node, 'engine_ms_median': engine['ms_median'],
         'ros_overhead_ms': summary['latency_p50_ms'] - (in_node or engine['ms_median']),
         'node_stages_ms': report.node_stages_ms,
     }

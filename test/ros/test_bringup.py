@@ -183,10 +183,12 @@ def test_sigint_stops_every_node_within_two_seconds(tmp_path):
 def test_bench_pipeline_reports_latency_and_overhead():
     env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
     res = subprocess.run([sys.executable, '-m', 'fusion_ros', 'bench', 'pipeline', '--model',
-                          'max', '--size', '160x128', '--seconds', '2', '--json'], env=env,
+                          'max', '--size', '160x128', '--seconds', '2', '--device', 'cpu',
+                          '--precision', 'fp32', '--json'], env=env,
                          capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
     doc = json.loads(res.stdout.strip().splitlines()[-1])
+    assert doc['device'] == 'cpu' and doc['precision'].startswith('fp32')
     assert doc['pairs_in'] == 40 and doc['fused_out'] >= 32
     assert 0 < doc['latency_p50_ms'] <= doc['latency_p95_ms']
     assert doc['node_engine_ms_median'] is not None and doc['node_engine_ms_median'] > 0
