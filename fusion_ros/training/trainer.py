@@ -108,7 +108,7 @@ class _Run:
 
     def inputs(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
         """Batches on the run's device, NHWC when the run is."""
-        moved = [t.to(self.ctx.device) for t in tensors]
+        moved = [t.to(self.ctx.device, non_blocking=True) for t in tensors]
         if self.precision.channels_last:
             moved = [t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
                      for t in moved]
@@ -287,8 +287,10 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
                                      seed=config.seed, drop_last=True)
         sampler.set_epoch(epoch)
         order = list(sampler)[skip * config.batch:steps_per_epoch * config.batch]
+        # pinned batches on a GPU: the copy in run.inputs then overlaps the previous step
         loader = DataLoader(train_set, batch_size=config.batch, sampler=order, drop_last=True,
-                            num_workers=config.workers)
+                            num_workers=config.workers,
+                            pin_memory=ctx.device.type == 'cuda')
         for ir, rgb, day in loader:
             ir, rgb, day = run.inputs(ir, rgb, day)
             with run.autocast():
