@@ -77,11 +77,11 @@ class _SeparableBlock(nn.Module):
         self.pw = nn.Conv2d(width, width, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and self.dw.dilation != (1, 1):
+        if torch.is_grad_enabled() and self.dw.dilation != (1, 1) and x.device.type == 'cpu':
             # oneDNN (torch 2.13 CPU) returns NaN weight gradients from dilated convolutions
             # in bf16 now and then (5-15 % of backward passes of these, in either layout;
             # test/models/test_fastfusion.py): while training this small conv runs in fp32
-            with torch.autocast(x.device.type, enabled=False):
+            with torch.autocast('cpu', enabled=False):
                 inner = self.dw(x.float())
             return x + self.pw(F.relu(inner))
         return x + self.pw(F.relu(self.dw(x)))
