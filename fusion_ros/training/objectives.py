@@ -243,6 +243,8 @@ class DFVOObjective(Objective):
     visible image, in pixel space (:func:`losses.histogram_target_loss`, weight ``enhance``):
     without any target beyond retinex, ``en x il = Y`` is met by a flat ``en`` and an
     illumination map that copies Y, and the fusion targets built from ``en`` go flat too.
+    ``fusion_targets: sources`` replaces the fusion terms' targets (the network's own
+    enhanced and reconstructed images) with the input visible and IR images.
     """
 
     model_name = 'dfvo'
@@ -276,6 +278,10 @@ class DFVOObjective(Objective):
         with torch.no_grad():  # the fusion targets: the network's own outputs, detached
             ir_t, en_t, en_rgb_t = ir_rec.detach(), en.detach(), en_rgb.detach()
             vi_t = L.overexposure_corrected(en_t, en_rgb_t, ir_t)
+        if self.settings.get('fusion_targets') == 'sources':
+            # the inputs themselves (a conventional fusion loss): a warm start for the fusion
+            # head while the network's own enhanced / reconstructed images are still poor
+            vi_t, ir_t, en_t = y, ir, y
         fused_rgb = to_rgb(torch.cat((out.fused, chroma), 1))
         terms.update(L.dfvo_fusion_losses(out.fused, fused_rgb, vi_t, ir_t, en_rgb_t, en_t))
         w = self.w

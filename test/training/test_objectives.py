@@ -136,6 +136,26 @@ def test_dfvo_histeq_target_trains_the_enhancement_head_towards_equalised_light(
     assert float(histogram_target_loss(target + checker, y)) < 1e-6
 
 
+def test_dfvo_fusion_targets_can_be_the_inputs(pair_set, monkeypatch):
+    from fusion_ros.training import losses
+
+    seen = []
+    real = losses.dfvo_fusion_losses
+
+    def capture(fused, fused_rgb, vi_target, ir_target, enhanced_rgb, enhanced):
+        seen.append((vi_target, ir_target, enhanced))
+        return real(fused, fused_rgb, vi_target, ir_target, enhanced_rgb, enhanced)
+
+    monkeypatch.setattr(losses, 'dfvo_fusion_losses', capture)
+    ir, rgb, day = _batch(pair_set, n=1)
+    _objective('dfvo')(ir, rgb, day)
+    _objective('dfvo', fusion_targets='sources')(ir, rgb, day)
+    (own_vi, own_ir, _), (vi_t, ir_t, en_t) = seen
+    y = _objective('dfvo').luminance(rgb)
+    assert torch.allclose(vi_t, y) and torch.equal(ir_t, ir) and torch.allclose(en_t, y)
+    assert not torch.allclose(own_ir, ir)  # by default: the network's reconstruction
+
+
 def test_day_labels_of_unlabelled_patches_come_from_a_given_classifier(pair_set, tmp_path):
     from fusion_ros.models.piafusion import IlluminationClassifier
 
