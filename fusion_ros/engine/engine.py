@@ -24,11 +24,11 @@ from fusion_ros.errors import ConfigError, ShapeError, WeightsError
 from fusion_ros.models import FusionModel, build_model
 from fusion_ros.ops.color import COLOUR_TRANSFORMS, ycbcr_to_rgb_offsets
 from fusion_ros.ops.convert import (
+    array_to_tensor,
     luma_to_rgb_uint8,
     tensor_to_uint8,
     thermal_plane,
     thermal_to_unit,
-    upload_image,
     visible_planes,
     visible_to_unit,
 )
@@ -243,7 +243,7 @@ class FusionEngine:
             thermal = warp_thermal(thermal, self.homography, visible.shape[1::-1])
         if self.upload_uint8 and thermal.dtype == np.uint8 and visible.dtype == np.uint8:
             # 8-bit frames go to the accelerator as they are and are scaled there
-            # (ops.convert.upload_image); the checks are the host conversions' own
+            # (ops.convert.array_to_tensor); the checks are the host conversions' own
             ir, vi = thermal_plane(thermal), visible_planes(visible)
         else:
             ir = thermal_to_unit(thermal, *self.thermal_agc)
@@ -261,8 +261,8 @@ class FusionEngine:
         want = self.want_enhanced if enhanced is None else enhanced and self.want_enhanced
         self.model.return_enhanced = want
         with torch.inference_mode():
-            ir_t = torch.cat([upload_image(ir, self.device) for ir, _ in units])
-            vi_t = torch.cat([upload_image(vi, self.device) for _, vi in units])
+            ir_t = torch.cat([array_to_tensor(ir, self.device) for ir, _ in units])
+            vi_t = torch.cat([array_to_tensor(vi, self.device) for _, vi in units])
             colour = vi_t.shape[1] == 3
             ycbcr = self._to_ycbcr(vi_t) if colour else None
             y = ycbcr[:, :1] if ycbcr is not None else vi_t

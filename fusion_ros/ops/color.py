@@ -41,6 +41,10 @@ def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
     return torch.stack((y, cb, cr), 1)
 
 
+# full-range BT.601 YCbCr -> RGB (the inverse of rgb_to_ycbcr), shared by both inverses
+_R_CR, _G_CR, _G_CB, _B_CB = 1.403, 0.714, 0.344, 1.773
+
+
 def ycbcr_to_rgb(image: torch.Tensor) -> torch.Tensor:
     """Convert YCbCr (as made by :func:`rgb_to_ycbcr`) back to RGB, clamped to [0, 1].
 
@@ -52,9 +56,9 @@ def ycbcr_to_rgb(image: torch.Tensor) -> torch.Tensor:
     """
     check_shape(image, ['B', '3', 'H', 'W'])
     y, cb, cr = image.unbind(1)
-    r = y + 1.403 * (cr - 0.5)
-    g = y - 0.714 * (cr - 0.5) - 0.344 * (cb - 0.5)
-    b = y + 1.773 * (cb - 0.5)
+    r = y + _R_CR * (cr - 0.5)
+    g = y - _G_CR * (cr - 0.5) - _G_CB * (cb - 0.5)
+    b = y + _B_CB * (cb - 0.5)
     return torch.stack((r, g, b), 1).clamp_(0.0, 1.0)
 
 
@@ -103,7 +107,7 @@ def ycbcr_to_rgb_offsets(ycbcr: torch.Tensor) -> torch.Tensor:
     """
     check_shape(ycbcr, ['B', '3', 'H', 'W'])
     cb, cr = ycbcr[:, 1] - 0.5, ycbcr[:, 2] - 0.5
-    return torch.stack((1.403 * cr, -0.714 * cr - 0.344 * cb, 1.773 * cb), -1)
+    return torch.stack((_R_CR * cr, -_G_CR * cr - _G_CB * cb, _B_CB * cb), -1)
 
 
 # name -> (forward, inverse); models name theirs in ``FusionModel.colour``

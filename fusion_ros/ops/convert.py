@@ -13,8 +13,7 @@ import torch
 from fusion_ros.errors import EncodingError, ShapeError
 
 __all__ = ['array_to_tensor', 'luma_to_rgb_uint8', 'tensor_to_uint8', 'thermal_plane',
-           'thermal_to_unit',
-           'upload_image', 'visible_planes', 'visible_to_unit']
+           'thermal_to_unit', 'visible_planes', 'visible_to_unit']
 
 
 def thermal_plane(thermal: np.ndarray) -> np.ndarray:
@@ -96,26 +95,21 @@ def visible_to_unit(visible: np.ndarray) -> np.ndarray:
 
 
 def array_to_tensor(arr: np.ndarray, device: torch.device | str = 'cpu') -> torch.Tensor:
-    """float32 :math:`(H, W)` or :math:`(H, W, C)` -> :math:`(1, C, H, W)` on ``device``."""
-    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-    t = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
-    return t.unsqueeze(0).to(device, non_blocking=True)
-
-
-def upload_image(arr: np.ndarray, device: torch.device | str = 'cpu') -> torch.Tensor:
-    """Like :func:`array_to_tensor`, for 8-bit images too: uint8 :math:`(H, W)` or
-    :math:`(H, W, C)` crosses as uint8 (a quarter of float32's bytes) from pinned memory when
-    the device is CUDA (so ``non_blocking`` really overlaps) and is scaled to [0, 1] there,
-    exactly as :func:`visible_to_unit` scales on the host."""
-    if arr.dtype != np.uint8:
-        return array_to_tensor(arr, device)
+    """float32 or uint8 :math:`(H, W)` or :math:`(H, W, C)` -> float32 :math:`(1, C, H, W)`
+    on ``device``, in [0, 1] for uint8. uint8 crosses as uint8 (a quarter of float32's bytes),
+    from pinned memory when the device is CUDA (so ``non_blocking`` really overlaps), and is
+    scaled there exactly as :func:`visible_to_unit` scales on the host."""
     device = torch.device(device)
-    t = torch.from_numpy(np.ascontiguousarray(arr))
-    if device.type == 'cuda':
-        t = t.pin_memory()
+    if arr.dtype == np.uint8:
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+        if device.type == 'cuda':
+            t = t.pin_memory()
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
     t = t.to(device, non_blocking=True)
     t = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
-    return t.unsqueeze(0).float().mul_(1.0 / 255.0)
+    t = t.unsqueeze(0)
+    return t.float().mul_(1.0 / 255.0) if t.dtype == torch.uint8 else t
 
 
 def luma_to_rgb_uint8(y: torch.Tensor, offsets: torch.Tensor) -> list[np.ndarray]:

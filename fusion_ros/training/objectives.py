@@ -275,13 +275,15 @@ class DFVOObjective(Objective):
             terms['perceptual'] = F.mse_loss(self.perceptual(en_rgb), target.detach())
         elif self.settings.get('enhance_target') == 'histeq':
             terms['enhance'] = L.histogram_target_loss(en, y)
-        with torch.no_grad():  # the fusion targets: the network's own outputs, detached
-            ir_t, en_t, en_rgb_t = ir_rec.detach(), en.detach(), en_rgb.detach()
-            vi_t = L.overexposure_corrected(en_t, en_rgb_t, ir_t)
+        en_rgb_t = en_rgb.detach()
         if self.settings.get('fusion_targets') == 'sources':
             # the inputs themselves (a conventional fusion loss): a warm start for the fusion
             # head while the network's own enhanced / reconstructed images are still poor
             vi_t, ir_t, en_t = y, ir, y
+        else:
+            with torch.no_grad():  # the fusion targets: the network's own outputs, detached
+                ir_t, en_t = ir_rec.detach(), en.detach()
+                vi_t = L.overexposure_corrected(en_t, en_rgb_t, ir_t)
         fused_rgb = to_rgb(torch.cat((out.fused, chroma), 1))
         terms.update(L.dfvo_fusion_losses(out.fused, fused_rgb, vi_t, ir_t, en_rgb_t, en_t))
         w = self.w

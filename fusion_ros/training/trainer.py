@@ -98,7 +98,8 @@ class _Run:
     def gradients_finite(self) -> bool:
         """False when any gradient holds inf/NaN (a reduced-precision kernel can return them
         with a finite loss; one such update would turn every weight NaN)."""
-        grads = [p.grad for p in self.optimizer.param_groups[0]['params'] if p.grad is not None]
+        grads = [p.grad for group in self.optimizer.param_groups for p in group['params']
+                 if p.grad is not None]
         return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
 
     def autocast(self) -> Any:

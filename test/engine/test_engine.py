@@ -162,13 +162,13 @@ def test_uint8_frames_scaled_on_the_device_match_the_host_conversion(colour):
         device_side.fuse(ir, np.zeros((48, 64, 2), np.uint8))
 
 
-def test_upload_image_layout_and_scale():
-    from fusion_ros.ops.convert import upload_image, visible_to_unit
+def test_uint8_upload_layout_and_scale():
+    from fusion_ros.ops.convert import visible_to_unit
 
     rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10
-    t = upload_image(rgb)
+    t = array_to_tensor(rgb)
     assert t.shape == (1, 3, 2, 3) and t.dtype == torch.float32
     assert torch.equal(t[0].permute(1, 2, 0), torch.from_numpy(visible_to_unit(rgb)))
-    meta = upload_image(rgb[..., 0], 'meta')  # what crosses is shaped before it is scaled
+    meta = array_to_tensor(rgb[..., 0], 'meta')  # what crosses is shaped before it is scaled
     assert meta.device.type == 'meta' and meta.shape == (1, 1, 2, 3)
     assert meta.dtype == torch.float32
