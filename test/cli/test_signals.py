@@ -12,10 +12,7 @@ import torch
 
 from fusion_ros.cli.synth import write_synthetic_bag
 from fusion_ros.io.bag import read_bag
-
-# "promptly": a hung or work-finishing process takes far longer; a busy shared machine can
-# starve a healthy one for a few seconds (4 s seen), so the bound is not a speed target
-STOP_S = 10.0
+from test.bounds import STOP_S
 
 
 def _stop_when(proc, ready, sig):

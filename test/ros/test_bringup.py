@@ -32,6 +32,7 @@ from fusion_ros.topics import (  # noqa: E402
     RGB_TOPIC,
     THERMAL_TOPIC,
 )
+from test.bounds import STOP_S  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -158,14 +159,14 @@ def _start_launch(*args):
     return proc, lines, reader
 
 
-def _wait_for_line(proc, lines, ready, timeout_s=60):
+def _wait_for_line(proc, lines, ready, timeout_s=120):  # a cold first start is slow
     deadline = time.monotonic() + timeout_s
     while not ready(lines):
         assert time.monotonic() < deadline and proc.poll() is None, ''.join(lines)
         time.sleep(0.1)
 
 
-def test_sigint_stops_every_node_within_two_seconds(tmp_path):
+def test_sigint_stops_every_node_cleanly_and_promptly(tmp_path):
     proc, lines, reader = _start_launch('--model', 'max')
     _wait_for_line(proc, lines, lambda ls: any('detector hog' in line for line in ls) and any(
         "model 'max'" in line for line in ls))
@@ -177,7 +178,7 @@ def test_sigint_stops_every_node_within_two_seconds(tmp_path):
     text = ''.join(lines)
     assert proc.returncode == 130, text  # interrupted, every node stopped cleanly
     assert 'Traceback' not in text and 'exit codes: detector_node 0, fusion_node 0' in text
-    assert elapsed < 2.0
+    assert elapsed < STOP_S
 
 
 def test_bench_pipeline_reports_latency_and_overhead():
