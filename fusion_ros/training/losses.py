@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from fusion_ros.models.fastfusion import box_blur
 
 __all__ = ['dark_channel', 'didfuse_loss', 'exposure_loss', 'guided_filter',
-           'histogram_equalise', 'histogram_target_loss', 'overexposure_corrected',
+           'histogram_equalise', 'histogram_target_loss', 'max_fusion_losses',
+           'overexposure_corrected',
            'piafusion_loss', 'sobel_gradient', 'smoothness_loss', 'spatial_gradient', 'ssim',
            'ssim_loss']
 
@@ -62,6 +63,15 @@ def piafusion_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor,
     max_term = F.l1_loss(fused, joint)
     return {'total': 3 * intensity + 7 * max_term + 50 * texture, 'intensity': intensity,
             'max': max_term, 'texture': texture}
+
+
+def max_fusion_losses(fused: torch.Tensor, vi: torch.Tensor, ir: torch.Tensor
+                      ) -> dict[str, torch.Tensor]:
+    """``max_intensity`` = L1(F, max(vi, ir)), ``max_texture`` = L1(Sobel F, max(Sobel vi,
+    Sobel ir)): PIAFusion's max and texture terms, without its illumination weighting."""
+    texture = torch.maximum(sobel_gradient(vi), sobel_gradient(ir))
+    return {'max_intensity': F.l1_loss(fused, torch.maximum(vi, ir)),
+            'max_texture': F.l1_loss(sobel_gradient(fused), texture)}
 
 
 def exposure_loss(image: torch.Tensor, level: float = 0.55, patch: int = 16) -> torch.Tensor:

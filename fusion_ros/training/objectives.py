@@ -245,6 +245,9 @@ class DFVOObjective(Objective):
     illumination map that copies Y, and the fusion targets built from ``en`` go flat too.
     ``fusion_targets: sources`` replaces the fusion terms' targets (the network's own
     enhanced and reconstructed images) with the input visible and IR images.
+    ``fusion_terms: max`` replaces the MSE ``sobel`` and ``content`` terms with L1 terms
+    towards the per-pixel maximum intensity and gradient (weights ``max_intensity``,
+    ``max_texture``; :func:`losses.max_fusion_losses`).
     """
 
     model_name = 'dfvo'
@@ -287,6 +290,16 @@ class DFVOObjective(Objective):
         fused_rgb = to_rgb(torch.cat((out.fused, chroma), 1))
         terms.update(L.dfvo_fusion_losses(out.fused, fused_rgb, vi_t, ir_t, en_rgb_t, en_t))
         w = self.w
+        fusion = (w['sobel'] * terms['sobel'] + w['content'] * terms['content']
+                  + w['colour'] * terms['colour'])
+        if self.settings.get('fusion_terms') == 'max':
+            # L1 terms towards the brighter pixel and the stronger gradient of the two targets
+            # (PIAFusion's max and texture terms): the MSE terms are small next to retinex and
+            # let the network leave the visible detail out of the fused image
+            terms.update(L.max_fusion_losses(out.fused, vi_t, ir_t))
+            fusion = (w.get('max_intensity', 7.0) * terms['max_intensity']
+                      + w.get('max_texture', 50.0) * terms['max_texture']
+                      + w['colour'] * terms['colour'])
         fusion_scale = (self.settings.get('fusion_start', 0.0)
                         + self.settings.get('fusion_per_epoch', 0.1) * self.epoch)
         # on the batch's device: the trainer stacks every term (a CPU scalar broke CUDA runs)
@@ -296,8 +309,7 @@ class DFVOObjective(Objective):
             + w['il_mg'] * terms['il_mg'] + w['il_smooth'] * terms['il_smooth']
             + w['perceptual'] * terms.get('perceptual', 0.0)
             + w.get('enhance', 0.0) * terms.get('enhance', 0.0)
-            + fusion_scale * (w['sobel'] * terms['sobel'] + w['content'] * terms['content']
-                              + w['colour'] * terms['colour']))
+            + fusion_scale * fusion)
         return terms, out.fused
 
     def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:

@@ -156,6 +156,33 @@ def test_dfvo_fusion_targets_can_be_the_inputs(pair_set, monkeypatch):
     assert not torch.allclose(own_ir, ir)  # by default: the network's reconstruction
 
 
+def test_dfvo_max_fusion_terms_replace_the_mse_terms_in_the_total(pair_set):
+    from fusion_ros.training.losses import max_fusion_losses
+
+    batch = _batch(pair_set, n=2)
+    default = _objective('dfvo', fusion_start=2.0, fusion_per_epoch=0.0)
+    objective = _objective('dfvo', fusion_start=2.0, fusion_per_epoch=0.0, fusion_terms='max')
+    terms = objective(*batch)
+    assert 'max_texture' in terms and 'max_texture' not in default(*batch)
+    w = objective.w
+    rest = (w['ir_rec'] * terms['ir_rec'] + w['retinex'] * terms['retinex']
+            + w['il_mg'] * terms['il_mg'] + w['il_smooth'] * terms['il_smooth'])
+    fusion = (w['max_intensity'] * terms['max_intensity'] + w['max_texture']
+              * terms['max_texture'] + w['colour'] * terms['colour'])
+    assert torch.allclose(terms['total'], rest + 2.0 * fusion, rtol=1e-5)
+    # the terms: an image with both sources' edges costs less than either source alone
+    a = torch.zeros(1, 1, 16, 16)
+    b = torch.zeros(1, 1, 16, 16)
+    a[..., :, 8:] = 1.0
+    b[..., 8:, :] = 0.5
+    both = max_fusion_losses(torch.maximum(a, b), a, b)
+    assert float(both['max_intensity']) == 0.0
+    for single in (a, b):
+        alone = max_fusion_losses(single, a, b)
+        assert float(alone['max_intensity']) > 0.05
+        assert float(alone['max_texture']) > 1.5 * float(both['max_texture'])
+
+
 def test_day_labels_of_unlabelled_patches_come_from_a_given_classifier(pair_set, tmp_path):
     from fusion_ros.models.piafusion import IlluminationClassifier
 
