@@ -5,9 +5,13 @@ per source set, for trained models beside the classical baselines; plus, for mod
 an enhancement head, mean luminance and noise of the input vs the enhanced night frames.
 
     .venv/bin/python benchmarks/heldout.py RUN_DIR [--models piafusion ...] [--out table.md]
+    .venv/bin/python benchmarks/heldout.py --data ../shared/data/pairs/llvip \
+        --models fastfusion new=fastfusion:runs/ff/best.pt --metrics Qabf VIF
 
 RUN_DIR/config.yaml names the data and the split (val_fraction, seed), so the pairs are
-exactly the ones the run never trained on. Metrics: tang convention, full-size images,
+exactly the ones the run never trained on; ``--data SPEC`` scores every pair of a set
+instead (e.g. LLVIP-32). A model given as ``LABEL=MODEL:PATH`` runs with the weights in
+PATH (a candidate beside the shipped file). Metrics: tang convention, full-size images,
 the engine's default precision. Noise: median absolute Laplacian of the luminance.
 """
 
@@ -46,17 +50,34 @@ def _noise(y: np.ndarray) -> float:
     return float(np.median(np.abs(cv2.Laplacian(y.astype(np.float32), cv2.CV_32F))))
 
 
+def _model_spec(text: str) -> tuple[str, tuple[str, str | None]]:
+    """``MODEL`` (shipped weights) or ``LABEL=MODEL:PATH``."""
+    if '=' not in text:
+        return text, (text, None)
+    label, spec = text.split('=', 1)
+    model, _, path = spec.partition(':')
+    return label, (model, path or None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('run', type=Path)
+    parser.add_argument('run', type=Path, nargs='?', help='a training run (its held-out pairs)')
+    parser.add_argument('--data', action='append', default=[], metavar='SPEC',
+                        help="score every pair of these sources instead of a run's split")
     parser.add_argument('--models', nargs='+', default=['piafusion'])
+    parser.add_argument('--metrics', nargs='+', default=list(METRICS), choices=METRICS)
     parser.add_argument('--out', type=Path, default=None)
     args = parser.parse_args()
-    held = heldout_pairs(args.run)
+    if (args.run is None) == (not args.data):
+        parser.error('give a RUN_DIR or --data, not both')
+    runs = dict(_model_spec(m) for m in args.models)  # label -> (model, weights or None)
+    metrics = tuple(args.metrics)
+    held = heldout_pairs(args.run) if args.run else load_sources(args.data)
     scores: dict[tuple[str, str], list[dict]] = defaultdict(list)
     light: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
-    for name in (*args.models, *BASELINES):
-        engine = FusionEngine(name, enhanced=True)
+    for name in (*runs, *BASELINES):
+        model, weights = runs.get(name, (name, None))
+        engine = FusionEngine(model, enhanced=True, weights=weights)
         for pair in held:
             ir_f, rgb_f = pair.load()
             ir = np.rint(ir_f * 255).astype(np.uint8)
@@ -64,18 +85,19 @@ def main() -> None:
             res = engine.fuse(ir, rgb)
             vi_grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             fused = cv2.cvtColor(res.fused, cv2.COLOR_RGB2GRAY)
-            scores[(_set_of(pair), name)].append(compute_metrics(ir, vi_grey, fused, METRICS))
-            if name in args.models and res.enhanced is not None and _set_of(pair) == 'llvip':
+            scores[(_set_of(pair), name)].append(compute_metrics(ir, vi_grey, fused, metrics))
+            if name in runs and res.enhanced is not None and _set_of(pair) == 'llvip':
                 en = cv2.cvtColor(res.enhanced, cv2.COLOR_RGB2GRAY)
                 light[name].append((vi_grey.mean(), en.mean(), _noise(vi_grey), _noise(en)))
         print(f'{name} done ({engine.describe()})', flush=True)
-    lines = [f'Held-out pairs of {args.run} ({len(held)}: '
+    what = f'Held-out pairs of {args.run}' if args.run else 'Pairs of ' + ', '.join(args.data)
+    lines = [f'{what} ({len(held)}: '
              + ', '.join(f'{s} {sum(_set_of(p) == s for p in held)}'
                          for s in sorted({_set_of(p) for p in held})) + ')', '',
-             '| set | method | ' + ' | '.join(METRICS) + ' |',
-             '|---|---|' + '---:|' * len(METRICS)]
+             '| set | method | ' + ' | '.join(metrics) + ' |',
+             '|---|---|' + '---:|' * len(metrics)]
     for (subset, name), rows in sorted(scores.items()):
-        means = [np.nanmean([r[m] for r in rows]) for m in METRICS]
+        means = [np.nanmean([r[m] for r in rows]) for m in metrics]
         lines.append(f'| {subset} ({len(rows)}) | {name} | '
                      + ' | '.join(f'{v:.4g}' for v in means) + ' |')
     for name, rows in light.items():

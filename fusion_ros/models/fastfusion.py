@@ -94,6 +94,10 @@ class FastFusion(FusionModel):
         width: channels of the guidance branch.
         scale: downsampling factor of the guidance branch (input padded to a multiple of it).
         blur_radius: radius of the base/detail box filter at full resolution.
+        mid_band: 0, or the radius (guidance pixels) of a second, coarser detail band cut
+            at guidance scale and chosen by its own energy; the base then comes from the
+            coarser blur. No parameters: the same weights load either way.
+        weak_detail: share of the weaker detail of each band that is kept.
 
     Shape:
         thermal, visible_y: :math:`(B, 1, H, W)` in [0, 1], H and W multiples of ``scale``.
@@ -110,7 +114,9 @@ class FastFusion(FusionModel):
     default_weights = 'models/fastfusion.pt'
 
     def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 2,
-                 base_sharpness: float = 20.0, detail_sharpness: float = 20.0) -> None:
+                 base_sharpness: float = 20.0, detail_sharpness: float = 20.0,
+                 mid_band: int = 0, weak_detail: float = _WEAK_DETAIL,
+                 mid_mix: float = 1.0) -> None:
         super().__init__()
         if width < 1 or scale < 1 or blur_radius < 1:
             raise ValueError('width, scale and blur_radius must be >= 1')
@@ -118,6 +124,9 @@ class FastFusion(FusionModel):
         self.size_multiple = scale
         self.min_size = scale
         self.blur_radius = blur_radius
+        self.mid_band = mid_band
+        self.weak_detail = weak_detail
+        self.mid_mix = mid_mix
         # inputs: IR, Y, their local contrast (|detail| pooled) -> 4 channels
         self.stem = nn.Conv2d(4, width, 3, padding=1)
         self.blocks = nn.Sequential(*(_SeparableBlock(width, d) for d in (1, 2, 4, 8)))
@@ -144,17 +153,27 @@ class FastFusion(FusionModel):
         feats = self.blocks(F.relu(self.stem(low)))
         want_curve = self.return_enhanced or self.training
         maps_low = self.maps(feats).contiguous()[:, :_MAPS if want_curve else 2]
+        n_maps = maps_low.shape[1]
+        if self.mid_band:
+            maps_low = torch.cat((maps_low, *self._mid_band_low(low[:, :2].contiguous())), 1)
         maps = F.interpolate(maps_low, size=(h, w), mode='bilinear', align_corners=False)
         energy = box_blur(detail.abs(), self.blur_radius)
-        e_ir, e_vi = energy[:, 0:1], energy[:, 1:2]
-        select = torch.sigmoid(self.detail_sharpness * (e_ir - e_vi) / (e_ir + e_vi + 1e-3))
+        select = self._select(energy)
         w_ir = torch.sigmoid(self.base_sharpness * (base[:, 0:1] - base[:, 1:2])
                              + maps[:, 0:1])
         gain = 1.1 + 0.9 * torch.sigmoid(maps[:, 1:2])
-        strong = select * detail[:, 0:1] + (1 - select) * detail[:, 1:2]
-        weak = detail[:, 0:1] + detail[:, 1:2] - strong
-        fused = (w_ir * base[:, 0:1] + (1 - w_ir) * base[:, 1:2]
-                 + gain * strong + _WEAK_DETAIL * weak)
+        fused = gain * _strong(select, detail) + self.weak_detail * _weak(select, detail)
+        if self.mid_band:
+            # a second, coarser detail band chosen by its own energy, as a Laplacian pyramid's
+            # next level: without it every structure wider than the 5x5 box comes from the
+            # brighter base alone (the visible scene's shapes vanish at night under the IR)
+            coarse, mid_select = maps[:, n_maps:n_maps + 2], maps[:, n_maps + 2:n_maps + 3]
+            mid = base - coarse
+            base = coarse
+            by_energy = _strong(mid_select, mid) + self.weak_detail * _weak(mid_select, mid)
+            by_light = w_ir * mid[:, 0:1] + (1 - w_ir) * mid[:, 1:2]  # as the base: mix 0
+            fused = fused + self.mid_mix * by_energy + (1 - self.mid_mix) * by_light
+        fused = fused + w_ir * base[:, 0:1] + (1 - w_ir) * base[:, 1:2]
         enhanced = None
         if want_curve:
             curve = torch.tanh(maps[:, 2:3])
@@ -164,6 +183,25 @@ class FastFusion(FusionModel):
             enhanced = enhanced.clamp(0.0, 1.0)
         day = torch.sigmoid(self.day(feats.mean((2, 3)))).squeeze(1)
         return FusionOutput(fused=fused.clamp(0.0, 1.0), enhanced=enhanced, day_probability=day)
+
+    def _select(self, energy: torch.Tensor) -> torch.Tensor:
+        """Soft choice of the IR detail where its local energy is the larger (1) or not (0)."""
+        e_ir, e_vi = energy[:, 0:1], energy[:, 1:2]
+        return torch.sigmoid(self.detail_sharpness * (e_ir - e_vi) / (e_ir + e_vi + 1e-3))
+
+    def _mid_band_low(self, images_low: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """At guidance scale: the coarse base of both images and the mid band's choice."""
+        coarse = box_blur(images_low, self.mid_band)
+        energy = box_blur((images_low - coarse).abs(), self.mid_band)
+        return coarse, self._select(energy)
+
+
+def _strong(select: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
+    return select * band[:, 0:1] + (1 - select) * band[:, 1:2]
+
+
+def _weak(select: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
+    return (1 - select) * band[:, 0:1] + select * band[:, 1:2]
 
 
 @register_model

@@ -24,6 +24,25 @@ def test_priors_soft_max_bases_and_choose_the_stronger_detail():
     assert out.day_probability.shape == (1,)
 
 
+def test_mid_band_chooses_the_coarser_detail_by_energy_and_mix_zero_is_the_plain_model():
+    torch.manual_seed(0)
+    plain = FastFusion().eval()
+    ir = torch.rand(1, 1, 64, 64) * 0.1 + 0.6  # bright, flat: wins the base
+    y = torch.zeros(1, 1, 64, 64)
+    y[..., 16:48, 16:48] = 0.3  # dim, but a 32 px square: mid-band structure
+    with torch.no_grad():
+        base = plain(ir, y).fused
+        for mix in (0.0, 1.0):
+            banded = FastFusion(mid_band=4, mid_mix=mix)
+            banded.load_state_dict(plain.state_dict())  # no parameters of its own
+            out = banded.eval()(ir, y).fused
+            if mix == 0.0:  # the same numbers: the mid band chosen as the base is
+                torch.testing.assert_close(out, base, atol=1e-5, rtol=0)
+            else:  # the square's edge (column 16) comes through: the plain model loses it
+                edge = lambda f: (f[..., 20:44, 18] - f[..., 20:44, 13]).mean()  # noqa: E731
+                assert float(edge(out)) > float(edge(base)) + 0.03
+
+
 def test_box_blur_keeps_constants_at_borders_and_equals_the_2d_window():
     x = torch.full((1, 1, 7, 9), 0.3)
     torch.testing.assert_close(box_blur(x, 2), x)
