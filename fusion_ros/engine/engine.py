@@ -26,9 +26,9 @@ from fusion_ros.ops.color import COLOUR_TRANSFORMS, ycbcr_to_rgb_offsets
 from fusion_ros.ops.convert import (
     array_to_tensor,
     luma_to_rgb_uint8,
-    tensor_to_uint8,
     thermal_plane,
     thermal_to_unit,
+    to_host,
     visible_planes,
     visible_to_unit,
 )
@@ -280,8 +280,7 @@ class FusionEngine:
             lifted = None
             if want:  # models without an enhancement head get the weight-free gamma lift
                 lifted = out.enhanced if out.enhanced is not None else gamma_enhance(y)
-            fused, enhanced = self._to_images(out.fused, lifted, ycbcr)
-            days = day.float().reshape(-1).cpu().tolist()
+            fused, enhanced, days = self._to_host(out.fused, lifted, ycbcr, day)
             results = [
                 FusionResult(fused=fused[i], day_probability=float(days[i]),
                              enhanced=None if enhanced is None else enhanced[i],
@@ -338,22 +337,31 @@ class FusionEngine:
         for _ in range(runs):
             self.fuse(thermal, visible)
 
-    def _to_images(self, fused: torch.Tensor, enhanced: torch.Tensor | None,
-                   ycbcr: torch.Tensor | None
-                   ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-        """Luma outputs -> uint8 images with the frame's chroma. Full-range BT.601 (most
-        models) computes the chroma offsets once for both outputs and writes (H, W, 3)
-        directly: the recolouring was a third of the engine's time after the network."""
+    def _to_host(self, fused: torch.Tensor, enhanced: torch.Tensor | None,
+                 ycbcr: torch.Tensor | None, day: torch.Tensor
+                 ) -> tuple[list[np.ndarray], list[np.ndarray] | None, list[float]]:
+        """Luma outputs -> uint8 images with the frame's chroma, and P(day) per frame, all
+        through one device-to-host copy (:func:`to_host`). Full-range BT.601 (most models)
+        computes the chroma offsets once for both outputs and writes (H, W, 3) directly:
+        the recolouring was a third of the engine's time after the network."""
         if ycbcr is not None and self.model.colour == 'bt601_full':
             offsets = ycbcr_to_rgb_offsets(ycbcr)
-            return (luma_to_rgb_uint8(fused, offsets),
-                    None if enhanced is None else luma_to_rgb_uint8(enhanced, offsets))
+            images = [luma_to_rgb_uint8(fused, offsets)]
+            if enhanced is not None:
+                images.append(luma_to_rgb_uint8(enhanced, offsets))
+        else:
+            images = [self._rgb_uint8(fused, ycbcr)]
+            if enhanced is not None:
+                images.append(self._rgb_uint8(enhanced, ycbcr))
+        *host, days = to_host(*images, day.float().reshape(-1))
+        arrays = [[img.numpy() for img in batch] for batch in host]
+        return arrays[0], arrays[1] if enhanced is not None else None, days.tolist()
 
-        def images(y: torch.Tensor) -> list[np.ndarray]:
-            rgb = self._recolour(y.float(), ycbcr)
-            return [tensor_to_uint8(rgb[i:i + 1]) for i in range(rgb.shape[0])]
-
-        return images(fused), None if enhanced is None else images(enhanced)
+    def _rgb_uint8(self, y: torch.Tensor, ycbcr: torch.Tensor | None) -> torch.Tensor:
+        """Luma -> uint8 (B, H, W, 3) RGB (or (B, H, W) grey) on the device."""
+        rgb = (self._recolour(y.float(), ycbcr).clamp(0.0, 1.0) * 255.0).round_()
+        rgb = rgb.to(torch.uint8).permute(0, 2, 3, 1)
+        return (rgb[..., 0] if rgb.shape[-1] == 1 else rgb).contiguous()
 
     def _recolour(self, y: torch.Tensor, ycbcr: torch.Tensor | None) -> torch.Tensor:
         if ycbcr is None:

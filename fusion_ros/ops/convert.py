@@ -12,7 +12,7 @@ import torch
 
 from fusion_ros.errors import EncodingError, ShapeError
 
-__all__ = ['array_to_tensor', 'luma_to_rgb_uint8', 'tensor_to_uint8', 'thermal_plane',
+__all__ = ['array_to_tensor', 'luma_to_rgb_uint8', 'tensor_to_uint8', 'thermal_plane', 'to_host',
            'thermal_to_unit', 'visible_planes', 'visible_to_unit']
 
 
@@ -112,13 +112,32 @@ def array_to_tensor(arr: np.ndarray, device: torch.device | str = 'cpu') -> torc
     return t.float().mul_(1.0 / 255.0) if t.dtype == torch.uint8 else t
 
 
-def luma_to_rgb_uint8(y: torch.Tensor, offsets: torch.Tensor) -> list[np.ndarray]:
+def luma_to_rgb_uint8(y: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Luma :math:`(B, 1, H, W)` plus chroma ``offsets`` :math:`(B, H, W, 3)` (see
-    :func:`fusion_ros.ops.color.ycbcr_to_rgb_offsets`) -> one uint8 :math:`(H, W, 3)` RGB
-    image per batch item, clamped and rounded as :func:`tensor_to_uint8`. Built channels
-    last, so no permute and no copy after the conversion."""
+    :func:`fusion_ros.ops.color.ycbcr_to_rgb_offsets`) -> uint8 RGB :math:`(B, H, W, 3)` on
+    the same device, clamped and rounded as :func:`tensor_to_uint8`. Built channels last,
+    so each image on the host is a view, no permute and no copy."""
     rgb = (y.float()[:, 0, :, :, None] + offsets).clamp_(0.0, 1.0).mul_(255.0).round_()
-    return [img.numpy() for img in rgb.to(torch.uint8).cpu()]
+    return rgb.to(torch.uint8)
+
+
+def to_host(*tensors: torch.Tensor, pack: bool | None = None) -> list[torch.Tensor]:
+    """The tensors on the CPU through ONE device-to-host copy: each transfer from a GPU
+    waits for the stream and pays a fixed latency, and the engine returns two images and
+    the day probability per frame. The tensors' bytes are packed into one uint8 buffer,
+    copied, and viewed back with their dtypes and shapes. CPU tensors come back as they are
+    (``pack=True`` packs anyway: the round trip is the same code on every device)."""
+    if pack is None:
+        pack = any(t.device.type != 'cpu' for t in tensors)
+    if not pack:
+        return [t.cpu() for t in tensors]
+    flat = [t.contiguous().reshape(-1).view(torch.uint8) for t in tensors]
+    host = torch.cat(flat).cpu()
+    out, start = [], 0
+    for t, f in zip(tensors, flat):
+        out.append(host[start:start + f.numel()].view(t.dtype).view(t.shape))
+        start += f.numel()
+    return out
 
 
 def tensor_to_uint8(t: torch.Tensor) -> np.ndarray:

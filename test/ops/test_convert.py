@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from fusion_ros.errors import EncodingError, ShapeError
 from fusion_ros.ops.convert import (
@@ -60,3 +61,22 @@ def test_tensor_round_trip():
     grey = array_to_tensor(thermal_to_unit(rgb[..., 0]))
     assert tuple(grey.shape) == (1, 1, 5, 6)
     np.testing.assert_array_equal(tensor_to_uint8(grey), rgb[..., 0])
+
+
+def test_to_host_packs_every_tensor_into_one_copy_and_restores_dtypes_and_shapes():
+    from fusion_ros.ops.convert import to_host
+
+    images = torch.randint(0, 256, (2, 5, 7, 3), dtype=torch.uint8)
+    grey = torch.randint(0, 256, (2, 5, 7), dtype=torch.uint8)
+    days = torch.tensor([0.25, 0.875], dtype=torch.float32)
+    packed = to_host(images, grey, days, pack=True)
+    assert [t.dtype for t in packed] == [torch.uint8, torch.uint8, torch.float32]
+    assert [t.shape for t in packed] == [images.shape, grey.shape, days.shape]
+    for got, want in zip(packed, (images, grey, days)):
+        assert torch.equal(got, want)
+    # one buffer: the outputs are views of the same storage
+    assert len({t.untyped_storage().data_ptr() for t in packed}) == 1
+    # a permuted (non-contiguous) tensor survives the packing too
+    assert torch.equal(to_host(images.permute(0, 3, 1, 2), pack=True)[0],
+                       images.permute(0, 3, 1, 2))
+    assert to_host(days)[0] is days  # on the CPU nothing is copied
