@@ -100,6 +100,8 @@ class FastFusion(FusionModel):
             at guidance scale and chosen by its own energy; the base then comes from the
             coarser blur. No parameters: the same weights load either way.
         weak_detail: share of the weaker detail of each band that is kept.
+        mid_mix: the mid band's choice, 0 = by brightness as the base (exactly the model
+            without it), 1 = by energy; learn_mix: a per-pixel learned mix starting there.
 
     Shape:
         thermal, visible_y: :math:`(B, 1, H, W)` in [0, 1], H and W multiples of ``scale``.
@@ -118,7 +120,7 @@ class FastFusion(FusionModel):
     def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 2,
                  base_sharpness: float = 20.0, detail_sharpness: float = 20.0,
                  mid_band: int = 0, weak_detail: float = _WEAK_DETAIL,
-                 mid_mix: float = 1.0) -> None:
+                 mid_mix: float = 1.0, learn_mix: bool = False) -> None:
         super().__init__()
         if width < 1 or scale < 1 or blur_radius < 1:
             raise ValueError('width, scale and blur_radius must be >= 1')
@@ -129,6 +131,8 @@ class FastFusion(FusionModel):
         self.mid_band = mid_band
         self.weak_detail = weak_detail
         self.mid_mix = mid_mix
+        if learn_mix and not mid_band:
+            raise ValueError('learn_mix needs mid_band > 0')
         # inputs: IR, Y, their local contrast (|detail| pooled) -> 4 channels
         self.stem = nn.Conv2d(4, width, 3, padding=1)
         self.blocks = nn.Sequential(*(_SeparableBlock(width, d) for d in (1, 2, 4, 8)))
@@ -136,9 +140,15 @@ class FastFusion(FusionModel):
         self.day = nn.Linear(width, 1)
         self.base_sharpness = base_sharpness
         self.detail_sharpness = detail_sharpness
+        # a per-pixel mid-band mix, starting at mid_mix everywhere (a parameter of its own,
+        # so files without it refuse to load strictly into a model with it)
+        self.mix = nn.Conv2d(width, 1, 1) if learn_mix else None
         with torch.no_grad():  # start at the priors: no offset, gain 1.25, identity curve
             self.maps.weight.mul_(0.1)
             self.maps.bias.copy_(torch.tensor([0.0, -1.609, 0.0]))
+            if self.mix is not None:
+                self.mix.weight.mul_(0.1)
+                self.mix.bias.fill_(torch.logit(torch.tensor(min(max(mid_mix, 1e-3), 1 - 1e-3))))
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
         check_fusion_inputs(thermal, visible_y)
@@ -157,7 +167,10 @@ class FastFusion(FusionModel):
         maps_low = self.maps(feats).contiguous()[:, :_MAPS if want_curve else 2]
         n_maps = maps_low.shape[1]
         if self.mid_band:
-            maps_low = torch.cat((maps_low, *self._mid_band_low(low[:, :2].contiguous())), 1)
+            extra = list(self._mid_band_low(low[:, :2].contiguous()))
+            if self.mix is not None:
+                extra.append(torch.sigmoid(self.mix(feats)).contiguous())
+            maps_low = torch.cat((maps_low, *extra), 1)
         maps = F.interpolate(maps_low, size=(h, w), mode='bilinear', align_corners=False)
         energy = box_blur(detail.abs(), self.blur_radius)
         select = self._select(energy)
@@ -174,7 +187,8 @@ class FastFusion(FusionModel):
             base = coarse
             by_energy = _strong(mid_select, mid) + self.weak_detail * _weak(mid_select, mid)
             by_light = w_ir * mid[:, 0:1] + (1 - w_ir) * mid[:, 1:2]  # as the base: mix 0
-            fused = fused + self.mid_mix * by_energy + (1 - self.mid_mix) * by_light
+            mix = maps[:, n_maps + 3:n_maps + 4] if self.mix is not None else self.mid_mix
+            fused = fused + mix * by_energy + (1 - mix) * by_light
         fused = fused + w_ir * base[:, 0:1] + (1 - w_ir) * base[:, 1:2]
         enhanced = None
         if want_curve:

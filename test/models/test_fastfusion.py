@@ -43,6 +43,23 @@ def test_mid_band_chooses_the_coarser_detail_by_energy_and_mix_zero_is_the_plain
                 assert float(edge(out)) > float(edge(base)) + 0.03
 
 
+def test_learned_mid_band_mix_starts_at_the_fixed_mix_and_trains():
+    with pytest.raises(ValueError, match='mid_band'):
+        FastFusion(learn_mix=True)
+    torch.manual_seed(1)
+    fixed = FastFusion(mid_band=2, mid_mix=0.25).eval()
+    learned = FastFusion(mid_band=2, mid_mix=0.25, learn_mix=True)
+    missing = learned.load_state_dict(fixed.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ['mix.bias', 'mix.weight']  # shipped files without it refuse
+    with torch.no_grad():
+        learned.mix.weight.zero_()
+    ir, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(learned.eval()(ir, y).fused, fixed(ir, y).fused)
+    learned.train()(ir, y).fused.mean().backward()
+    assert learned.mix.bias.grad is not None and float(learned.mix.bias.grad.abs()) > 0
+
+
 def test_box_blur_keeps_constants_at_borders_and_equals_the_2d_window():
     x = torch.full((1, 1, 7, 9), 0.3)
     torch.testing.assert_close(box_blur(x, 2), x)
