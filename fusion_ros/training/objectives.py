@@ -244,7 +244,9 @@ class DFVOObjective(Objective):
     without any target beyond retinex, ``en x il = Y`` is met by a flat ``en`` and an
     illumination map that copies Y, and the fusion targets built from ``en`` go flat too.
     ``fusion_targets: sources`` replaces the fusion terms' targets (the network's own
-    enhanced and reconstructed images) with the input visible and IR images.
+    enhanced and reconstructed images) with the input visible and IR images;
+    ``fusion_targets: equalised`` the same with the visible image histogram-equalised (3x3
+    mean against the noise equalisation lifts), the enhancement head's own target.
     ``fusion_terms: max`` replaces the MSE ``sobel`` and ``content`` terms with L1 terms
     towards the per-pixel maximum intensity and gradient (weights ``max_intensity``,
     ``max_texture``; :func:`losses.max_fusion_losses`).
@@ -256,6 +258,11 @@ class DFVOObjective(Objective):
                  settings: Mapping[str, Any]) -> None:
         options = {**dict(options), 'variant': 'full'}
         super().__init__(options, weights, settings)
+        for key, allowed in (('fusion_targets', ('own', 'sources', 'equalised')),
+                             ('fusion_terms', ('mse', 'max'))):
+            value = self.settings.get(key)
+            if value is not None and value not in allowed:
+                raise ConfigError(f'settings.{key} must be one of {list(allowed)}, got {value!r}')
         self.perceptual = None
         path = self.settings.get('perceptual_weights')
         if path:
@@ -279,10 +286,17 @@ class DFVOObjective(Objective):
         elif self.settings.get('enhance_target') == 'histeq':
             terms['enhance'] = L.histogram_target_loss(en, y)
         en_rgb_t = en_rgb.detach()
-        if self.settings.get('fusion_targets') == 'sources':
+        targets = self.settings.get('fusion_targets')
+        if targets == 'sources':
             # the inputs themselves (a conventional fusion loss): a warm start for the fusion
             # head while the network's own enhanced / reconstructed images are still poor
             vi_t, ir_t, en_t = y, ir, y
+        elif targets == 'equalised':
+            # the inputs, the visible one equalised as the enhancement target: at night raw Y
+            # is dark, so max(Y, IR) and max(grad Y, grad IR) are the IR image's and the loss
+            # itself asks for the visible path to be left out (what the sources runs did)
+            vi_t = F.avg_pool2d(L.histogram_equalise(y), 3, 1, 1, count_include_pad=False)
+            ir_t, en_t = ir, vi_t
         else:
             with torch.no_grad():  # the fusion targets: the network's own outputs, detached
                 ir_t, en_t = ir_rec.detach(), en.detach()

@@ -154,6 +154,17 @@ def test_dfvo_fusion_targets_can_be_the_inputs(pair_set, monkeypatch):
     y = _objective('dfvo').luminance(rgb)
     assert torch.allclose(vi_t, y) and torch.equal(ir_t, ir) and torch.allclose(en_t, y)
     assert not torch.allclose(own_ir, ir)  # by default: the network's reconstruction
+    # equalised: the inputs, the visible one equalised (brighter and wider than a dark Y)
+    _objective('dfvo', fusion_targets='equalised')(ir, rgb * 0.2, day)
+    eq_vi, eq_ir, eq_en = seen[-1]
+    dark = _objective('dfvo').luminance(rgb * 0.2)
+    assert torch.equal(eq_ir, ir) and torch.equal(eq_en, eq_vi)
+    assert float(eq_vi.mean()) > float(dark.mean()) + 0.2
+    assert float(eq_vi.std()) > float(dark.std())
+    with pytest.raises(ConfigError, match='fusion_targets'):
+        _objective('dfvo', fusion_targets='equalized')  # a typo is refused, not ignored
+    with pytest.raises(ConfigError, match='fusion_terms'):
+        _objective('dfvo', fusion_terms='l1')
 
 
 def test_dfvo_max_fusion_terms_replace_the_mse_terms_in_the_total(pair_set):
