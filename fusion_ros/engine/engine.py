@@ -346,13 +346,9 @@ class FusionEngine:
         the recolouring was a third of the engine's time after the network."""
         if ycbcr is not None and self.model.colour == 'bt601_full':
             offsets = ycbcr_to_rgb_offsets(ycbcr)
-            images = [luma_to_rgb_uint8(fused, offsets)]
-            if enhanced is not None:
-                images.append(luma_to_rgb_uint8(enhanced, offsets))
+            images = [luma_to_rgb_uint8(t, offsets) for t in (fused, enhanced) if t is not None]
         else:
-            images = [self._rgb_uint8(fused, ycbcr)]
-            if enhanced is not None:
-                images.append(self._rgb_uint8(enhanced, ycbcr))
+            images = [self._rgb_uint8(t, ycbcr) for t in (fused, enhanced) if t is not None]
         *host, days = to_host(*images, day.float().reshape(-1))
         arrays = [[img.numpy() for img in batch] for batch in host]
         return arrays[0], arrays[1] if enhanced is not None else None, days.tolist()

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from fusion_ros.models.fastfusion import box_blur
 
-__all__ = ['dark_channel', 'didfuse_loss', 'exposure_loss', 'guided_filter',
+__all__ = ['dark_channel', 'didfuse_loss', 'equalised_luminance', 'exposure_loss', 'guided_filter',
            'histogram_equalise', 'histogram_target_loss', 'max_fusion_losses',
            'overexposure_corrected',
            'piafusion_loss', 'sobel_gradient', 'smoothness_loss', 'spatial_gradient', 'ssim',
@@ -51,16 +51,16 @@ def piafusion_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor,
     """
     w_vi = day.view(-1, 1, 1, 1).to(fused)
     w_ir = 1.0 - w_vi
-    texture = F.l1_loss(sobel_gradient(fused),
-                        torch.maximum(sobel_gradient(ir), sobel_gradient(y)))
     joint = torch.maximum(ir, y)
     if variant == 'tf':
+        texture = max_fusion_losses(fused, y, ir)['max_texture']
         target = 0.7 * joint + 0.3 * (w_vi * y + w_ir * ir)
         intensity = F.l1_loss(fused, target)
         return {'total': 50 * intensity + 50 * texture, 'intensity': intensity,
                 'max': fused.new_zeros(()), 'texture': texture}  # no separate max term
     intensity = (w_ir * (fused - ir).abs() + w_vi * (fused - y).abs()).mean()
-    max_term = F.l1_loss(fused, joint)
+    maxima = max_fusion_losses(fused, y, ir)
+    max_term, texture = maxima['max_intensity'], maxima['max_texture']
     return {'total': 3 * intensity + 7 * max_term + 50 * texture, 'intensity': intensity,
             'max': max_term, 'texture': texture}
 
@@ -208,6 +208,12 @@ def histogram_equalise(rgb: torch.Tensor, bins: int = 256) -> torch.Tensor:
     cdf_min = cdf.gather(1, (hist > 0).float().argmax(1, keepdim=True))
     lut = ((cdf - cdf_min) / (h * w - cdf_min).clamp_min(1)).clamp(0, 1)
     return lut.gather(1, flat).view(b, c, h, w)
+
+
+def equalised_luminance(y: torch.Tensor) -> torch.Tensor:
+    """Histogram-equalised Y, 3x3 mean (against the noise equalisation lifts): DFVO's
+    visible fusion target under ``fusion_targets: equalised``."""
+    return box_blur(histogram_equalise(y), 1)
 
 
 def histogram_target_loss(enhanced: torch.Tensor, visible_y: torch.Tensor) -> torch.Tensor:

@@ -295,7 +295,7 @@ class DFVOObjective(Objective):
             # the inputs, the visible one equalised as the enhancement target: at night raw Y
             # is dark, so max(Y, IR) and max(grad Y, grad IR) are the IR image's and the loss
             # itself asks for the visible path to be left out (what the sources runs did)
-            vi_t = F.avg_pool2d(L.histogram_equalise(y), 3, 1, 1, count_include_pad=False)
+            vi_t = L.equalised_luminance(y)
             ir_t, en_t = ir, vi_t
         else:
             with torch.no_grad():  # the fusion targets: the network's own outputs, detached
@@ -311,8 +311,8 @@ class DFVOObjective(Objective):
             # (PIAFusion's max and texture terms): the MSE terms are small next to retinex and
             # let the network leave the visible detail out of the fused image
             terms.update(L.max_fusion_losses(out.fused, vi_t, ir_t))
-            fusion = (w.get('max_intensity', 7.0) * terms['max_intensity']
-                      + w.get('max_texture', 50.0) * terms['max_texture']
+            fusion = (w['max_intensity'] * terms['max_intensity']
+                      + w['max_texture'] * terms['max_texture']
                       + w['colour'] * terms['colour'])
         fusion_scale = (self.settings.get('fusion_start', 0.0)
                         + self.settings.get('fusion_per_epoch', 0.1) * self.epoch)
