@@ -85,6 +85,10 @@ class Objective(nn.Module):
     def export(self) -> dict[str, torch.Tensor]:
         return self.model.state_dict()
 
+    def import_state(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The inverse of :meth:`export`: the trained model's own keys (``--init``)."""
+        return dict(state)
+
     def export_meta(self) -> dict[str, Any]:
         """Plain values stored beside the exported weights (read back by the model)."""
         return {}
@@ -185,6 +189,11 @@ class PIAFusionObjective(Objective):
         if self.classifier is not None:
             state.update({f'classifier.{k}': v for k, v in self.classifier.state_dict().items()})
         return state
+
+    def import_state(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        # a shipped or exported file carries its classifier: --init trains the fusion net
+        # (the classifier in use is the one --classifier names)
+        return {k: v for k, v in state.items() if not k.startswith('classifier.')}
 
     def export_meta(self) -> dict[str, Any]:
         if self.classifier is None:

@@ -149,7 +149,7 @@ class _Run:
         """Start from the weights in ``path`` (strictly: every key, every shape)."""
         from fusion_ros.models._builder import load_state_dict
 
-        state = load_state_dict(path)
+        state = self.objective.import_state(load_state_dict(path))
         try:
             self.objective.model.load_state_dict(state)
         except RuntimeError as err:

@@ -206,6 +206,17 @@ def test_piafusion_trains_both_stages_and_resume_skips_the_first(pair_set, tmp_p
     capsys.readouterr()
     assert main([*args[:5], '4', *args[6:], '--resume']) == 0
     assert 'stage 1 (illumination classifier) already done' in capsys.readouterr().out
+    # the exported file (fusion net + classifier, as models/piafusion.pt) is a valid --init
+    # and --classifier for a fine-tuning run: it starts from the fusion net's weights
+    tuned = tmp_path / 'tuned'
+    assert main(['train', 'piafusion', '--data', str(pair_set), '--steps', '1', '--batch',
+                 '2', '--patch', '16', '--lr', '1e-12', '--out', str(tuned), '--no-progress',
+                 '--device', 'cpu', '--init', str(out / 'best.pt'), '--classifier',
+                 str(out / 'best.pt')]) == 0
+    start = torch.load(out / 'best.pt', weights_only=True)['model']
+    after = torch.load(tuned / 'final.pt', weights_only=True)['model']
+    assert set(after) == set(start)  # the classifier rides along again
+    assert max(float((after[k].float() - start[k].float()).abs().max()) for k in start) < 1e-6
 
 
 def test_ddp_two_processes_end_with_identical_weights(pair_set, tmp_path):
