@@ -80,7 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--option', dest='options', action='append', type=model_option,
                         default=[], metavar='KEY=VALUE', help='model option, repeatable')
     parser.add_argument('--seed', type=int, default=None, help='(default 0)')
-    parser.add_argument('--workers', type=int, default=None, help='data loader processes')
+    parser.add_argument('--workers', type=int, default=None,
+                        help='data loader processes (default: none on the CPU, where they '
+                             'take cores from the step; up to 4 with a GPU)')
     parser.add_argument('--save-every', type=int, default=None, metavar='STEPS',
                         help='also checkpoint every STEPS steps (default: each epoch)')
     parser.add_argument('--threads', type=int, default=None,

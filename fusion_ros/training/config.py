@@ -50,7 +50,9 @@ class TrainConfig:
     seed: int = 0
     device: str = 'auto'
     precision: str = 'auto'  # auto | fp32 | bf16 | fp16: autocast, see engine.precision
-    workers: int = 0
+    # data loader processes; -1: auto (none on the CPU, where they would take the step's
+    # cores; up to 4 with a GPU)
+    workers: int = -1
     cache_mb: float = 4096.0
     save_every: int = 0  # steps between checkpoints besides each epoch end; 0: epochs only
     exclude: list[str] = field(default_factory=list)
@@ -134,6 +136,8 @@ def _validate(c: TrainConfig) -> None:
         problems.append(f'steps must be >= 1, got {c.steps}')
     if c.batch < 1:
         problems.append(f'batch must be >= 1, got {c.batch}')
+    if c.workers < -1:
+        problems.append(f'workers must be >= 0 (or -1: auto), got {c.workers}')
     if c.patch < 8:
         problems.append(f'patch must be >= 8, got {c.patch}')
     if c.lr <= 0:

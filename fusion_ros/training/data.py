@@ -2,8 +2,9 @@
 """Training pairs -> aligned patches (random or the papers' stride crops), plus the held-out
 validation split.
 
-Decoded pairs are kept in memory up to a budget (``PairCache``); beyond it they are read from
-disk again when needed. Every random choice (crop position, flips) depends only on
+Decoded pairs are kept in memory up to a budget (``PairCache``; 8-bit pairs as uint8, a
+quarter of float32's bytes, converted per crop); beyond it they are read from disk again
+when needed. Every random choice (crop position, flips) depends only on
 ``seed``, epoch and item index, so a resumed run sees exactly the data of an uninterrupted
 one, and any number of DDP ranks see disjoint slices of the same epoch.
 """
@@ -26,7 +27,9 @@ SAMPLINGS = ('random', 'stride', 'grid')
 
 
 class PairCache:
-    """Decoded ``(ir, rgb)`` of each pair, kept while the total stays under ``budget_mb``."""
+    """Decoded ``(ir, rgb)`` of each pair, kept while the total stays under ``budget_mb``:
+    uint8 for 8-bit pairs (exactly x / 255 once cropped, see :func:`_unit`), else float32
+    in [0, 1]."""
 
     def __init__(self, pairs: Sequence[TrainPair], budget_mb: float = 4096) -> None:
         self.pairs = list(pairs)
@@ -42,7 +45,7 @@ class PairCache:
         hit = self._kept.get(index)
         if hit is not None:
             return hit
-        ir, rgb = self.pairs[index].load()
+        ir, rgb = self.pairs[index].load(keep_uint8=True)
         self._sizes[index] = ir.shape
         if self.used + ir.nbytes + rgb.nbytes <= self.budget:
             self._kept[index] = (ir, rgb)
@@ -114,8 +117,12 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return len(self.positions) if self.positions else len(self.cache) * self.per_image
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-        rng = np.random.default_rng((self.seed, self.epoch, index))
+    def __getitem__(self, index: int | tuple[int, int]
+                    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        # (epoch, index): the trainer names the epoch in the index, because persistent
+        # loader workers hold their own copy of the dataset and never see ``self.epoch`` change
+        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
+        rng = np.random.default_rng((self.seed, epoch, index))
         p = self.patch
         if self.positions:
             pair_index, top, left = self.positions[index]
@@ -137,5 +144,13 @@ class PatchDataset(Dataset):
             crop = crop[:, ::-1]
         if self.flips and rng.random() < 0.5:
             crop = crop[::-1]
-        tensor = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))
+        tensor = torch.from_numpy(_unit(np.ascontiguousarray(crop.transpose(2, 0, 1))))
         return tensor[:1], tensor[1:], self.cache.day_label(pair_index)
+
+
+def _unit(crop: np.ndarray) -> np.ndarray:
+    """float32 [0, 1]; uint8 scaled exactly as :func:`fusion_ros.ops.convert.visible_to_unit`
+    and ``thermal_to_unit`` scale 8-bit images, so cached uint8 gives the same bits."""
+    if crop.dtype == np.uint8:
+        return crop.astype(np.float32) * np.float32(1.0 / 255.0)
+    return crop

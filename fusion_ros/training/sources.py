@@ -29,7 +29,7 @@ import numpy as np
 from fusion_ros.errors import BagError, ConfigError, EncodingError, ShapeError
 from fusion_ros.io.datasets import LAYOUTS, list_dataset
 from fusion_ros.io.image_files import read_image, read_thermal
-from fusion_ros.ops.convert import thermal_to_unit, visible_to_unit
+from fusion_ros.ops.convert import thermal_plane, thermal_to_unit, visible_planes, visible_to_unit
 
 __all__ = ['DataSpec', 'TrainPair', 'load_sources', 'parse_data_spec']
 
@@ -71,11 +71,17 @@ class TrainPair:
     thermal: np.ndarray | None = None
     rgb: np.ndarray | None = None
 
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
+    def load(self, keep_uint8: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``keep_uint8``: a pair whose two images are 8-bit comes back as uint8 (the unit
+        values are exactly x / 255): a quarter of the memory in the training cache."""
         try:
             t = self.thermal if self.thermal is not None else read_thermal(self.thermal_path)
             v = self.rgb if self.rgb is not None else read_image(self.rgb_path)
-            ir, vi = thermal_to_unit(t), visible_to_unit(v)
+            t, v = thermal_plane(t), visible_planes(v)
+            if keep_uint8 and t.dtype == np.uint8 and v.dtype == np.uint8:
+                ir, vi = t, v
+            else:
+                ir, vi = thermal_to_unit(t), visible_to_unit(v)
         except (ShapeError, EncodingError) as err:
             raise ConfigError(f'training pair {self.name}: {err}') from err
         if vi.ndim == 2:

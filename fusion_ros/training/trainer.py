@@ -16,14 +16,14 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import yaml
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from fusion_ros.engine.precision import Precision, resolve_precision
 from fusion_ros.errors import ConfigError
@@ -281,17 +281,21 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
     bar = tqdm(total=total, initial=run.step, disable=not progress, unit='step',
                desc=config.model)
     val_row: dict[str, float] = {}
+    sampler = DistributedSampler(train_set, ctx.world, ctx.rank, shuffle=True,
+                                 seed=config.seed, drop_last=True)
+    order = _EpochOrder()
+    workers = _loader_workers(config.workers, ctx.device)
+    # one loader for the whole run: persistent workers keep their decoded-pair caches;
+    # pinned batches on a GPU, so the copy in run.inputs overlaps the previous step
+    loader = DataLoader(train_set, batch_size=config.batch, sampler=order, drop_last=True,
+                        num_workers=workers, persistent_workers=workers > 0,
+                        pin_memory=ctx.device.type == 'cuda')
     while run.step < total:
         epoch, skip = divmod(run.step, steps_per_epoch)
-        train_set.epoch = objective.epoch = epoch
-        sampler = DistributedSampler(train_set, ctx.world, ctx.rank, shuffle=True,
-                                     seed=config.seed, drop_last=True)
+        objective.epoch = epoch
         sampler.set_epoch(epoch)
-        order = list(sampler)[skip * config.batch:steps_per_epoch * config.batch]
-        # pinned batches on a GPU: the copy in run.inputs then overlaps the previous step
-        loader = DataLoader(train_set, batch_size=config.batch, sampler=order, drop_last=True,
-                            num_workers=config.workers,
-                            pin_memory=ctx.device.type == 'cuda')
+        order.items = [(epoch, i) for i in
+                       list(sampler)[skip * config.batch:steps_per_epoch * config.batch]]
         for ir, rgb, day in loader:
             ir, rgb, day = run.inputs(ir, rgb, day)
             with run.autocast():
@@ -355,6 +359,30 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
         (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     ctx.barrier()
     return summary
+
+
+class _EpochOrder(Sampler):
+    """The items of the current epoch as ``(epoch, index)`` (see PatchDataset), set by the
+    trainer before each epoch; a resumed run's first epoch starts mid-way."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, int]] = []
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(list(self.items))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _loader_workers(workers: int, device: torch.device) -> int:
+    """-1 (auto): none on the CPU, where a worker takes a core from the step itself; with
+    a GPU up to 4, leaving a core for the training process."""
+    if workers >= 0:
+        return workers
+    if device.type == 'cpu':
+        return 0
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 def _end_of_epoch(run: _Run, val_set: PatchDataset | None, runlog: RunLog, epoch: int,

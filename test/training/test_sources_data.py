@@ -102,6 +102,8 @@ def test_random_crops_are_deterministic_per_epoch(pair_set):
     assert torch.equal(a[0], ds[7][0]) and a[0].shape == (1, 16, 16) and a[1].shape == (3, 16, 16)
     ds.epoch = 1
     assert not torch.equal(a[0], ds[7][0])
+    # an (epoch, index) item names its epoch itself (what the trainer's loader hands out)
+    assert torch.equal(ds[(0, 7)][0], a[0]) and torch.equal(ds[(1, 7)][0], ds[7][0])
     assert a[2] == 0.0 if cache.pairs[7 // 3].is_night else a[2] == 1.0
 
 
@@ -110,7 +112,7 @@ def test_stride_and_grid_sampling_cover_the_image(pair_set):
     grid = PatchDataset(cache, patch=16, sampling='grid', stride=16)
     assert len(grid) == 4 * (2 * 3)  # rows 0,16 (40-16=24) x cols 0,16,32
     ir, rgb, _ = grid[1]
-    expected = torch.from_numpy(cache.get(0)[0][0:16, 16:32])
+    expected = torch.from_numpy(cache.pairs[0].load()[0][0:16, 16:32])
     assert torch.equal(ir[0], expected)  # grid: no flips
     assert len(PatchDataset(cache, patch=16, sampling='grid', max_items=5)) == 5
     small = PatchDataset(cache, patch=64, sampling='grid')  # bigger than the image: padded
@@ -132,6 +134,34 @@ def test_validation_split_is_seeded_and_disjoint(pair_set):
     assert split_validation(pairs[:1], 0.5)[1] == []  # one pair: nothing to hold out
     with pytest.raises(ConfigError):
         split_validation(pairs, 1.0)
+
+
+def test_cache_keeps_8_bit_pairs_as_uint8_and_patches_keep_their_bits(tmp_path, pair_set):
+    cache = PairCache(load_sources([str(pair_set)]))
+    ir, rgb = cache.get(0)
+    assert ir.dtype == rgb.dtype == np.uint8 and cache.used == ir.nbytes + rgb.nbytes
+    unit_ir, unit_rgb = cache.pairs[0].load()  # the float32 [0, 1] images
+    grid = PatchDataset(cache, patch=16, sampling='grid', stride=8)
+    first = [i for i, position in enumerate(grid.positions) if position[0] == 0]
+    assert len(first) == 4 * 5  # (40 - 16) / 8 + 1 rows x (48 - 16) / 8 + 1 columns
+    for index in first:
+        top, left = grid.positions[index][1:]
+        a_ir, a_rgb, _ = grid[index]
+        assert a_ir.dtype == a_rgb.dtype == torch.float32
+        assert torch.equal(a_ir[0], torch.from_numpy(unit_ir[top:top + 16, left:left + 16]))
+        assert torch.equal(a_rgb, torch.from_numpy(np.ascontiguousarray(
+            unit_rgb[top:top + 16, left:left + 16].transpose(2, 0, 1))))
+    # 16-bit thermal needs the gain control: kept as float32 [0, 1]
+    root = tmp_path / 'raw16'
+    (root / 'ir').mkdir(parents=True)
+    (root / 'vi').mkdir()
+    raw = np.random.default_rng(0).integers(7000, 9000, (40, 48), dtype=np.uint16)
+    cv2.imwrite(str(root / 'ir' / 'a.png'), raw)
+    cv2.imwrite(str(root / 'vi' / 'a.png'), np.full((40, 48, 3), 90, np.uint8))
+    ir16, rgb16 = PairCache(load_sources([str(root)])).get(0)
+    assert ir16.dtype == rgb16.dtype == np.float32 and 0.0 <= ir16.min() < ir16.max() <= 1.0
+    patch = PatchDataset(PairCache(load_sources([str(root)])), patch=16)[0]
+    assert patch[0].dtype == torch.float32 and float(patch[1].max()) == np.float32(90 / 255)
 
 
 def test_cache_budget_keeps_nothing_when_zero(pair_set):

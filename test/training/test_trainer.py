@@ -83,6 +83,23 @@ def test_resume_mid_epoch_equals_an_uninterrupted_run(pair_set, tmp_path):
                                                              _rows(part / 'log.csv')]
 
 
+def test_persistent_loader_workers_see_each_epoch_and_resume_exactly(pair_set, tmp_path):
+    # 6 steps per epoch: the run crosses into epoch 2, whose crops differ from epoch 1's
+    # only through the (epoch, index) items the trainer hands the persistent workers
+    inline = tmp_path / 'inline'
+    train(_config(pair_set, inline, steps=9, workers=0), **_quiet())
+    pooled = tmp_path / 'pooled'
+    train(_config(pair_set, pooled, steps=4, workers=2), **_quiet())
+    train(_config(pair_set, pooled, steps=9, workers=2), **_quiet(resume=True))
+    a = torch.load(inline / 'final.pt', weights_only=True)['model']
+    b = torch.load(pooled / 'final.pt', weights_only=True)['model']
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r['loss'] for r in _rows(inline / 'log.csv')] == [r['loss'] for r in
+                                                               _rows(pooled / 'log.csv')]
+    with pytest.raises(ConfigError, match='workers'):
+        _config(pair_set, tmp_path / 'bad', workers=-2)
+
+
 def test_save_every_checkpoints_between_epochs(pair_set, tmp_path):
     out = tmp_path / 'run'
     train(_config(pair_set, out, steps=3, save_every=2), **_quiet())
