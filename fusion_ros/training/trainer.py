@@ -78,8 +78,10 @@ class _Run:
             raise ConfigError(f'{config.model} needs patch sizes that are multiples of '
                               f'{multiple}, got {config.patch}')
         params = [p for p in self.objective.parameters() if p.requires_grad]
+        # fused: one kernel for all parameters (7x faster than foreach for DFVO's 10 M on
+        # this CPU) that can skip a step on the device (optimizer_step)
         self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=tuple(config.betas),
-                                          weight_decay=config.weight_decay)
+                                          weight_decay=config.weight_decay, fused=True)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(config.milestones), gamma=config.gamma)
         # mixed precision: fp32 master weights, autocast forward (bf16 on CPUs that compute
@@ -95,12 +97,34 @@ class _Run:
         self.best = math.inf
         self.best_step = 0
 
-    def gradients_finite(self) -> bool:
-        """False when any gradient holds inf/NaN (a reduced-precision kernel can return them
-        with a finite loss; one such update would turn every weight NaN)."""
+    def non_finite_gradients(self) -> torch.Tensor:
+        """1.0 when any gradient holds inf/NaN, else 0.0, as a tensor on the device (a
+        reduced-precision kernel can return them with a finite loss; one such update would
+        turn every weight NaN)."""
         grads = [p.grad for group in self.optimizer.param_groups for p in group['params']
                  if p.grad is not None]
-        return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+        if not grads:
+            return torch.zeros((), device=self.ctx.device)
+        return (~torch.isfinite(torch.nn.utils.get_total_norm(grads))).float()
+
+    def optimizer_step(self) -> torch.Tensor:
+        """Apply the gradients unless one is inf/NaN; returns 1.0 for a skipped step (0.0
+        under fp16, whose gradient scaler skips inf steps and lowers its scale itself).
+
+        Decided on the device: the fused Adam skips the update when its ``found_inf`` is
+        set (parameters, moments and step count untouched), so no step waits for the host
+        to read a flag back from the GPU.
+        """
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)
+            return torch.zeros((), device=self.ctx.device)
+        found = self.non_finite_gradients()
+        self.optimizer.found_inf = found  # read by the fused kernel, as GradScaler does
+        try:
+            self.optimizer.step()
+        finally:
+            del self.optimizer.found_inf
+        return found
 
     def autocast(self) -> Any:
         """The forward's autocast context (a no-op in fp32)."""
@@ -281,6 +305,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
     bar = tqdm(total=total, initial=run.step, disable=not progress, unit='step',
                desc=config.model)
     val_row: dict[str, float] = {}
+    pending: _StepRecord | None = None
     sampler = DistributedSampler(train_set, ctx.world, ctx.rank, shuffle=True,
                                  seed=config.seed, drop_last=True)
     order = _EpochOrder()
@@ -300,37 +325,31 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
             ir, rgb, day = run.inputs(ir, rgb, day)
             with run.autocast():
                 terms = model(ir, rgb, day)
-            if not torch.isfinite(terms['total']):
-                raise FloatingPointError(f'loss became {float(terms["total"])} at step '
-                                         f'{run.step + 1}; lower --lr')
             run.optimizer.zero_grad(set_to_none=True)
             run.scaler.scale(terms['total']).backward()
-            if run.scaler.is_enabled() or run.gradients_finite():
-                run.scaler.step(run.optimizer)  # fp16: the scaler skips inf steps itself
-            else:
-                run.skipped += 1
-                if run.skipped > MAX_SKIPPED:
-                    raise FloatingPointError(
-                        f'non-finite gradients in {run.skipped} steps (the latest at step '
-                        f'{run.step + 1}); lower --lr or try --precision fp32')
-                log(f'step {run.step + 1}: non-finite gradients with a finite loss, the step '
-                    f'is skipped ({run.skipped} so far)')
+            skipped = run.optimizer_step()
             run.scaler.update()
             run.step += 1
+            # the step's numbers stay on the device until the next step is queued: a GPU is
+            # never left idle while the host reads them (see _StepRecord)
             names = list(terms)
-            values = dict(zip(names, ctx.mean(torch.stack(
-                [terms[k].detach().float().reshape(()) for k in names])).tolist()))
-            row = {'step': run.step, 'epoch': epoch + 1, 'loss': values.pop('total'), **values,
-                   'lr': run.optimizer.param_groups[0]['lr']}
-            runlog.step(row)
-            bar.update()
-            bar.set_postfix(loss=f'{row["loss"]:.4f}', epoch=epoch + 1)
+            record = _StepRecord(run.step, epoch + 1, run.optimizer.param_groups[0]['lr'],
+                                 names, ctx.mean(torch.stack(
+                                     [terms[k].detach().float().reshape(()) for k in names]
+                                     + [skipped])))
+            if pending is not None:
+                pending.write(run, runlog, bar, log)
+            pending = record
             epoch_done = run.step % steps_per_epoch == 0
+            due = bool(config.save_every) and run.step % config.save_every == 0
+            if epoch_done or run.step == total or due:  # checkpoints hold the skip count
+                pending.write(run, runlog, bar, log)
+                pending = None
             if epoch_done:
                 run.scheduler.step()
             if epoch_done or run.step == total:
                 val_row = _end_of_epoch(run, val_set, runlog, epoch, log)
-            elif config.save_every and run.step % config.save_every == 0:
+            elif due:
                 ctx.sync_buffers(objective)
                 if ctx.is_main:
                     atomic_save(run.checkpoint(), last)
@@ -359,6 +378,36 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
         (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     ctx.barrier()
     return summary
+
+
+class _StepRecord:
+    """One step's loss terms and skip flag, still on the device, written out later."""
+
+    def __init__(self, step: int, epoch: int, lr: float, names: list[str],
+                 values: torch.Tensor) -> None:
+        self.step, self.epoch, self.lr, self.names, self.values = step, epoch, lr, names, values
+
+    def write(self, run: _Run, runlog: RunLog, bar: Any, log: Callable[[str], None]) -> None:
+        """Read the numbers back (a host sync), stop on a non-finite loss, count a skipped
+        step, log the row."""
+        *values, skipped = self.values.tolist()
+        terms = dict(zip(self.names, values))
+        if not math.isfinite(terms['total']):
+            raise FloatingPointError(f'loss became {terms["total"]} at step {self.step}; '
+                                     'lower --lr')
+        if skipped:
+            run.skipped += 1
+            if run.skipped > MAX_SKIPPED:
+                raise FloatingPointError(
+                    f'non-finite gradients in {run.skipped} steps (the latest at step '
+                    f'{self.step}); lower --lr or try --precision fp32')
+            log(f'step {self.step}: non-finite gradients with a finite loss, the step is '
+                f'skipped ({run.skipped} so far)')
+        row = {'step': self.step, 'epoch': self.epoch, 'loss': terms.pop('total'), **terms,
+               'lr': self.lr}
+        runlog.step(row)
+        bar.update()
+        bar.set_postfix(loss=f'{row["loss"]:.4f}', epoch=self.epoch)
 
 
 class _EpochOrder(Sampler):

@@ -142,7 +142,7 @@ def test_a_step_with_non_finite_gradients_is_skipped_not_applied(pair_set, tmp_p
     later with an unrelated error. The step is skipped, logged and counted instead."""
     from fusion_ros.training import trainer as trainer_module
 
-    real = trainer_module._Run.gradients_finite
+    real = trainer_module._Run.non_finite_gradients
     poisoned_steps = {3}
 
     def poison(run):
@@ -151,7 +151,7 @@ def test_a_step_with_non_finite_gradients_is_skipped_not_applied(pair_set, tmp_p
             p.grad[...] = float('nan')
         return real(run)
 
-    monkeypatch.setattr(trainer_module._Run, 'gradients_finite', poison)
+    monkeypatch.setattr(trainer_module._Run, 'non_finite_gradients', poison)
     lines = []
     out = tmp_path / 'run'
     summary = train(_config(pair_set, out, steps=6), progress=False, log=lines.append)
@@ -160,10 +160,40 @@ def test_a_step_with_non_finite_gradients_is_skipped_not_applied(pair_set, tmp_p
     weights = torch.load(out / 'final.pt', weights_only=True)['model']
     assert all(torch.isfinite(w).all() for w in weights.values())
     assert torch.load(out / 'last.pt', weights_only=True)['skipped'] == 1
+    # skipped on the device: the weights, Adam's moments and its step count are those of a
+    # run that never took step 3 (its batch is still consumed)
+    poisoned_steps.clear()
+    train(_config(pair_set, tmp_path / 'two', steps=2), **_quiet())
+    before = torch.load(tmp_path / 'two' / 'last.pt', weights_only=True)
+    poisoned_steps.add(3)
+    train(_config(pair_set, tmp_path / 'three', steps=3), **_quiet())
+    after = torch.load(tmp_path / 'three' / 'last.pt', weights_only=True)
+    assert all(torch.equal(before['model'][k], after['model'][k]) for k in before['model'])
+    for key, state in before['optimizer']['state'].items():
+        for name, value in state.items():
+            assert torch.equal(value, after['optimizer']['state'][key][name]), name
     poisoned_steps.update(range(1, 100))  # always: the run gives up with a clear error
     monkeypatch.setattr(trainer_module, 'MAX_SKIPPED', 2)
     with pytest.raises(FloatingPointError, match='non-finite gradients in 3 steps'):
         train(_config(pair_set, tmp_path / 'nan', steps=6), **_quiet())
+
+
+def test_a_non_finite_loss_stops_the_run_naming_its_step(pair_set, tmp_path, monkeypatch):
+    from fusion_ros.training.objectives import FastFusionObjective
+
+    real, calls = FastFusionObjective.forward, []
+
+    def poison(objective, *inputs):
+        terms = real(objective, *inputs)
+        calls.append(1)
+        if len(calls) == 2:
+            terms['total'] = terms['total'] * float('nan')
+        return terms
+
+    monkeypatch.setattr(FastFusionObjective, 'forward', poison)
+    with pytest.raises(FloatingPointError, match='loss became nan at step 2; lower --lr'):
+        train(_config(pair_set, tmp_path / 'run', steps=5), **_quiet())
+    assert len(calls) == 3  # found when step 3 is queued, before any checkpoint
 
 
 def test_refusals(pair_set, tmp_path):
