@@ -314,6 +314,10 @@ class DFVO(FusionModel):
         self.ViDeConv = nn.Conv2d(128, 128, 3, padding=1)
         self.IrDetail = DetailFeatureExtraction()
         self.IrDeConv = nn.Conv2d(128, 128, 3, padding=1)
+        if not fix_ir_detail:
+            # kept for the official key layout but never used: frozen, so DDP (which waits for
+            # a gradient of every trainable parameter) needs no find_unused_parameters
+            self.IrDeConv.requires_grad_(False)
         heads = [('Fu', (256, 128, 64, 32, 16))]
         if variant == 'full':
             heads += [('En', (128, 64, 32, 16)), ('Ir', (128, 64, 32, 16))]

@@ -71,6 +71,10 @@ def test_ir_detail_fix_and_bug_reproduction():
     out, extras = buggy.forward_all(ir, vi)
     (out.fused.mean() + out.enhanced.mean() + extras['ir_reconstructed'].mean()).backward()
     assert buggy.IrDeConv.weight.grad is None  # the authors' code never uses IrDeConv
+    # every trainable parameter gets a gradient (what DDP waits for): the unused one is frozen
+    extras['illumination'].mean().backward()  # the full model's last output
+    assert [n for n, p in buggy.named_parameters() if p.requires_grad and p.grad is None] == []
+    assert not buggy.IrDeConv.weight.requires_grad and 'IrDeConv.weight' in buggy.state_dict()
     out, extras = fixed.forward_all(ir, vi)
     (out.fused.mean() + out.enhanced.mean() + extras['ir_reconstructed'].mean()).backward()
     assert fixed.IrDeConv.weight.grad is not None and fixed.IrDeConv.weight.grad.abs().sum() > 0
