@@ -221,6 +221,9 @@ class FastFusionObjective(Objective):
         losses['total'] = (w['intensity'] * losses['intensity'] + w['max'] * losses['max']
                            + w['texture'] * losses['texture'] + w['exposure'] * losses['exposure']
                            + w['curve_tv'] * losses['curve_tv'] + w['day_bce'] * losses['day_bce'])
+        if w.get('edge', 0.0):  # 1 - soft Qabf: every source edge kept, the weaker one's too
+            losses['edge'] = 1 - L.edge_preservation(out.fused, ir, y).mean()
+            losses['total'] = losses['total'] + w['edge'] * losses['edge']
         return losses, out.fused
 
 

@@ -100,3 +100,50 @@ def test_histogram_equalise_spreads_a_narrow_histogram():
     assert torch.equal(out.argsort(-1), out.argsort(-1))  # order is kept (monotone map)
     flat_rank = narrow[0, 0].flatten().argsort()
     assert bool((out[0, 0].flatten()[flat_rank].diff() >= 0).all())
+
+
+def test_edge_preservation_follows_the_qabf_metric_on_published_outputs(shared_dir):
+    """A differential test against our Qabf (itself checked against the golden values):
+    the soft version the loss trains on scores the nine methods' tno42 outputs close to the
+    metric and in nearly the same order."""
+    import cv2
+    import numpy as np
+
+    from fusion_ros.metrics.fusion_metrics import qabf
+    from fusion_ros.training.losses import edge_preservation
+
+    root = shared_dir / 'data' / 'benchmarks' / 'tno42'
+    exact, soft = [], []
+    for method in sorted(p.name for p in (root / 'methods').iterdir()):
+        for name in ('01.png', '15.png', '30.png'):
+            a, b = (cv2.imread(str(root / side / name), 0) for side in ('ir', 'vi'))
+            f = cv2.imread(str(root / 'methods' / method / name), 0)
+            if f is None or f.shape != a.shape:
+                continue
+            unit = [torch.from_numpy(x).float()[None, None] / 255 for x in (f, a, b)]
+            exact.append(qabf(a, b, f, 'tang'))
+            soft.append(float(edge_preservation(*unit)[0]))
+    exact, soft = np.array(exact), np.array(soft)
+    assert len(exact) >= 20
+    assert 0.0 <= (soft - exact).mean() < 0.05 and np.abs(soft - exact).max() < 0.08
+    assert np.corrcoef(exact, soft)[0, 1] > 0.97
+
+
+def test_edge_preservation_rewards_kept_edges_and_has_finite_gradients():
+    from fusion_ros.training.losses import edge_preservation
+
+    torch.manual_seed(0)
+    x = torch.linspace(0, 1, 64)
+    a = (x[None, :] > 0.5).float().expand(64, 64)[None, None].contiguous()  # a vertical edge
+    b = (x[:, None] > 0.3).float().expand(64, 64)[None, None].contiguous() * 0.3  # weaker
+    both = (a + b) / 1.3  # every edge of both sources, at their strengths
+    scores = {name: float(edge_preservation(f, a, b)[0]) for name, f in
+              {'both': both, 'a only': a, 'flat': torch.full_like(a, 0.5),
+               'blurred': torch.nn.functional.avg_pool2d(both, 3, 1, 1)}.items()}
+    # the weaker source's edge counts: keeping only the stronger one loses its share
+    assert scores['both'] > 0.9 and scores['both'] > scores['a only'] + 0.1
+    assert scores['a only'] > scores['blurred'] > scores['flat'] and scores['flat'] < 0.05
+    # near-flat (exactly flat is a stationary point: no gradient direction to prefer)
+    fused = (0.5 + 0.01 * torch.randn_like(a)).requires_grad_()
+    (1 - edge_preservation(fused, a, b).mean()).backward()
+    assert torch.isfinite(fused.grad).all() and fused.grad.abs().sum() > 0
