@@ -211,3 +211,22 @@ def test_day_labels_of_unlabelled_patches_come_from_a_given_classifier(pair_set,
     bright = torch.ones(2, 3, 32, 32)
     assert _objective('fastfusion').day_weights(bright, unknown)[0] > 0.99  # luminance
     assert objective.day_weights(bright, unknown)[0] == 0.0  # the classifier
+
+
+def test_fastfusion_edge_weight_adds_the_soft_qabf_term(pair_set):
+    from fusion_ros.training.losses import edge_preservation
+
+    batch = _batch(pair_set)
+    cfg = load_train_config('fastfusion')
+    plain = _objective('fastfusion').eval()
+    torch.manual_seed(0)
+    edged = build_objective('fastfusion', cfg.model_options, {**cfg.loss, 'edge': 5.0},
+                            cfg.settings).eval()
+    with torch.no_grad():
+        base, extra = plain(*batch), edged(*batch)
+        fused = edged.fused(batch[0], batch[1])
+        y = edged.luminance(batch[1])
+        expected = 1 - edge_preservation(fused, batch[0], y).mean()
+    assert 'edge' not in base  # off by default: the shipped recipe's loss, term for term
+    assert torch.allclose(extra['edge'], expected)
+    assert torch.allclose(extra['total'], base['total'] + 5.0 * expected, atol=1e-5)
