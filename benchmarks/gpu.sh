@@ -4,8 +4,9 @@
 # an NVIDIA GPU and this checkout's .venv (with a CUDA build of torch):
 #   bash benchmarks/gpu.sh [OUT.md]        (about 10 minutes on a data-centre GPU)
 # bench model for every learned model at 640x512 and 1280x1024 in fp32 (TF32 off and on),
-# fp16, bf16, auto and compile; a 200-step training run of each learned model with
-# --precision auto and a resume of it. Writes a Markdown table for docs/BENCHMARKS.md.
+# fp16, bf16, auto and compile; bench pipeline (the ROS node on the GPU, 30 Hz and 60 Hz
+# cameras); a 200-step training run of each learned model with --precision auto and a
+# resume of it. Writes a Markdown table for docs/BENCHMARKS.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -36,6 +37,25 @@ print(f"| {r['model']} | {r['size']} | {text} | {r['ms_median']:.2f} | {r['ms_p9
       f"{1000 / r['ms_median']:.1f} | {r['peak_mem_mb']:.0f} |")
 PYEOF
     done
+  done
+done
+{
+  echo
+  echo '| pipeline (node on cuda, 640x512, 10 s) | rate | fused | latency p50 / p95 ms | engine in node ms |'
+  echo '|---|---:|---:|---:|---:|'
+} >> "$OUT"
+for model in fastfusion piafusion dfvo; do
+  [ -f "models/$model.pt" ] || continue  # the node needs trained weights
+  for rate in 30 60; do
+    line=$("$PY" -m fusion_ros bench pipeline --model "$model" --device cuda --rate "$rate" \
+           --json 2>"$tmp/err") \
+      || { echo "| $model | $rate | failed: $(tail -1 "$tmp/err") | | |" >> "$OUT"; continue; }
+    "$PY" - "$line" >> "$OUT" <<'PYEOF'
+import json, sys
+r = json.loads(sys.argv[1])
+print(f"| {r['model']} {r['precision']} | {r['rate_hz']:g} Hz | {r['fused_out']}/{r['pairs_in']} | "
+      f"{r['latency_p50_ms']:.1f} / {r['latency_p95_ms']:.1f} | {r['node_engine_ms_median'] or 0:.1f} |")
+PYEOF
   done
 done
 {
