@@ -87,7 +87,9 @@ def build_model(
             (``weight_formats``); None detects it from the file.
         pretrained: with no ``weights``, load the model's shipped weights
             (``default_weights``) when it has them; False leaves it randomly initialised.
-        **kwargs: model options.
+        **kwargs: model options. A training export of ours (``--weights RUN/best.pt``)
+            carries the options it was trained with: they apply beneath these, so a model
+            trained with ``--option mid_band=4`` loads without repeating it.
 
     Raises:
         ModelNotFoundError: unknown ``name`` (the message lists the known ones).
@@ -95,6 +97,8 @@ def build_model(
         WeightsError: weights that do not load (the message names missing/unexpected keys).
     """
     entrypoint = get_model_entrypoint(name)
+    if weights is not None:
+        kwargs = {**_trained_options(weights, name), **kwargs}
     known = model_options(name)
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
@@ -130,6 +134,22 @@ def build_model(
     if weights is not None:
         _load(model, weights, weights_format)
     return model.to(device).eval()
+
+
+def _trained_options(weights: Path | str, name: str) -> dict[str, Any]:
+    """The ``model_options`` a training export of ``name`` stores beside its weights; {}
+    for any other file (a release, a plain state dict, another model's export)."""
+    path = Path(weights)
+    if not path.is_file():
+        return {}
+    try:
+        meta = read_checkpoint(path)[1]
+    except WeightsError:
+        return {}  # loading the weights says what is wrong with the file
+    options = meta.get('model_options')
+    if not isinstance(options, dict) or meta.get('model_name', name) != name:
+        return {}
+    return dict(options)
 
 
 def _load(model: nn.Module, weights: Path | str, weights_format: str | None) -> None:

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from fusion_ros.cli.main import main
-from fusion_ros.errors import ConfigError
+from fusion_ros.errors import ConfigError, WeightsError
 from fusion_ros.models import build_model
 from fusion_ros.training.config import load_train_config
 from fusion_ros.training.trainer import train
@@ -62,6 +62,11 @@ def test_run_folder_and_best_checkpoint_for_the_engine(pair_set, tmp_path):
         abs(best['val']['loss'] - min(float(r['loss']) for r in val)) < 1e-5
     model = build_model('fastfusion', weights=out / 'best.pt', width=8)
     assert model.weights_source.endswith('best.pt')
+    # the export carries its options: the trained architecture without repeating width=8
+    again = build_model('fastfusion', weights=out / 'best.pt')
+    assert again.stem.out_channels == 8
+    with pytest.raises(WeightsError, match='does not fit'):  # a given option still wins
+        build_model('fastfusion', weights=out / 'best.pt', width=16)
     ir, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
     with torch.no_grad():
         assert model(ir, y).fused.shape == (1, 1, 32, 32)
