@@ -161,6 +161,7 @@ class _Run:
                               f'not {self.config.model}')
         self.objective.model.load_state_dict(ckpt['model'])
         self.optimizer.load_state_dict(ckpt['optimizer'])
+        _keep_fused(self.optimizer)
         self.scheduler.load_state_dict(ckpt['scheduler'])
         if ckpt.get('scaler'):
             self.scaler.load_state_dict(ckpt['scaler'])
@@ -378,6 +379,19 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
         (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     ctx.barrier()
     return summary
+
+
+def _keep_fused(optimizer: torch.optim.Optimizer) -> None:
+    """A checkpoint restores its param groups' implementation flags: one written before
+    Adam was fused (or by a foreach run) would bring back the kernel that cannot skip a
+    step on the device. The state is the same either way; the fused kernel wants each
+    step count as a float32 tensor on its parameter's device."""
+    for group in optimizer.param_groups:
+        group['fused'], group['foreach'] = True, None
+        for p in group['params']:
+            state = optimizer.state.get(p, {})
+            if 'step' in state:
+                state['step'] = torch.as_tensor(state['step'], dtype=torch.float32).to(p.device)
 
 
 class _StepRecord:

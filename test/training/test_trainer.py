@@ -105,6 +105,22 @@ def test_persistent_loader_workers_see_each_epoch_and_resume_exactly(pair_set, t
         _config(pair_set, tmp_path / 'bad', workers=-2)
 
 
+def test_a_checkpoint_of_an_unfused_optimizer_resumes_with_the_fused_one(pair_set, tmp_path):
+    """Runs checkpointed before Adam was fused carry fused=False in their param groups."""
+    full = tmp_path / 'full'
+    train(_config(pair_set, full, steps=4), **_quiet())
+    part = tmp_path / 'part'
+    train(_config(pair_set, part, steps=2), **_quiet())
+    ckpt = torch.load(part / 'last.pt', weights_only=True)
+    for group in ckpt['optimizer']['param_groups']:
+        group['fused'], group['foreach'] = None, None  # what torch wrote for those runs
+    torch.save(ckpt, part / 'last.pt')
+    train(_config(pair_set, part, steps=4), **_quiet(resume=True))
+    a = torch.load(full / 'final.pt', weights_only=True)['model']
+    b = torch.load(part / 'final.pt', weights_only=True)['model']
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
 def test_save_every_checkpoints_between_epochs(pair_set, tmp_path):
     out = tmp_path / 'run'
     train(_config(pair_set, out, steps=3, save_every=2), **_quiet())
