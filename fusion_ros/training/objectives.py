@@ -326,6 +326,9 @@ class DFVOObjective(Objective):
             fusion = (w['max_intensity'] * terms['max_intensity']
                       + w['max_texture'] * terms['max_texture']
                       + w['colour'] * terms['colour'])
+        if w.get('edge', 0.0):  # 1 - soft Qabf against the raw inputs, as the metric scores
+            terms['edge'] = 1 - L.edge_preservation(out.fused, ir, y).mean()
+            fusion = fusion + w['edge'] * terms['edge']
         fusion_scale = (self.settings.get('fusion_start', 0.0)
                         + self.settings.get('fusion_per_epoch', 0.1) * self.epoch)
         # on the batch's device: the trainer stacks every term (a CPU scalar broke CUDA runs)

@@ -230,3 +230,24 @@ def test_fastfusion_edge_weight_adds_the_soft_qabf_term(pair_set):
     assert 'edge' not in base  # off by default: the shipped recipe's loss, term for term
     assert torch.allclose(extra['edge'], expected)
     assert torch.allclose(extra['total'], base['total'] + 5.0 * expected, atol=1e-5)
+
+
+def test_dfvo_edge_weight_adds_soft_qabf_against_the_raw_inputs_inside_the_fusion_scale(
+        pair_set):
+    from fusion_ros.training.losses import edge_preservation
+
+    batch = _batch(pair_set, n=2)
+    cfg = load_train_config('dfvo')
+    settings = {'fusion_start': 2.0, 'fusion_per_epoch': 0.0, 'fusion_terms': 'max'}
+    torch.manual_seed(0)
+    plain = build_objective('dfvo', cfg.model_options, cfg.loss, settings).eval()
+    torch.manual_seed(0)
+    edged = build_objective('dfvo', cfg.model_options, {**cfg.loss, 'edge': 10.0},
+                            settings).eval()
+    with torch.no_grad():
+        base, extra = plain(*batch), edged(*batch)
+        fused = edged.fused(batch[0], batch[1])
+        expected = 1 - edge_preservation(fused, batch[0], edged.luminance(batch[1])).mean()
+    assert 'edge' not in base
+    assert torch.allclose(extra['edge'], expected, atol=1e-6)
+    assert torch.allclose(extra['total'], base['total'] + 2.0 * 10.0 * expected, rtol=1e-5)
