@@ -32,7 +32,7 @@ from fusion_ros.topics import (  # noqa: E402
     RGB_TOPIC,
     THERMAL_TOPIC,
 )
-from test.bounds import STOP_S  # noqa: E402
+from test.bounds import MIN_FUSED_SHARE, STOP_S  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -68,7 +68,7 @@ def test_replay_exits_cleanly_with_every_output(replay, dusk_bag):
     assert 'exit codes: detector_node 0, fusion_node 0' in res.stdout
     pairs = count_pairs(dusk_bag, (THERMAL_TOPIC, RGB_TOPIC))
     fused = list(read_bag(out, [FUSED_TOPIC]))
-    assert 0.9 * pairs <= len(fused) <= pairs
+    assert MIN_FUSED_SHARE * pairs <= len(fused) <= pairs
     rgb_stamps = {m.header_stamp() for m in read_bag(dusk_bag, [RGB_TOPIC])}
     assert all(m.header_stamp() in rgb_stamps for m in fused)  # stamped by the RGB frame
     for topic in (ENHANCED_TOPIC, DAY_TOPIC, NIGHT_TOPIC):

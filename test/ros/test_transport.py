@@ -29,6 +29,7 @@ from fusion_ros.topics import (  # noqa: E402
     THERMAL_TOPIC,
     compressed,
 )
+from test.bounds import MIN_FUSED_SHARE  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -75,7 +76,7 @@ def test_jpeg_bag_replays_through_the_node_with_camera_info(jpeg_bag, tmp_path):
     pairs = count_pairs(jpeg_bag, (compressed(THERMAL_TOPIC), compressed(RGB_TOPIC)))
     assert pairs == 40
     fused = list(read_bag(out, [FUSED_TOPIC]))
-    assert len(fused) >= 0.95 * pairs, (len(fused), res.stdout[-2000:])
+    assert len(fused) >= MIN_FUSED_SHARE * pairs, (len(fused), res.stdout[-2000:])
     # fused/camera_info: the RGB camera's CameraInfo with the stamp of each fused frame
     infos = {m.header_stamp(): m.decode() for m in read_bag(out, [FUSED_INFO_TOPIC])}
     assert {m.header_stamp() for m in fused} <= set(infos)
