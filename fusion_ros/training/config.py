@@ -39,6 +39,9 @@ class TrainConfig:
     patches_per_image: int = 8
     stride: int | None = None
     flips: bool = True
+    # share of the crops not labelled night darkened into synthetic night (training.data.darken)
+    # and labelled night, in training and validation
+    night_augment: float = 0.0
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -47,6 +50,8 @@ class TrainConfig:
     loss: dict[str, float] = field(default_factory=dict)
     model_options: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    # parameter-name prefixes of the model to train (e.g. [day]); empty: all of it
+    train_only: list[str] = field(default_factory=list)
     seed: int = 0
     device: str = 'auto'
     precision: str = 'auto'  # auto | fp32 | bf16 | fp16: autocast, see engine.precision
@@ -148,5 +153,7 @@ def _validate(c: TrainConfig) -> None:
         problems.append(f'betas must be two numbers, got {c.betas}')
     if c.precision not in PRECISIONS:
         problems.append(f'precision must be one of {list(PRECISIONS)}, got {c.precision!r}')
+    if not 0 <= c.night_augment <= 1:
+        problems.append(f'night_augment must be in [0, 1], got {c.night_augment}')
     if problems:
         raise ConfigError('; '.join(problems))

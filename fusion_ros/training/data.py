@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from fusion_ros.errors import ConfigError
 from fusion_ros.training.sources import TrainPair
 
-__all__ = ['SAMPLINGS', 'PairCache', 'PatchDataset', 'split_validation']
+__all__ = ['SAMPLINGS', 'PairCache', 'PatchDataset', 'darken', 'split_validation']
 
 SAMPLINGS = ('random', 'stride', 'grid')
 
@@ -88,17 +88,23 @@ class PatchDataset(Dataset):
             prepare their training sets) or ``grid`` (``stride`` without flips: validation).
         flips: random horizontal and vertical flips (``random`` and ``stride``).
         max_items: keep an evenly spaced subset of at most this many crops (grid/stride).
+        night_augment: share of the crops not labelled night that are turned into synthetic
+            night (:func:`darken`) and labelled night (0.0).
 
     Items: ``(ir (1, P, P), rgb (3, P, P), day)`` with ``day`` 1.0, 0.0 or NaN (no label).
     """
 
     def __init__(self, cache: PairCache, patch: int = 128, sampling: str = 'random',
                  patches_per_image: int = 8, stride: int | None = None, flips: bool = True,
-                 seed: int = 0, max_items: int | None = None) -> None:
+                 seed: int = 0, max_items: int | None = None,
+                 night_augment: float = 0.0) -> None:
         if sampling not in SAMPLINGS:
             raise ConfigError(f'sampling must be one of {SAMPLINGS}, got {sampling!r}')
         if patch < 8 or patches_per_image < 1 or (stride is not None and stride < 1):
             raise ConfigError('patch must be >= 8, patches per image and stride >= 1')
+        if not 0.0 <= night_augment <= 1.0:
+            raise ConfigError(f'night_augment must be in [0, 1], got {night_augment}')
+        self.night_augment = night_augment
         self.cache, self.patch, self.sampling = cache, patch, sampling
         self.per_image, self.seed, self.epoch = patches_per_image, seed, 0
         self.flips = flips and sampling != 'grid'
@@ -144,8 +150,35 @@ class PatchDataset(Dataset):
             crop = crop[:, ::-1]
         if self.flips and rng.random() < 0.5:
             crop = crop[::-1]
-        tensor = torch.from_numpy(_unit(np.ascontiguousarray(crop.transpose(2, 0, 1))))
-        return tensor[:1], tensor[1:], self.cache.day_label(pair_index)
+        crop = _unit(np.ascontiguousarray(crop.transpose(2, 0, 1)))
+        day = self.cache.day_label(pair_index)
+        # drawn for every crop, so switching the augmentation on changes no other choice
+        darken_draw = rng.random()
+        if day != 0.0 and darken_draw < self.night_augment:
+            crop = np.concatenate((crop[:1], darken(crop[1:], rng)))
+            day = 0.0
+        tensor = torch.from_numpy(crop)
+        return tensor[:1], tensor[1:], day
+
+
+def darken(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A day crop ``(3, P, P)`` in [0, 1] as a camera would see the scene at night.
+
+    Light is scaled in linear space (sRGB-like gamma 2.2) by 2-20 %; the camera's
+    auto-exposure then brings it back up by a gain of 1-4x, but not past 30 % of the day's
+    exposure (a night frame stays dark: at most 0.58x the day's grey levels), and the gain
+    amplifies shot and read noise; a cooler or warmer white balance shifts the channels by
+    up to 15 %.
+    """
+    linear = rgb.astype(np.float32) ** 2.2
+    light = rng.uniform(0.02, 0.2)
+    gain = min(rng.uniform(1.0, 4.0), 0.3 / light)
+    tint = rng.uniform(0.85, 1.15, size=(3, 1, 1)).astype(np.float32)
+    signal = linear * np.float32(light * gain) * tint
+    read = np.float32(rng.uniform(0.002, 0.01) * gain)
+    sigma = np.sqrt(signal * np.float32(0.0005 * gain)) + read
+    noisy = signal + rng.standard_normal(rgb.shape, dtype=np.float32) * sigma
+    return np.clip(noisy, 0.0, 1.0) ** np.float32(1 / 2.2)
 
 
 def _unit(crop: np.ndarray) -> np.ndarray:

@@ -218,16 +218,19 @@ def test_fastfusion_edge_weight_adds_the_soft_qabf_term(pair_set):
 
     batch = _batch(pair_set)
     cfg = load_train_config('fastfusion')
-    plain = _objective('fastfusion').eval()
+    assert cfg.loss['edge'] == 20.0  # the shipped recipe (models/fastfusion.md)
+    without = {k: v for k, v in cfg.loss.items() if k != 'edge'}
     torch.manual_seed(0)
-    edged = build_objective('fastfusion', cfg.model_options, {**cfg.loss, 'edge': 5.0},
+    plain = build_objective('fastfusion', cfg.model_options, without, cfg.settings).eval()
+    torch.manual_seed(0)
+    edged = build_objective('fastfusion', cfg.model_options, {**without, 'edge': 5.0},
                             cfg.settings).eval()
     with torch.no_grad():
         base, extra = plain(*batch), edged(*batch)
         fused = edged.fused(batch[0], batch[1])
         y = edged.luminance(batch[1])
         expected = 1 - edge_preservation(fused, batch[0], y).mean()
-    assert 'edge' not in base  # off by default: the shipped recipe's loss, term for term
+    assert 'edge' not in base  # weight 0 or absent: no term at all
     assert torch.allclose(extra['edge'], expected)
     assert torch.allclose(extra['total'], base['total'] + 5.0 * expected, atol=1e-5)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fusion_ros.errors import ConfigError
-from fusion_ros.training.data import PairCache, PatchDataset, split_validation
+from fusion_ros.training.data import PairCache, PatchDataset, darken, split_validation
 from fusion_ros.training.sources import load_sources, parse_data_spec
 
 from .conftest import write_pair_set
@@ -117,6 +117,39 @@ def test_stride_and_grid_sampling_cover_the_image(pair_set):
     assert len(PatchDataset(cache, patch=16, sampling='grid', max_items=5)) == 5
     small = PatchDataset(cache, patch=64, sampling='grid')  # bigger than the image: padded
     assert len(small) == 4 and small[0][0].shape == (1, 64, 64)
+
+
+def test_night_augment_darkens_day_crops_into_labelled_night(pair_set):
+    cache = PairCache(load_sources([str(pair_set)]))  # 000D 001N 002D 003N
+    plain = PatchDataset(cache, patch=16, patches_per_image=50, seed=3)
+    aug = PatchDataset(cache, patch=16, patches_per_image=50, seed=3, night_augment=0.4)
+    darkened = 0
+    for i in range(len(plain)):
+        ir0, rgb0, day0 = plain[i]
+        ir1, rgb1, day1 = aug[i]
+        assert torch.equal(ir0, ir1)  # same crop and flips: only the visible crop changes
+        if day0 == 0.0:  # real night is never touched
+            assert day1 == 0.0 and torch.equal(rgb0, rgb1)
+        elif not torch.equal(rgb0, rgb1):
+            darkened += 1
+            assert day1 == 0.0 and rgb1.mean() < 0.7 * rgb0.mean()
+        else:
+            assert day1 == day0
+    assert 25 <= darkened <= 55  # about 40 % of the 100 day crops
+    assert all(torch.equal(aug[i][1], aug[i][1]) for i in range(0, 200, 37))  # seeded
+    with pytest.raises(ConfigError, match='night_augment'):
+        PatchDataset(cache, patch=16, night_augment=1.5)
+
+
+def test_darken_is_a_dim_noisy_camera_frame():
+    rng = np.random.default_rng(0)
+    flat = np.full((3, 64, 64), 0.6, np.float32)
+    dark = darken(flat, rng)
+    assert dark.dtype == np.float32 and dark.shape == flat.shape
+    assert dark.min() >= 0.0 and dark.max() <= 1.0
+    assert 0.1 < dark.mean() < 0.4  # at most 30 % (x 1.15 tint) of the exposure: 0.6 -> 0.37
+    assert dark.std() > 0.005  # the gain brings up sensor noise a flat day patch lacks
+    assert not np.array_equal(dark, darken(flat, np.random.default_rng(1)))
 
 
 def test_unlabelled_pairs_give_nan_day(tmp_path):

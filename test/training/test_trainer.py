@@ -150,6 +150,24 @@ def test_init_starts_from_given_weights_and_a_resume_keeps_its_own(pair_set, tmp
                       init=str(first / 'final.pt')), **_quiet())
 
 
+def test_train_only_retrains_the_day_head_and_nothing_else(pair_set, tmp_path):
+    first = tmp_path / 'first'
+    train(_config(pair_set, first, steps=2), **_quiet())
+    start = torch.load(first / 'final.pt', weights_only=True)['model']
+    lines = []
+    head = tmp_path / 'head'
+    train(_config(pair_set, head, steps=6, lr=0.05, train_only=['day'], night_augment=0.5,
+                  init=str(first / 'final.pt')), progress=False, log=lines.append)
+    after = torch.load(head / 'final.pt', weights_only=True)['model']
+    moved = {k for k in start if not torch.equal(after[k], start[k])}
+    assert moved == {'day.weight', 'day.bias'}  # every other tensor bit for bit the init's
+    assert any("training only ['day']: 9 of" in line for line in lines), lines  # width 8 + 1
+    with pytest.raises(ConfigError, match=r"train_only \['dya'\] names no parameter"):
+        train(_config(pair_set, tmp_path / 'typo', steps=1, train_only=['dya']), **_quiet())
+    with pytest.raises(ConfigError, match='night_augment'):
+        _config(pair_set, tmp_path / 'bad', night_augment=2.0)
+
+
 def _fresh_final(pair_set, tmp_path):
     out = tmp_path / 'fresh'
     train(_config(pair_set, out, steps=1, lr=1e-9), **_quiet())
