@@ -19,6 +19,7 @@ import argparse
 
 from fusion_ros.cli._args import add_model_arguments, positive_float, size
 from fusion_ros.defaults import DEFAULT_MODEL, PRECISIONS
+from fusion_ros.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="the node's precision and the reference engine's (default: auto)")
     pipe.add_argument('--no-enhanced', action='store_true',
                       help='node without enhanced/image_raw')
+    pipe.add_argument('--param', action='append', default=[], metavar='NAME:=VALUE',
+                      help='one more fusion node parameter (repeatable), e.g. '
+                           'registration.check_every:=0')
     pipe.add_argument('--profile', action='store_true',
                       help="also print where a frame's time goes inside the node (p50 per "
                            'stage: decode, prepare, model, finish, publish)')
@@ -91,6 +95,9 @@ def _pipeline(args: argparse.Namespace) -> int:
     from fusion_ros.engine.bench import bench_model
     from fusion_ros.ros.pipeline import isolated_ros_env, run_pipeline
 
+    bad = [p for p in args.param if ':=' not in p or p.startswith(':=')]
+    if bad:
+        raise ConfigError(f'--param wants NAME:=VALUE, got {bad}')
     with tempfile.TemporaryDirectory(prefix='fusion_ros_bench_') as tmp:
         bag = Path(tmp) / 'in'
         write_synthetic_bag(bag, seconds=args.seconds, fps=args.rate, size=args.size,
@@ -100,6 +107,8 @@ def _pipeline(args: argparse.Namespace) -> int:
                      '-p', f'device:={args.device}', '-p', f'precision:={args.precision}']
         if args.weights:
             node_args += ['-p', f'weights:={args.weights}']
+        for param in args.param:
+            node_args += ['-p', param]
         report = run_pipeline(bag, Path(tmp) / 'out', node_args, env=isolated_ros_env())
     if report.node_returncode not in (0, None) or not report.fused:
         print(report.node_log[-3000:])

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from fusion_ros.defaults import DEFAULT_MODEL, DEFAULT_PRECISION
-from fusion_ros.engine.precision import Precision, resolve_precision
+from fusion_ros.engine.precision import Precision, model_gains, resolve_precision
 from fusion_ros.errors import ConfigError, ShapeError, WeightsError
 from fusion_ros.models import FusionModel, build_model
 from fusion_ros.ops.color import COLOUR_TRANSFORMS, ycbcr_to_rgb_offsets
@@ -162,7 +162,7 @@ class FusionEngine:
             pretrained=not random_init, **(model_options or {})
         )
         self.resolved: Precision = resolve_precision(
-            precision, self.device, self.model.auto_precision, channels_last)
+            precision, self.device, model_gains(self.model, self.device), channels_last)
         self.precision = self.resolved.name  # never 'auto'
         self.dtype = self.resolved.dtype
         self.channels_last = self.resolved.channels_last

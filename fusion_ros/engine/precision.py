@@ -7,7 +7,8 @@
 - a CPU with native bf16 arithmetic (AVX512-BF16 or AMX, as torch reports them): bf16 with
   channels_last, where oneDNN runs bf16 convolutions 2.5-3x faster than fp32;
 - anything else, and models that do not gain (``FusionModel.auto_precision`` False, e.g.
-  the classical per-pixel rules): fp32.
+  the classical per-pixel rules; ``auto_precision_cpu`` False on a CPU, e.g. FastFusion):
+  fp32.
 
 ``fp32``, ``bf16`` and ``fp16`` always mean exactly that.
 """
@@ -21,7 +22,8 @@ import torch
 from fusion_ros.defaults import PRECISIONS
 from fusion_ros.errors import ConfigError
 
-__all__ = ['DTYPES', 'PRECISIONS', 'Precision', 'cpu_has_native_bf16', 'resolve_precision']
+__all__ = ['DTYPES', 'PRECISIONS', 'Precision', 'cpu_has_native_bf16', 'model_gains',
+           'resolve_precision']
 
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -58,6 +60,13 @@ class Precision:
         """``bf16 channels_last (auto)``: what logs, diagnostics and benchmarks print."""
         text = self.name + (' channels_last' if self.channels_last else '')
         return f'{text} (auto)' if self.requested == 'auto' else text
+
+
+def model_gains(model: object, device: torch.device) -> bool:
+    """Whether ``auto`` may run ``model`` in reduced precision on ``device``."""
+    if not getattr(model, 'auto_precision', False):
+        return False
+    return device.type != 'cpu' or getattr(model, 'auto_precision_cpu', True)
 
 
 def resolve_precision(precision: str, device: torch.device, model_gains: bool = True,

@@ -64,6 +64,10 @@ class FusionModel(nn.Module):
     # precision 'auto' may run this model in bf16/fp16 + channels_last (measured faster and
     # faithful: docs/BENCHMARKS.md); False keeps it in fp32 (e.g. per-pixel rules)
     auto_precision: bool = False
+    # ... and on the CPU too; False: reduced precision by 'auto' only on a GPU (FastFusion:
+    # at 640x512 oneDNN's bf16 saves nothing on its few narrow convolutions, and the casts
+    # and layout changes around them cost the node 10 % of a 30 Hz stream; BENCHMARKS.md)
+    auto_precision_cpu: bool = True
     # submodules that stay fp32 under bf16/fp16, fed fp32 inputs: the output layer, since
     # bf16's 8-bit mantissa cannot hold 256 grey levels near 1.0 (engine.precision)
     fp32_modules: tuple[str, ...] = ()

@@ -42,9 +42,16 @@ def test_auto_keeps_fp32_for_models_that_do_not_gain(native_bf16):
     native_bf16(True)
     assert P.resolve_precision('auto', CPU, model_gains=False).name == 'fp32'
     assert FusionEngine('max', precision='auto').precision == 'fp32'
-    engine = FusionEngine('fastfusion', precision='auto')
+    engine = FusionEngine('piafusion', precision='auto', random_init=True)
     assert (engine.precision, engine.channels_last) == ('bf16', True)
     assert 'bf16 channels_last (auto)' in engine.describe()
+    # FastFusion gains from bf16 on a GPU only: on the CPU auto keeps fp32 (measured faster)
+    engine = FusionEngine('fastfusion', precision='auto')
+    assert (engine.precision, engine.channels_last) == ('fp32', False)
+    assert 'fp32 (auto)' in engine.describe()
+    assert P.model_gains(engine.model, torch.device('cuda'))
+    assert not P.model_gains(engine.model, CPU)
+    assert FusionEngine('fastfusion', precision='bf16').precision == 'bf16'  # asked: given
 
 
 def test_auto_on_cuda_prefers_bf16_then_fp16(monkeypatch):

@@ -185,8 +185,8 @@ def test_bench_pipeline_reports_latency_and_overhead():
     env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
     res = subprocess.run([sys.executable, '-m', 'fusion_ros', 'bench', 'pipeline', '--model',
                           'max', '--size', '160x128', '--seconds', '2', '--device', 'cpu',
-                          '--precision', 'fp32', '--json'], env=env,
-                         capture_output=True, text=True, timeout=180)
+                          '--precision', 'fp32', '--param', 'registration.check_every:=0',
+                          '--json'], env=env, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
     doc = json.loads(res.stdout.strip().splitlines()[-1])
     assert doc['device'] == 'cpu' and doc['precision'].startswith('fp32')
@@ -198,9 +198,17 @@ def test_bench_pipeline_reports_latency_and_overhead():
     # where the time went inside the node: every stage timed, together within the engine
     stages = doc['node_stages_ms']
     assert {'decode', 'prepare', 'model', 'finish', 'publish'} <= set(stages)
+    assert 'registration check' not in stages  # --param reached the node: check off
     assert all(v >= 0 for v in stages.values())
     engine_stages = stages['prepare'] + stages['model'] + stages['finish']
     assert engine_stages <= 1.5 * doc['node_engine_ms_median'] + 0.5
+
+
+def test_bench_pipeline_refuses_a_parameter_without_a_value():
+    res = subprocess.run([sys.executable, '-m', 'fusion_ros', 'bench', 'pipeline',
+                          '--param', 'registration.check_every'],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and 'NAME:=VALUE' in res.stderr, res.stdout + res.stderr
 
 
 def test_runtime_model_swap_through_the_bringup():
