@@ -102,9 +102,6 @@ class FastFusion(FusionModel):
         weak_detail: share of the weaker detail of each band that is kept.
         mid_mix: the mid band's choice, 0 = by brightness as the base (exactly the model
             without it), 1 = by energy; learn_mix: a per-pixel learned mix starting there.
-        learn_base_mix: a per-pixel learned mix of the base choice between brightness
-            (the soft max) and the plain average, as a Laplacian pyramid's top level;
-            starts at the soft max (0.001 average).
 
     Shape:
         thermal, visible_y: :math:`(B, 1, H, W)` in [0, 1], H and W multiples of ``scale``.
@@ -124,8 +121,7 @@ class FastFusion(FusionModel):
     def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 2,
                  base_sharpness: float = 20.0, detail_sharpness: float = 20.0,
                  mid_band: int = 0, weak_detail: float = _WEAK_DETAIL,
-                 mid_mix: float = 1.0, learn_mix: bool = False,
-                 learn_base_mix: bool = False) -> None:
+                 mid_mix: float = 1.0, learn_mix: bool = False) -> None:
         super().__init__()
         if width < 1 or scale < 1 or blur_radius < 1:
             raise ValueError('width, scale and blur_radius must be >= 1')
@@ -148,16 +144,12 @@ class FastFusion(FusionModel):
         # a per-pixel mid-band mix, starting at mid_mix everywhere (a parameter of its own,
         # so files without it refuse to load strictly into a model with it)
         self.mix = nn.Conv2d(width, 1, 1) if learn_mix else None
-        self.base_mix = nn.Conv2d(width, 1, 1) if learn_base_mix else None
         with torch.no_grad():  # start at the priors: no offset, gain 1.25, identity curve
             self.maps.weight.mul_(0.1)
             self.maps.bias.copy_(torch.tensor([0.0, -1.609, 0.0]))
             if self.mix is not None:
                 self.mix.weight.mul_(0.1)
                 self.mix.bias.fill_(torch.logit(torch.tensor(min(max(mid_mix, 1e-3), 1 - 1e-3))))
-            if self.base_mix is not None:
-                self.base_mix.weight.mul_(0.1)
-                self.base_mix.bias.fill_(torch.logit(torch.tensor(1e-3)))
 
     def forward(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
         check_fusion_inputs(thermal, visible_y)
@@ -180,8 +172,6 @@ class FastFusion(FusionModel):
             extra += self._mid_band_low(low[:, :2].contiguous())
             if self.mix is not None:
                 extra.append(torch.sigmoid(self.mix(feats)).contiguous())
-        if self.base_mix is not None:
-            extra.append(torch.sigmoid(self.base_mix(feats)).contiguous())
         if extra:
             maps_low = torch.cat((maps_low, *extra), 1)
         maps = F.interpolate(maps_low, size=(h, w), mode='bilinear', align_corners=False)
@@ -189,9 +179,6 @@ class FastFusion(FusionModel):
         select = self._select(energy)
         w_ir = torch.sigmoid(self.base_sharpness * (base[:, 0:1] - base[:, 1:2])
                              + maps[:, 0:1])
-        if self.base_mix is not None:  # towards the average where the map says so
-            average = maps[:, -1:]
-            w_ir = (1 - average) * w_ir + 0.5 * average
         gain = 1.1 + 0.9 * torch.sigmoid(maps[:, 1:2])
         fused = gain * _strong(select, detail) + self.weak_detail * _weak(select, detail)
         if self.mid_band:

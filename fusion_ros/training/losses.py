@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from fusion_ros.models.fastfusion import box_blur
 
-__all__ = ['dark_channel', 'didfuse_loss', 'edge_preservation', 'equalised_luminance',
+__all__ = ['dark_channel', 'didfuse_loss', 'edge_loss', 'edge_preservation', 'equalised_luminance',
            'exposure_loss', 'guided_filter',
            'histogram_equalise', 'histogram_target_loss', 'max_fusion_losses',
            'overexposure_corrected',
@@ -58,10 +58,10 @@ def edge_preservation(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
     follows the metric closely (tested).
     """
     def sobel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        kernel = torch.stack((_SOBEL_X, _SOBEL_X.t()))[:, None].to(x)
-        # replicate padding: the metric's zero padding makes every patch border an edge
-        g = F.conv2d(F.pad(x.float(), (1, 1, 1, 1), mode='replicate'), kernel.float())
-        gx, gy = g[:, :1], g[:, 1:]
+        # the metric's unnormalised Sobel (x 8: exact in binary floating point, so ``eps``
+        # keeps its scale); replicate padding: zero padding makes every patch border an edge
+        g = spatial_gradient(x.float()) * 8.0
+        gx, gy = g[:, :, 0], g[:, :, 1]
         return gx, gy, (gx.square() + gy.square() + eps * eps).sqrt()
 
     fx, fy, fg = sobel(fused)
@@ -79,6 +79,12 @@ def edge_preservation(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
         total = total + (kept * sg).sum((1, 2, 3))
         weights = weights + sg.sum((1, 2, 3))
     return total / weights
+
+
+def edge_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """1 - the batch mean of :func:`edge_preservation` against both sources: the ``edge``
+    term of FastFusion's and DFVO's objectives."""
+    return 1 - edge_preservation(fused, ir, y).mean()
 
 
 def piafusion_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor,

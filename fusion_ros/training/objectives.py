@@ -222,7 +222,7 @@ class FastFusionObjective(Objective):
                            + w['texture'] * losses['texture'] + w['exposure'] * losses['exposure']
                            + w['curve_tv'] * losses['curve_tv'] + w['day_bce'] * losses['day_bce'])
         if w.get('edge', 0.0):  # 1 - soft Qabf: every source edge kept, the weaker one's too
-            losses['edge'] = 1 - L.edge_preservation(out.fused, ir, y).mean()
+            losses['edge'] = L.edge_loss(out.fused, ir, y)
             losses['total'] = losses['total'] + w['edge'] * losses['edge']
         return losses, out.fused
 
@@ -327,7 +327,7 @@ class DFVOObjective(Objective):
                       + w['max_texture'] * terms['max_texture']
                       + w['colour'] * terms['colour'])
         if w.get('edge', 0.0):  # 1 - soft Qabf against the raw inputs, as the metric scores
-            terms['edge'] = 1 - L.edge_preservation(out.fused, ir, y).mean()
+            terms['edge'] = L.edge_loss(out.fused, ir, y)
             fusion = fusion + w['edge'] * terms['edge']
         fusion_scale = (self.settings.get('fusion_start', 0.0)
                         + self.settings.get('fusion_per_epoch', 0.1) * self.epoch)

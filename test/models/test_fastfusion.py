@@ -60,26 +60,6 @@ def test_learned_mid_band_mix_starts_at_the_fixed_mix_and_trains():
     assert learned.mix.bias.grad is not None and float(learned.mix.bias.grad.abs()) > 0
 
 
-def test_learned_base_mix_starts_at_the_soft_max_and_can_reach_the_average():
-    torch.manual_seed(2)
-    plain = FastFusion().eval()
-    mixed = FastFusion(learn_base_mix=True)
-    missing = mixed.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ['base_mix.bias', 'base_mix.weight']
-    ir = torch.rand(1, 1, 32, 32) * 0.1 + 0.7  # the brighter base: the soft max takes it
-    y = torch.rand(1, 1, 32, 32) * 0.1 + 0.1
-    with torch.no_grad():
-        mixed.base_mix.weight.zero_()
-        start = mixed.eval()(ir, y).fused
-        torch.testing.assert_close(start, plain(ir, y).fused, atol=2e-3, rtol=0)
-        mixed.base_mix.bias.fill_(20.0)  # all average
-        averaged = mixed(ir, y).fused
-    assert abs(float(averaged.mean()) - float(((ir + y) / 2).mean())) < 0.1
-    assert float(start.mean()) > float(averaged.mean()) + 0.2
-    mixed.train()(ir, y).fused.mean().backward()
-    assert mixed.base_mix.weight.grad is not None
-
-
 def test_box_blur_keeps_constants_at_borders_and_equals_the_2d_window():
     x = torch.full((1, 1, 7, 9), 0.3)
     torch.testing.assert_close(box_blur(x, 2), x)
