@@ -100,6 +100,9 @@ class FastFusion(FusionModel):
             at guidance scale and chosen by its own energy; the base then comes from the
             coarser blur. No parameters: the same weights load either way.
         weak_detail: share of the weaker detail of each band that is kept.
+        detail_gain_floor: the least gain on the stronger detail (the learned gain runs
+            from it to it + 0.9). Trained gains sit at the floor; 1.3 instead of 1.1 keeps
+            the visible image's edges at night (LLVIP Qabf, models/fastfusion.md).
         mid_mix: the mid band's choice, 0 = by brightness as the base (exactly the model
             without it), 1 = by energy; learn_mix: a per-pixel learned mix starting there.
 
@@ -121,7 +124,8 @@ class FastFusion(FusionModel):
     def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 2,
                  base_sharpness: float = 20.0, detail_sharpness: float = 20.0,
                  mid_band: int = 0, weak_detail: float = _WEAK_DETAIL,
-                 mid_mix: float = 1.0, learn_mix: bool = False) -> None:
+                 mid_mix: float = 1.0, learn_mix: bool = False,
+                 detail_gain_floor: float = 1.3) -> None:
         super().__init__()
         if width < 1 or scale < 1 or blur_radius < 1:
             raise ValueError('width, scale and blur_radius must be >= 1')
@@ -131,6 +135,7 @@ class FastFusion(FusionModel):
         self.blur_radius = blur_radius
         self.mid_band = mid_band
         self.weak_detail = weak_detail
+        self.detail_gain_floor = detail_gain_floor
         self.mid_mix = mid_mix
         if learn_mix and not mid_band:
             raise ValueError('learn_mix needs mid_band > 0')
@@ -144,7 +149,7 @@ class FastFusion(FusionModel):
         # a per-pixel mid-band mix, starting at mid_mix everywhere (a parameter of its own,
         # so files without it refuse to load strictly into a model with it)
         self.mix = nn.Conv2d(width, 1, 1) if learn_mix else None
-        with torch.no_grad():  # start at the priors: no offset, gain 1.25, identity curve
+        with torch.no_grad():  # start at the priors: no offset, gain floor + 0.15, identity curve
             self.maps.weight.mul_(0.1)
             self.maps.bias.copy_(torch.tensor([0.0, -1.609, 0.0]))
             if self.mix is not None:
@@ -179,7 +184,7 @@ class FastFusion(FusionModel):
         select = self._select(energy)
         w_ir = torch.sigmoid(self.base_sharpness * (base[:, 0:1] - base[:, 1:2])
                              + maps[:, 0:1])
-        gain = 1.1 + 0.9 * torch.sigmoid(maps[:, 1:2])
+        gain = self.detail_gain_floor + 0.9 * torch.sigmoid(maps[:, 1:2])
         fused = gain * _strong(select, detail) + self.weak_detail * _weak(select, detail)
         if self.mid_band:
             # a second, coarser detail band chosen by its own energy, as a Laplacian pyramid's

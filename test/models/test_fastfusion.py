@@ -11,13 +11,13 @@ from fusion_ros.models.fastfusion import FastFusion, box_blur
 def test_priors_soft_max_bases_and_choose_the_stronger_detail():
     model = FastFusion(detail_sharpness=1e4).eval()
     with torch.no_grad():
-        model.maps.weight.zero_()  # maps = their biases: offset 0, gain 1.25, curve 0
+        model.maps.weight.zero_()  # maps = their biases: offset 0, gain 1.45, curve 0
     ir = torch.rand(1, 1, 32, 24) * 0.2 + 0.4  # weak texture
     y = (torch.rand(1, 1, 32, 24) > 0.5).float()  # strong texture
     out = model(ir, y)
     ir_b, y_b = box_blur(ir, 2), box_blur(y, 2)
     w = torch.sigmoid(20 * (ir_b - y_b))
-    gain = 1.1 + 0.9 * torch.sigmoid(model.maps.bias[1])  # 1.25
+    gain = 1.3 + 0.9 * torch.sigmoid(model.maps.bias[1])  # floor 1.3 + 0.15
     expected = w * ir_b + (1 - w) * y_b + gain * (y - y_b) + 0.3 * (ir - ir_b)
     torch.testing.assert_close(out.fused, expected.clamp(0, 1), atol=1e-5, rtol=0)
     torch.testing.assert_close(out.enhanced, y)  # curve parameter 0 = identity
@@ -58,6 +58,20 @@ def test_learned_mid_band_mix_starts_at_the_fixed_mix_and_trains():
         torch.testing.assert_close(learned.eval()(ir, y).fused, fixed(ir, y).fused)
     learned.train()(ir, y).fused.mean().backward()
     assert learned.mix.bias.grad is not None and float(learned.mix.bias.grad.abs()) > 0
+
+
+def test_detail_gain_floor_raises_the_kept_detail_with_the_same_weights():
+    torch.manual_seed(3)
+    low, high = FastFusion(detail_gain_floor=1.1).eval(), FastFusion().eval()
+    assert high.detail_gain_floor == 1.3  # the shipped file was trained with it
+    high.load_state_dict(low.state_dict(), strict=True)  # a constant: no parameter of its own
+    ir = torch.full((1, 1, 32, 32), 0.5)
+    y = 0.5 + 0.1 * torch.sin(torch.arange(32.0) / 2).expand(1, 1, 32, 32)  # detail: visible
+    with torch.no_grad():
+        a, b = low(ir, y).fused, high(ir, y).fused
+    # the same fused image up to the detail term: 0.2 more gain on the stronger detail
+    ratio = (b - b.mean()).std() / (a - a.mean()).std()
+    assert 1.05 < float(ratio) < 1.25, float(ratio)
 
 
 def test_box_blur_keeps_constants_at_borders_and_equals_the_2d_window():
