@@ -7,12 +7,15 @@ an enhancement head, mean luminance and noise of the input vs the enhanced night
     .venv/bin/python benchmarks/heldout.py RUN_DIR [--models piafusion ...] [--out table.md]
     .venv/bin/python benchmarks/heldout.py --data ../shared/data/pairs/llvip \
         --models fastfusion new=fastfusion:runs/ff/best.pt --metrics Qabf VIF
+    .venv/bin/python benchmarks/heldout.py RUN_DIR --models dfvo --option dfvo:variant=full
 
 RUN_DIR/config.yaml names the data and the split (val_fraction, seed), so the pairs are
 exactly the ones the run never trained on; ``--data SPEC`` scores every pair of a set
 instead (e.g. LLVIP-32). A model given as ``LABEL=MODEL:PATH`` runs with the weights in
-PATH (a candidate beside the shipped file). Metrics: tang convention, full-size images,
-the engine's default precision. Noise: median absolute Laplacian of the luminance.
+PATH (a candidate beside the shipped file); ``--option LABEL:KEY=VALUE`` passes a model
+option (DFVO's ``variant=full`` keeps its enhancement head). Metrics: tang convention,
+full-size images, the engine's default precision. Noise: median absolute Laplacian of the
+luminance.
 """
 
 from __future__ import annotations
@@ -66,8 +69,17 @@ def main() -> None:
                         help="score every pair of these sources instead of a run's split")
     parser.add_argument('--models', nargs='+', default=['piafusion'])
     parser.add_argument('--metrics', nargs='+', default=list(METRICS), choices=METRICS)
+    parser.add_argument('--option', action='append', default=[], metavar='LABEL:KEY=VALUE',
+                        help='a model option for one label (yaml value), e.g. dfvo:variant=full')
     parser.add_argument('--out', type=Path, default=None)
     args = parser.parse_args()
+    options: dict[str, dict] = defaultdict(dict)
+    for text in args.option:
+        label, _, item = text.partition(':')
+        key, sep, value = item.partition('=')
+        if not sep:
+            parser.error(f'--option takes LABEL:KEY=VALUE, got {text!r}')
+        options[label][key] = yaml.safe_load(value)
     if (args.run is None) == (not args.data):
         parser.error('give a RUN_DIR or --data, not both')
     runs = dict(_model_spec(m) for m in args.models)  # label -> (model, weights or None)
@@ -77,7 +89,8 @@ def main() -> None:
     light: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     for name in (*runs, *BASELINES):
         model, weights = runs.get(name, (name, None))
-        engine = FusionEngine(model, enhanced=True, weights=weights)
+        engine = FusionEngine(model, enhanced=True, weights=weights,
+                              model_options=options.get(name) or None)
         for pair in held:
             ir_f, rgb_f = pair.load()
             ir = np.rint(ir_f * 255).astype(np.uint8)

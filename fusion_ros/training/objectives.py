@@ -45,6 +45,9 @@ class Objective(nn.Module):
         self.settings = dict(settings)
         self.epoch = 0  # 0-based; set by the trainer before each epoch
         self.frozen: list[nn.Module] = []  # kept in eval mode whatever train() says
+        if self.settings.get('batchnorm', 'batch') not in ('batch', 'frozen'):
+            raise ConfigError(f"settings.batchnorm must be 'batch' or 'frozen', got "
+                              f"{self.settings['batchnorm']!r}")
         self.day_classifier = self.freeze(_load_classifier(self.settings.get('day_classifier')))
 
     def build(self, options: Mapping[str, Any]) -> nn.Module:
@@ -62,6 +65,13 @@ class Objective(nn.Module):
         super().train(mode)
         for module in self.frozen:
             module.eval()
+        if self.settings.get('batchnorm') == 'frozen':
+            # BatchNorm as a learnable affine on fixed statistics: the training forward is
+            # the inference one, so the net cannot lean on each batch's own statistics
+            # (DFVO's fused output went flat in eval mode when it did)
+            for module in self.model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
     def luminance(self, rgb: torch.Tensor) -> torch.Tensor:
@@ -174,12 +184,16 @@ class PIAFusionObjective(Objective):
                  else self.day_weights(rgb, day))
         fused = self.model(ir, y).fused
         out = L.piafusion_loss(fused, ir, y, p_day, self.settings.get('variant', 'paper'))
-        return self._reweight(out), fused
+        return self._reweight(out, fused, ir, y), fused
 
-    def _reweight(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _reweight(self, out: dict[str, torch.Tensor], fused: torch.Tensor, ir: torch.Tensor,
+                  y: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.settings.get('variant', 'paper') == 'paper':
             out['total'] = (self.w['intensity'] * out['intensity'] + self.w['max'] * out['max']
                             + self.w['texture'] * out['texture'])
+        if self.w.get('edge', 0.0):  # 1 - soft Qabf, as for FastFusion (not the authors')
+            out['edge'] = L.edge_loss(fused, ir, y)
+            out['total'] = out['total'] + self.w['edge'] * out['edge']
         return out
 
     def export(self) -> dict[str, torch.Tensor]:
@@ -261,7 +275,9 @@ class DFVOObjective(Objective):
     mean against the noise equalisation lifts), the enhancement head's own target.
     ``fusion_terms: max`` replaces the MSE ``sobel`` and ``content`` terms with L1 terms
     towards the per-pixel maximum intensity and gradient (weights ``max_intensity``,
-    ``max_texture``; :func:`losses.max_fusion_losses`).
+    ``max_texture``; :func:`losses.max_fusion_losses`); ``fusion_terms: tf`` with the
+    PIAFusion TensorFlow code's loss (50 x L1 towards 0.7 max + 0.3 the day-weighted mean,
+    50 x texture; weight ``tf``), the loss our PIAFusion file was fine-tuned with.
     """
 
     model_name = 'dfvo'
@@ -271,7 +287,7 @@ class DFVOObjective(Objective):
         options = {**dict(options), 'variant': 'full'}
         super().__init__(options, weights, settings)
         for key, allowed in (('fusion_targets', ('own', 'sources', 'equalised')),
-                             ('fusion_terms', ('mse', 'max'))):
+                             ('fusion_terms', ('mse', 'max', 'tf'))):
             value = self.settings.get(key)
             if value is not None and value not in allowed:
                 raise ConfigError(f'settings.{key} must be one of {list(allowed)}, got {value!r}')
@@ -326,6 +342,12 @@ class DFVOObjective(Objective):
             fusion = (w['max_intensity'] * terms['max_intensity']
                       + w['max_texture'] * terms['max_texture']
                       + w['colour'] * terms['colour'])
+        elif self.settings.get('fusion_terms') == 'tf':
+            # the max term alone pulls every pixel to the brighter source (max's VIF, not its
+            # Qabf); 0.3 of the day-weighted mean keeps each source's contrast in the mix
+            tf = L.piafusion_loss(out.fused, ir_t, vi_t, self.day_weights(rgb, day), 'tf')
+            terms['intensity'], terms['texture'] = tf['intensity'], tf['texture']
+            fusion = w.get('tf', 1.0) * tf['total'] + w['colour'] * terms['colour']
         if w.get('edge', 0.0):  # 1 - soft Qabf against the raw inputs, as the metric scores
             terms['edge'] = L.edge_loss(out.fused, ir, y)
             fusion = fusion + w['edge'] * terms['edge']

@@ -254,3 +254,65 @@ def test_dfvo_edge_weight_adds_soft_qabf_against_the_raw_inputs_inside_the_fusio
     assert 'edge' not in base
     assert torch.allclose(extra['edge'], expected, atol=1e-6)
     assert torch.allclose(extra['total'], base['total'] + 2.0 * 10.0 * expected, rtol=1e-5)
+
+
+def test_dfvo_tf_fusion_terms_are_piafusions_tensorflow_loss_inside_the_fusion_scale(pair_set):
+    from fusion_ros.training.losses import piafusion_loss
+
+    batch = _batch(pair_set, n=2)
+    settings = dict(fusion_start=2.0, fusion_per_epoch=0.0, fusion_targets='sources')
+    default = _objective('dfvo', **settings)
+    objective = _objective('dfvo', **settings, fusion_terms='tf')
+    with torch.no_grad():
+        terms = objective.eval()(*batch)
+        fused = objective.fused(batch[0], batch[1])
+        y = objective.luminance(batch[1])
+        expected = piafusion_loss(fused, batch[0], y, objective.day_weights(batch[1], batch[2]),
+                                  'tf')
+    assert 'intensity' in terms and 'intensity' not in default(*batch)
+    assert torch.allclose(terms['intensity'], expected['intensity'], atol=1e-6)
+    w = objective.w
+    rest = (w['ir_rec'] * terms['ir_rec'] + w['retinex'] * terms['retinex']
+            + w['il_mg'] * terms['il_mg'] + w['il_smooth'] * terms['il_smooth'])
+    fusion = expected['total'] + w['colour'] * terms['colour']
+    assert torch.allclose(terms['total'], rest + 2.0 * fusion, rtol=1e-5)
+
+
+def test_piafusion_edge_weight_adds_the_soft_qabf_term(pair_set, tmp_path):
+    from fusion_ros.models.piafusion import IlluminationClassifier
+    from fusion_ros.training.losses import edge_preservation
+
+    path = tmp_path / 'classifier.pt'
+    torch.save(IlluminationClassifier().state_dict(), path)
+    batch = _batch(pair_set, n=2)
+    cfg = load_train_config('piafusion', 'config/train/piafusion-cpu-edge.yaml')
+    assert cfg.loss['edge'] == 20.0 and cfg.settings['variant'] == 'tf'
+    settings = {**cfg.settings, 'classifier': str(path)}
+    without = {k: v for k, v in cfg.loss.items() if k != 'edge'}
+    torch.manual_seed(0)
+    plain = build_objective('piafusion', cfg.model_options, without, settings).eval()
+    torch.manual_seed(0)
+    edged = build_objective('piafusion', cfg.model_options, cfg.loss, settings).eval()
+    with torch.no_grad():
+        base, extra = plain(*batch), edged(*batch)
+        fused = edged.fused(batch[0], batch[1])
+        expected = 1 - edge_preservation(fused, batch[0], edged.luminance(batch[1])).mean()
+    assert 'edge' not in base
+    assert torch.allclose(extra['edge'], expected, atol=1e-6)
+    assert torch.allclose(extra['total'], base['total'] + 20.0 * expected, rtol=1e-5)
+
+
+def test_frozen_batchnorm_trains_on_fixed_statistics_so_training_matches_inference(pair_set):
+    batch = _batch(pair_set, n=2)
+    objective = _objective('dfvo', batchnorm='frozen').train()
+    bn = objective.model.FuDecode1.Bn
+    before = bn.running_mean.clone()
+    assert not bn.training and bn.weight.requires_grad  # fixed statistics, learnable affine
+    with torch.no_grad():
+        trained = objective.fused(batch[0], batch[1])
+        assert torch.equal(bn.running_mean, before)  # a forward leaves the statistics alone
+        assert torch.allclose(trained, objective.eval().fused(batch[0], batch[1]))
+    default = _objective('dfvo').train()
+    assert default.model.FuDecode1.Bn.training  # batch statistics unless asked
+    with pytest.raises(ConfigError, match='batchnorm'):
+        _objective('dfvo', batchnorm='fixed')
