@@ -281,6 +281,9 @@ class DFVO(FusionModel):
     size_multiple = 4
     min_size = 4
     needs_weights = True
+    # ours (models/dfvo.md): the full model in fp16, so the inference variant drops its
+    # training heads on loading and variant='full' keeps the enhancement head
+    default_weights = 'models/dfvo.pt'
     auto_precision = True
     weight_formats = ('dfvo-official',)
 

@@ -32,7 +32,8 @@ class Objective(nn.Module):
 
     Subclasses implement :meth:`compute`, which returns the losses and, when the loss
     already ran the fusion forward, the fused image (validation scores it without a
-    second forward).
+    second forward). ``settings.batchnorm: frozen`` trains every BatchNorm of the model on
+    its fixed running statistics (a learnable affine), ``batch`` (default) on each batch's.
     """
 
     model_name = ''

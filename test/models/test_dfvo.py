@@ -110,3 +110,21 @@ def test_official_layouts_load_strictly(shared_dir, tmp_path):
     torch.testing.assert_close(also.FuSigmoid.Conv.weight, full.FuSigmoid.Conv.weight)
     with pytest.raises(WeightsError, match="variant='inference'"):
         build_model('dfvo', variant='full', weights=paths['SimplifiedModel'])
+
+
+def test_shipped_file_is_the_full_model_in_fp16_and_loads_into_both_variants():
+    from fusion_ros.models._builder import read_checkpoint
+    from fusion_ros.resources import share_file
+
+    path = share_file('models/dfvo.pt')
+    assert path.stat().st_size <= 25e6  # the issue-16 limit
+    state, meta = read_checkpoint(path)
+    assert meta['stored_dtype'] == 'fp16' and any(k.startswith('EnDecode') for k in state)
+    inference = build_model('dfvo')  # no weights given: the shipped file, heads dropped
+    full = build_model('dfvo', variant='full')  # the same file, enhancement head kept
+    assert next(inference.parameters()).dtype == torch.float32
+    ir, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32) * 0.2  # a dark visible image
+    with torch.no_grad():
+        a, b = inference(ir, y), full(ir, y)
+    assert a.enhanced is None and torch.allclose(a.fused, b.fused, atol=1e-5)
+    assert float(b.enhanced.mean()) > float(y.mean())  # the trained head brightens the dark
