@@ -237,23 +237,30 @@ def test_fastfusion_edge_weight_adds_the_soft_qabf_term(pair_set):
 
 def test_dfvo_edge_weight_adds_soft_qabf_against_the_raw_inputs_inside_the_fusion_scale(
         pair_set):
-    from fusion_ros.training.losses import edge_preservation
 
     batch = _batch(pair_set, n=2)
     cfg = load_train_config('dfvo')
     settings = {'fusion_start': 2.0, 'fusion_per_epoch': 0.0, 'fusion_terms': 'max'}
+    _assert_edge_term_adds('dfvo', cfg.model_options, cfg.loss, {**cfg.loss, 'edge': 10.0},
+                           settings, batch, 2.0 * 10.0)
+
+
+def _assert_edge_term_adds(name, options, without, with_edge, settings, batch, scale):
+    """The objective with an edge weight = the one without + scale x (1 - soft Qabf of its
+    fused image against the raw inputs)."""
+    from fusion_ros.training.losses import edge_preservation
+
     torch.manual_seed(0)
-    plain = build_objective('dfvo', cfg.model_options, cfg.loss, settings).eval()
+    plain = build_objective(name, options, without, settings).eval()
     torch.manual_seed(0)
-    edged = build_objective('dfvo', cfg.model_options, {**cfg.loss, 'edge': 10.0},
-                            settings).eval()
+    edged = build_objective(name, options, with_edge, settings).eval()
     with torch.no_grad():
         base, extra = plain(*batch), edged(*batch)
         fused = edged.fused(batch[0], batch[1])
         expected = 1 - edge_preservation(fused, batch[0], edged.luminance(batch[1])).mean()
     assert 'edge' not in base
     assert torch.allclose(extra['edge'], expected, atol=1e-6)
-    assert torch.allclose(extra['total'], base['total'] + 2.0 * 10.0 * expected, rtol=1e-5)
+    assert torch.allclose(extra['total'], base['total'] + scale * expected, rtol=1e-5)
 
 
 def test_dfvo_tf_fusion_terms_are_piafusions_tensorflow_loss_inside_the_fusion_scale(pair_set):
@@ -280,7 +287,6 @@ def test_dfvo_tf_fusion_terms_are_piafusions_tensorflow_loss_inside_the_fusion_s
 
 def test_piafusion_edge_weight_adds_the_soft_qabf_term(pair_set, tmp_path):
     from fusion_ros.models.piafusion import IlluminationClassifier
-    from fusion_ros.training.losses import edge_preservation
 
     path = tmp_path / 'classifier.pt'
     torch.save(IlluminationClassifier().state_dict(), path)
@@ -289,17 +295,8 @@ def test_piafusion_edge_weight_adds_the_soft_qabf_term(pair_set, tmp_path):
     assert cfg.loss['edge'] == 20.0 and cfg.settings['variant'] == 'tf'
     settings = {**cfg.settings, 'classifier': str(path)}
     without = {k: v for k, v in cfg.loss.items() if k != 'edge'}
-    torch.manual_seed(0)
-    plain = build_objective('piafusion', cfg.model_options, without, settings).eval()
-    torch.manual_seed(0)
-    edged = build_objective('piafusion', cfg.model_options, cfg.loss, settings).eval()
-    with torch.no_grad():
-        base, extra = plain(*batch), edged(*batch)
-        fused = edged.fused(batch[0], batch[1])
-        expected = 1 - edge_preservation(fused, batch[0], edged.luminance(batch[1])).mean()
-    assert 'edge' not in base
-    assert torch.allclose(extra['edge'], expected, atol=1e-6)
-    assert torch.allclose(extra['total'], base['total'] + 20.0 * expected, rtol=1e-5)
+    _assert_edge_term_adds('piafusion', cfg.model_options, without, cfg.loss, settings, batch,
+                           20.0)
 
 
 def test_frozen_batchnorm_trains_on_fixed_statistics_so_training_matches_inference(pair_set):
