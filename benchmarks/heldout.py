@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import yaml
 
+from fusion_ros.cli._args import model_option
 from fusion_ros.engine import FusionEngine
 from fusion_ros.metrics import compute_metrics
 from fusion_ros.training.data import split_validation
@@ -76,10 +77,11 @@ def main() -> None:
     options: dict[str, dict] = defaultdict(dict)
     for text in args.option:
         label, _, item = text.partition(':')
-        key, sep, value = item.partition('=')
-        if not sep:
-            parser.error(f'--option takes LABEL:KEY=VALUE, got {text!r}')
-        options[label][key] = yaml.safe_load(value)
+        try:
+            key, value = model_option(item)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f'--option takes LABEL:KEY=VALUE ({err})')
+        options[label][key] = value
     if (args.run is None) == (not args.data):
         parser.error('give a RUN_DIR or --data, not both')
     runs = dict(_model_spec(m) for m in args.models)  # label -> (model, weights or None)

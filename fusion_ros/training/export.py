@@ -15,12 +15,13 @@ from pathlib import Path
 
 import torch
 
+from fusion_ros.engine.precision import DTYPES
 from fusion_ros.errors import WeightsError
 from fusion_ros.models._builder import read_checkpoint
 
-__all__ = ['DTYPES', 'shrink_checkpoint']
+__all__ = ['HALF', 'shrink_checkpoint']
 
-DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
+HALF = ('fp16', 'bf16')  # the storage dtypes (names of engine.precision.DTYPES)
 
 
 def shrink_checkpoint(src: Path | str, dst: Path | str, dtype: str = 'fp16') -> int:
@@ -33,8 +34,8 @@ def shrink_checkpoint(src: Path | str, dst: Path | str, dtype: str = 'fp16') -> 
         WeightsError: ``src`` is not a checkpoint of tensors, or a value does not fit
             ``dtype`` (fp16 overflows above 65504: use bf16 then).
     """
-    if dtype not in DTYPES:
-        raise WeightsError(f'dtype must be one of {sorted(DTYPES)}, got {dtype!r}')
+    if dtype not in HALF:
+        raise WeightsError(f'dtype must be one of {list(HALF)}, got {dtype!r}')
     state, meta = read_checkpoint(src)
     target = DTYPES[dtype]
     out: dict[str, torch.Tensor] = {}
@@ -45,7 +46,7 @@ def shrink_checkpoint(src: Path | str, dst: Path | str, dtype: str = 'fp16') -> 
                 raise WeightsError(f'{key} of {str(src)!r} does not fit {dtype} (a value '
                                    'overflows); use bf16')
         out[key] = value
-    torch.save({**meta, 'model': out, 'stored_dtype': dtype}, dst)
+    torch.save({**meta, 'model': out}, dst)
     return Path(dst).stat().st_size
 
 
@@ -53,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', type=Path)
     parser.add_argument('dst', type=Path)
-    parser.add_argument('--dtype', choices=sorted(DTYPES), default='fp16')
+    parser.add_argument('--dtype', choices=HALF, default='fp16')
     args = parser.parse_args()
     size = shrink_checkpoint(args.src, args.dst, args.dtype)
     print(f'wrote {args.dst} ({size / 1e6:.1f} MB, {args.dtype})')

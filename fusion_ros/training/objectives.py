@@ -79,6 +79,16 @@ class Objective(nn.Module):
         """Y (first channel) with the transform the model fuses in."""
         return COLOUR_TRANSFORMS[getattr(self.model, 'colour', 'bt601_full')][0](rgb)[:, :1]
 
+    def edge_term(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,
+                  ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor | float:
+        """``w['edge']`` x (1 - soft Qabf of ``fused`` against the raw inputs; every source
+        edge at its own strength and orientation, the weaker one's too), recorded in
+        ``terms['edge']``; 0 (and no term) without an edge weight."""
+        if not self.w.get('edge', 0.0):
+            return 0.0
+        terms['edge'] = L.edge_loss(fused, ir, y)
+        return self.w['edge'] * terms['edge']
+
     def day_weights(self, rgb: torch.Tensor, day: torch.Tensor) -> torch.Tensor:
         """P(day) per sample: the data's label where it has one, else a trained illumination
         classifier on the patch (``settings.day_classifier``), else the luminance estimate."""
@@ -192,9 +202,7 @@ class PIAFusionObjective(Objective):
         if self.settings.get('variant', 'paper') == 'paper':
             out['total'] = (self.w['intensity'] * out['intensity'] + self.w['max'] * out['max']
                             + self.w['texture'] * out['texture'])
-        if self.w.get('edge', 0.0):  # 1 - soft Qabf, as for FastFusion (not the authors')
-            out['edge'] = L.edge_loss(fused, ir, y)
-            out['total'] = out['total'] + self.w['edge'] * out['edge']
+        out['total'] = out['total'] + self.edge_term(out, fused, ir, y)  # not the authors'
         return out
 
     def export(self) -> dict[str, torch.Tensor]:
@@ -236,9 +244,7 @@ class FastFusionObjective(Objective):
         losses['total'] = (w['intensity'] * losses['intensity'] + w['max'] * losses['max']
                            + w['texture'] * losses['texture'] + w['exposure'] * losses['exposure']
                            + w['curve_tv'] * losses['curve_tv'] + w['day_bce'] * losses['day_bce'])
-        if w.get('edge', 0.0):  # 1 - soft Qabf: every source edge kept, the weaker one's too
-            losses['edge'] = L.edge_loss(out.fused, ir, y)
-            losses['total'] = losses['total'] + w['edge'] * losses['edge']
+        losses['total'] = losses['total'] + self.edge_term(losses, out.fused, ir, y)
         return losses, out.fused
 
 
@@ -349,9 +355,7 @@ class DFVOObjective(Objective):
             tf = L.piafusion_loss(out.fused, ir_t, vi_t, self.day_weights(rgb, day), 'tf')
             terms['intensity'], terms['texture'] = tf['intensity'], tf['texture']
             fusion = w.get('tf', 1.0) * tf['total'] + w['colour'] * terms['colour']
-        if w.get('edge', 0.0):  # 1 - soft Qabf against the raw inputs, as the metric scores
-            terms['edge'] = L.edge_loss(out.fused, ir, y)
-            fusion = fusion + w['edge'] * terms['edge']
+        fusion = fusion + self.edge_term(terms, out.fused, ir, y)  # inside the fusion scale
         fusion_scale = (self.settings.get('fusion_start', 0.0)
                         + self.settings.get('fusion_per_epoch', 0.1) * self.epoch)
         # on the batch's device: the trainer stacks every term (a CPU scalar broke CUDA runs)
