@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,12 @@ import pytest
 os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+
+# A suite started in the background of a non-interactive shell (`make test &`, nohup)
+# inherits SIGINT ignored, and so would every child it starts: the Ctrl-C tests would then
+# see CLIs that rightly ignore Ctrl-C. Children get Python's own SIGINT handling back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 SHARED = Path(os.environ.get('FUSION_ROS_SHARED', Path(__file__).parents[1] / '..' / 'shared'))
 

@@ -252,6 +252,10 @@ def _record(args: argparse.Namespace) -> int:
                 time.sleep(0.05)
         print(f'recorded {recorder.count} messages: '
               + ', '.join(f'{t} {len(r)}' for t, r in recorder.receipts.items()))
+        if lost := recorder.lost():
+            print('warning: lost in transport before the recorder took them (the recorder '
+                  'was starved of CPU): ' + ', '.join(f'{t} {n}' for t, n in lost.items()),
+                  file=sys.stderr)
     if recorder.count == 0:
         print('error: nothing was recorded', file=sys.stderr)
         return 1

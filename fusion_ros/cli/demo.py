@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  pairs in         {summary['pairs_in']:>8d}   (thermal {summary['thermal_in']}, "
           f"RGB {summary['rgb_in']} frames published)")
     print(f"  fused out        {summary['fused_out']:>8d}")
-    print(f"  dropped          {summary['dropped']:>8d}")
+    print(f"  dropped          {summary['dropped']:>8d}   (node {summary['dropped_by_node']}, "
+          f"inputs lost in transport {summary['lost_in_transport']})")
     print(f"  throughput       {summary['throughput_fps']:>8.1f} fused frames/s")
     print(f"  latency p50      {summary['latency_p50_ms']:>8.1f} ms   (RGB publish -> fused "
           'receipt)')

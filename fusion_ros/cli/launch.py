@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
                          echo=lambda line: print(line, flush=True))
     print('[bringup] received: ' + ', '.join(f'{t} {n}' for t, n in result.received.items()),
           flush=True)
+    if result.lost:
+        print('[bringup] lost in transport before recording (the recorder was starved): '
+              + ', '.join(f'{t} {n}' for t, n in result.lost.items()), flush=True)
     print('[bringup] exit codes: ' + ', '.join(f'{k} {v}' for k, v in
                                                 result.exit_codes.items()), flush=True)
     if result.interrupted and not result.crashed:

@@ -46,11 +46,14 @@ class Precision:
         name: ``fp32``, ``bf16`` or ``fp16`` (never ``auto``).
         channels_last: NHWC activations.
         requested: what the user asked for (``auto`` or the name).
+        emulated: bf16 asked for on a CPU without native bf16: oneDNN emulates it, 5-7x
+            slower than fp32 (docs/BENCHMARKS.md); ``auto`` never resolves to it.
     """
 
     name: str
     channels_last: bool
     requested: str
+    emulated: bool = False
 
     @property
     def dtype(self) -> torch.dtype:
@@ -59,6 +62,8 @@ class Precision:
     def describe(self) -> str:
         """``bf16 channels_last (auto)``: what logs, diagnostics and benchmarks print."""
         text = self.name + (' channels_last' if self.channels_last else '')
+        if self.emulated:
+            text += ' (emulated: this CPU has no native bf16, fp32 is faster)'
         return f'{text} (auto)' if self.requested == 'auto' else text
 
 
@@ -97,4 +102,5 @@ def resolve_precision(precision: str, device: torch.device, model_gains: bool = 
         else:
             name = 'bf16' if cpu_has_native_bf16() else 'fp32'
     layout = name != 'fp32' if channels_last is None else bool(channels_last)
-    return Precision(name, layout, precision)
+    emulated = name == 'bf16' and device.type == 'cpu' and not cpu_has_native_bf16()
+    return Precision(name, layout, precision, emulated)

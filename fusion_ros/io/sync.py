@@ -186,21 +186,30 @@ class TimeJumpDetector:
     message_filters would keep the stale future-stamped messages queued and pair nothing
     until they are evicted; callers reset the synchronizer when :meth:`check` says so.
 
+    Each input is held to its own newest stamp: an input lagging behind the other (a backlog
+    a loaded node is still working through) is not a jump, and treating it as one reset the
+    synchronizer at every lagging message, pairing nothing. After a jump the other inputs
+    start afresh, so their own first message of the new time line is not a second jump.
+
     Args:
-        threshold_s: how far behind the newest stamp seen (on any input) counts as a jump;
-            smaller steps back are ordinary out-of-order arrivals.
+        threshold_s: how far behind its input's newest stamp counts as a jump; smaller steps
+            back are ordinary out-of-order arrivals.
     """
 
     def __init__(self, threshold_s: float = 1.0) -> None:
         self.threshold_ns = int(threshold_s * 1e9)
-        self.newest: int | None = None
+        self.newest: dict[int, int] = {}
 
-    def check(self, stamp_ns: int) -> bool:
-        """Record ``stamp_ns``; True when it jumped back (the newest stamp restarts there)."""
-        jumped = self.newest is not None and stamp_ns < self.newest - self.threshold_ns
-        if jumped or self.newest is None or stamp_ns > self.newest:
-            self.newest = stamp_ns
-        return jumped
+    def check(self, stamp_ns: int, index: int = 0) -> bool:
+        """Record ``stamp_ns`` of input ``index``; True when it jumped back (that input's
+        newest stamp restarts there, the others' are forgotten)."""
+        newest = self.newest.get(index)
+        if newest is not None and stamp_ns < newest - self.threshold_ns:
+            self.newest = {index: stamp_ns}
+            return True
+        if newest is None or stamp_ns > newest:
+            self.newest[index] = stamp_ns
+        return False
 
 
 class StreamPairer:
@@ -236,7 +245,7 @@ class StreamPairer:
 
     def add(self, index: int, stamp_ns: int, msg: Any) -> tuple[Any, ...] | None:
         """Add one message; return the set it completes (see the synchronizer)."""
-        if self.jumps.check(stamp_ns):  # looping bag or restarted driver: start afresh
+        if self.jumps.check(stamp_ns, index):  # looping bag, restarted driver: start afresh
             self.sync.reset()
             self.time_jumps += 1
             if self.on_jump is not None:

@@ -28,7 +28,6 @@ from fusion_ros.ros.session import apply_transport_defaults, ros_session
 from fusion_ros.topics import (
     DETECTOR_OUTPUTS,
     DIAG_TOPIC,
-    FUSED_TOPIC,
     FUSION_OUTPUTS,
 )
 
@@ -106,6 +105,7 @@ class BringupResult:
     crashed: list[str] = field(default_factory=list)
     played: int = 0
     received: dict[str, int] = field(default_factory=dict)
+    lost: dict[str, int] = field(default_factory=dict)  # lost in transport, before recording
     interrupted: bool = False
 
     @property
@@ -153,7 +153,7 @@ def run_bringup(
     env: dict[str, str] | None = None,
 ) -> BringupResult:
     """Run the nodes until SIGINT/SIGTERM, a crash, or (``exit_after_bag``) the end of the
-    bag plus the outputs draining (no new fused frame for ``drain_s``)."""
+    bag plus the outputs draining (no new output but diagnostics for ``drain_s``)."""
     env = dict(os.environ if env is None else env)
     apply_transport_defaults(env)
     for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'RMW_IMPLEMENTATION',
@@ -195,7 +195,6 @@ def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, 
             node.create_subscription(import_msg_type(msgtype), topic,
                                      lambda _m, t=topic: counts.__setitem__(t, counts[t] + 1),
                                      reliable, raw=True)
-    fused = _ns(FUSED_TOPIC, namespace)
 
     def count(topic: str) -> int:
         return len(recorder.receipts[topic]) if recorder is not None else counts[topic]
@@ -213,7 +212,10 @@ def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, 
                     p.proc.poll() is not None for p in procs))
                 echo(f'[bringup] bag done: {result.played} messages')
                 if exit_after_bag:
-                    _drain(lambda: count(fused), drain_s, stop, procs)
+                    # every output, not only fused: the detector's trail the fused frames
+                    # (diagnostics never go quiet)
+                    data = [t for t in outputs if t != DIAG_TOPIC]
+                    _drain(lambda: sum(map(count, data)), drain_s, stop, procs)
                     return
         while not stop.is_set() and all(p.proc.poll() is None for p in procs):
             time.sleep(0.1)
@@ -225,6 +227,7 @@ def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, 
                 echo(f'[bringup] {p.plan.name} exited with code {code}; stopping the rest')
         if recorder is not None:
             recorder.__exit__(None, None, None)
+            result.lost = recorder.lost()
         result.received = {t: count(t) for t in outputs}
 
 

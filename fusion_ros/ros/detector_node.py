@@ -10,7 +10,9 @@ Publishes:
         (rviz has no 2D detection display).
     detections/json (std_msgs/String): the same detections as JSON, always, for tools
         and installs without vision_msgs.
-    /diagnostics (1 Hz): input and output rates, drops, errors, backend, inference time.
+    /diagnostics (1 Hz): input and output rates, drops, images lost in transport (gaps in the
+        publisher's sequence numbers: a starved node's queue overflowed), errors, backend,
+        inference time.
 
 Backends (``backend``): ``hog`` (OpenCV's people detector, no download) or ``onnx`` (a
 YOLOv5/YOLOv8 ONNX export at ``model_path``). Detection runs in a worker thread; at most
@@ -34,7 +36,6 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -46,12 +47,14 @@ from fusion_ros.errors import ConfigError, FusionError
 from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
 from fusion_ros.ros.node_support import (
     ThrottledLog,
+    TransportLoss,
     callback_errors_text,
     diagnostic_array,
     guarded,
     image_message,
+    init_node_process,
     serve_slot,
-    spin_until_shutdown,
+    stopping_quietly,
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import make_qos
@@ -84,6 +87,7 @@ class DetectorStats:
     processed: int = 0
     detections: int = 0
     dropped: int = 0
+    lost: int = 0  # images the middleware dropped before the callback saw them
     errors: int = 0
     last_input: float = 0.0
     last_ms: float = 0.0
@@ -138,8 +142,12 @@ class DetectorNode(Node):
         self._log = ThrottledLog(self)
         self.callback_errors: Counter[str] = Counter()
         self._slot: LatestSlot[Image] = LatestSlot()
-        self._sub = self.create_subscription(Image, p['topics.image'], self.image_cb,
-                                             make_qos(p['qos.input.reliability'], depth))
+        self._lost = TransportLoss()
+        self._sub = self.create_subscription(
+            Image, p['topics.image'],
+            self._lost.counting(self.image_cb, lambda missed: self._on_transport_loss(
+                missed, depth)),
+            make_qos(p['qos.input.reliability'], depth))
         self._worker = threading.Thread(target=self._work, name='detector_worker', daemon=True)
         self._worker.start()
         self._diag_prev = (time.monotonic(), DetectorStats())
@@ -152,6 +160,13 @@ class DetectorNode(Node):
         self.stats.last_input = time.monotonic()
         if self._slot.put(msg):
             self.stats.dropped += 1
+
+    @guarded('subscription')
+    def _on_transport_loss(self, missed: int, depth: int) -> None:
+        self.stats.lost += missed
+        self._log.warn('lost', f'{missed} image(s) lost before the node took them '
+                       f'({self.stats.lost} so far): its queue (qos.depth {depth}) overflowed, '
+                       'the node is starved or the depth too small')
 
     def stop(self) -> None:
         self._slot.close()
@@ -207,14 +222,18 @@ class DetectorNode(Node):
             level, text = DiagnosticStatus.ERROR, 'every image of the last second failed'
         elif now - stats.last_input > 2.0:
             level, text = DiagnosticStatus.WARN, 'no input images for 2 s'
+        elif stats.lost > prev.lost:
+            level, text = DiagnosticStatus.WARN, (f'{stats.lost - prev.lost} images lost in '
+                                                  'transport since the last report')
         else:
             level, text = DiagnosticStatus.OK, 'detecting'
         values = {
             'input rate (Hz)': f'{(stats.images_in - prev.images_in) / span:.1f}',
             'output rate (Hz)': f'{(stats.processed - prev.processed) / span:.1f}',
             'processed': str(stats.processed), 'detections': str(stats.detections),
-            'dropped': str(stats.dropped), 'errors': str(stats.errors),
-            'backend': self.backend, 'inference (ms)': f'{stats.last_ms:.1f}',
+            'dropped': str(stats.dropped), 'lost in transport': str(stats.lost),
+            'errors': str(stats.errors), 'backend': self.backend,
+            'inference (ms)': f'{stats.last_ms:.1f}',
             'callback errors': callback_errors_text(self.callback_errors),
         }
         self._pub_diag.publish(diagnostic_array(self, level, f'{self.get_name()}: detection',
@@ -223,14 +242,13 @@ class DetectorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM."""
-    rclpy.init(args=args)
+    init_node_process(args)
     node = None
     code = 0
     try:
-        node = DetectorNode()
-        spin_until_shutdown(node)
-    except (KeyboardInterrupt, ExternalShutdownException):  # while being built
-        pass
+        with stopping_quietly():  # a Ctrl-C may land while the node is being built
+            node = DetectorNode()
+            rclpy.spin(node)
     except FusionError as err:
         print(f'detector_node: {err}', flush=True)
         code = 1

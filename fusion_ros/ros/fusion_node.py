@@ -14,7 +14,9 @@ Publishes:
     illumination/is_night (std_msgs/Bool): day/night state with hysteresis
         (``illumination.*`` thresholds and minimum dwell, on the image stamps).
     /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz): input rates, pairs, fused, drops,
-        errors, model, device, illumination state; WARN when an input goes silent for 2 s.
+        images lost in transport per input (gaps in the publisher's sequence numbers: a
+        starved node's queue overflowed), errors, model, device, illumination state; WARN
+        when an input goes silent for 2 s or loses images.
 
 Setting ``model``, ``weights``, ``device`` or ``precision`` at run time builds the new engine
 first and swaps it in between frames; a value that cannot run is rejected with the reason
@@ -47,7 +49,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -65,13 +66,15 @@ from fusion_ros.ops.alignment import edge_agreement
 from fusion_ros.ops.registration import IDENTITY, parse_homography
 from fusion_ros.ros.node_support import (
     ThrottledLog,
+    TransportLoss,
     callback_errors_text,
     diagnostic_array,
     guarded,
     image_message,
+    init_node_process,
     jpeg_message,
     serve_slot,
-    spin_until_shutdown,
+    stopping_quietly,
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import make_qos
@@ -235,6 +238,8 @@ class NodeStats:
     errors: int = 0
     time_jumps: int = 0
     rate_limited: int = 0  # pairs skipped to honour max_rate
+    thermal_lost: int = 0  # images the middleware dropped before the callback saw them
+    rgb_lost: int = 0
     no_model: int = 0  # pairs that arrived while no model was loaded
     last_thermal: float = 0.0  # monotonic time of the last message per input
     last_rgb: float = 0.0
@@ -259,6 +264,7 @@ class FusionNode(LifecycleNode):
         self.load_error: str | None = None  # why the configured model did not load
         self.stats = NodeStats()
         self._subs: list[Any] = []
+        self._lost = {'thermal': TransportLoss(), 'rgb': TransportLoss()}
         self._pub_fused: Any = None
         self._pub_day: Any = None
         self._pub_enhanced: Any = None
@@ -357,10 +363,12 @@ class FusionNode(LifecycleNode):
         # while it warms (a slow model on the CPU takes seconds; the old warm-up at configure
         # took as long)
         self._warm_done.wait(timeout=120.0)
+        self._lost = {'thermal': TransportLoss(), 'rgb': TransportLoss()}
         self._subs = [
-            self._image_subscription(cfg.thermal_topic, cfg.thermal_transport, self.thermal_cb,
-                                     cfg.qos_thermal),
-            self._image_subscription(cfg.rgb_topic, cfg.rgb_transport, self.rgb_cb, cfg.qos_rgb),
+            self._image_subscription(cfg.thermal_topic, cfg.thermal_transport, 'thermal',
+                                     self.thermal_cb, cfg.qos_thermal),
+            self._image_subscription(cfg.rgb_topic, cfg.rgb_transport, 'rgb', self.rgb_cb,
+                                     cfg.qos_rgb),
             # the RGB camera's CameraInfo, republished with fused and enhanced frames
             self.create_subscription(CameraInfo, camera_info_topic(cfg.rgb_topic),
                                      self.camera_info_cb, make_qos(*cfg.qos_rgb)),
@@ -369,12 +377,22 @@ class FusionNode(LifecycleNode):
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
 
-    def _image_subscription(self, topic: str, transport: str, callback: Any,
+    def _image_subscription(self, topic: str, transport: str, name: str, callback: Any,
                             qos: tuple[str, int]) -> Any:
+        receive = self._lost[name].counting(
+            callback, lambda missed: self._on_transport_loss(name, missed, qos[1]))
         if transport == 'compressed':
-            return self.create_subscription(CompressedImage, compressed(topic), callback,
+            return self.create_subscription(CompressedImage, compressed(topic), receive,
                                             make_qos(*qos))
-        return self.create_subscription(Image, topic, callback, make_qos(*qos))
+        return self.create_subscription(Image, topic, receive, make_qos(*qos))
+
+    @guarded('subscription')
+    def _on_transport_loss(self, name: str, missed: int, depth: int) -> None:
+        total = getattr(self.stats, f'{name}_lost') + missed
+        setattr(self.stats, f'{name}_lost', total)
+        self._log.warn(f'{name} lost', f'{missed} {name} image(s) lost before the node took '
+                       f'them ({total} so far): its queue (qos.{name}.depth '
+                       f'{depth}) overflowed, the node is starved or the depth too small')
 
     @guarded('lifecycle', _transition_failed)
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -614,6 +632,11 @@ class FusionNode(LifecycleNode):
             level, text = DiagnosticStatus.ERROR, 'every frame of the last second failed'
         elif silent:
             level, text = DiagnosticStatus.WARN, f'no {" and no ".join(silent)} images for 2 s'
+        elif lost_now := [f'{n} {name}' for name, n in (
+                ('thermal', stats.thermal_lost - prev.thermal_lost),
+                ('rgb', stats.rgb_lost - prev.rgb_lost)) if n]:
+            level, text = DiagnosticStatus.WARN, (f'{" and ".join(lost_now)} images lost in '
+                                                  'transport since the last report')
         elif self._registration.dropped:
             level, text = DiagnosticStatus.WARN, (
                 f'registration score fell from {self._registration.start:.3f} to '
@@ -628,6 +651,8 @@ class FusionNode(LifecycleNode):
             'pairs': str(stats.pairs), 'fused': str(stats.fused),
             'dropped': str(stats.dropped), 'errors': str(stats.errors),
             'time jumps': str(stats.time_jumps),
+            'thermal lost in transport': str(stats.thermal_lost),
+            'rgb lost in transport': str(stats.rgb_lost),
             'skipped for max_rate': str(stats.rate_limited),
             'unfused (no model)': str(stats.no_model),
             'callback errors': callback_errors_text(self.callback_errors),
@@ -674,20 +699,19 @@ def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM."""
-    rclpy.init(args=args)
+    init_node_process(args)
     node = None
     code = 0
     try:
-        node = FusionNode()
-        if node.get_parameter('autostart').value:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                code = 1
-            else:
-                node.trigger_activate()
-        if code == 0:
-            spin_until_shutdown(node)
-    except (KeyboardInterrupt, ExternalShutdownException):  # while being built
-        pass
+        with stopping_quietly():  # a Ctrl-C may land while the node is being built
+            node = FusionNode()
+            if node.get_parameter('autostart').value:
+                if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                    node.trigger_activate()
+                elif rclpy.ok():  # a failed configure, not a Ctrl-C that landed inside it
+                    code = 1
+            if code == 0:
+                rclpy.spin(node)
     finally:
         if node is not None:
             node._stop()

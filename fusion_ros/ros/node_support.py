@@ -6,10 +6,11 @@ logging, outgoing Image messages and diagnostics statuses."""
 from __future__ import annotations
 
 import array as pyarray
+import contextlib
 import functools
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,8 +24,9 @@ from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import FusionError
 from fusion_ros.io.image_msg import array_to_fields
 
-__all__ = ['ThrottledLog', 'callback_errors_text', 'diagnostic_array', 'guarded',
-           'image_message', 'jpeg_message', 'serve_slot', 'spin_until_shutdown']
+__all__ = ['ThrottledLog', 'TransportLoss', 'callback_errors_text', 'diagnostic_array', 'guarded',
+           'image_message', 'init_node_process', 'jpeg_message', 'serve_slot',
+           'stopping_quietly']
 
 T = TypeVar('T')
 
@@ -72,6 +74,59 @@ class ThrottledLog:
             self.node.get_logger().warning(text)
 
 
+class TransportLoss:
+    """Messages the middleware dropped before a callback saw them, from the gaps in each
+    publisher's sequence numbers (rclpy's MessageInfo).
+
+    A keep-last reader queue overwrites what a starved executor did not take in time; reliable
+    delivery does not prevent that and nothing else would count it. A publisher that restarts
+    (its numbers go back) starts afresh; each publisher is tracked apart.
+
+    Args:
+        from_start: also count what each publisher sent before the first message seen (its
+            numbers start at 1). Right for a subscriber that was up before every publisher
+            (a test's listener); a node started after its sources would count their past.
+
+    Attributes:
+        lost: messages missed so far.
+    """
+
+    MAX_PUBLISHERS = 64
+
+    def __init__(self, from_start: bool = False) -> None:
+        self.lost = 0
+        self.from_start = from_start
+        self._last: OrderedDict[bytes, int] = OrderedDict()
+
+    def see(self, info: Any) -> int:
+        """Record one received message's ``info``; return how many were missed before it."""
+        seq = info.get('publication_sequence_number') if isinstance(info, dict) else None
+        gid = info.get('publisher_gid') if isinstance(info, dict) else None
+        if not isinstance(seq, int) or not isinstance(gid, dict):
+            return 0  # an rmw without sequence numbers: nothing to count
+        key = bytes(gid.get('data', b''))
+        last = self._last.pop(key, None)
+        self._last[key] = seq
+        if len(self._last) > self.MAX_PUBLISHERS:
+            self._last.popitem(last=False)
+        if last is None:
+            last = 0 if self.from_start else seq - 1
+        missed = seq - last - 1 if seq > last else 0
+        self.lost += missed
+        return missed
+
+    def counting(self, callback: Callable[[Any], None],
+                 on_loss: Callable[[int], None] | None = None) -> Callable[[Any, Any], None]:
+        """``callback(msg)`` as a subscription callback taking ``(msg, info)`` (rclpy then
+        passes the MessageInfo), counting losses first; ``on_loss(missed)`` when some were."""
+        def receive(msg: Any, info: Any) -> None:
+            missed = self.see(info)
+            if missed and on_loss is not None:
+                on_loss(missed)
+            callback(msg)
+        return receive
+
+
 def guarded(kind: str, fallback: Callable[[BaseException], Any] | None = None
             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a node method that rclpy calls (subscription, timer, parameter or lifecycle
@@ -97,20 +152,32 @@ def guarded(kind: str, fallback: Callable[[BaseException], Any] | None = None
     return decorate
 
 
-def spin_until_shutdown(node: Node) -> None:
-    """Spin ``node`` until Ctrl-C, SIGTERM or ``rclpy.shutdown``; all of them return normally.
+def init_node_process(args: list[str] | None) -> None:
+    """``rclpy.init`` for a node's own process, and rclpy's executor built at once: a Ctrl-C
+    landing inside its lazy construction (at the first spin) leaves a half-built executor
+    whose ``__del__`` prints a traceback at exit."""
+    rclpy.init(args=args)
+    rclpy.get_global_executor()
 
-    rclpy's signal handler shuts the context down from whatever point the executor is at: when
-    that lands while the executor builds its next wait set, rclpy raises an ``RCLError``
-    ("the given context is not valid") instead of ``ExternalShutdownException``. That is a
-    normal stop, not a failure; any other error still propagates.
+
+@contextlib.contextmanager
+def stopping_quietly() -> Iterator[None]:
+    """Treat Ctrl-C, SIGTERM or ``rclpy.shutdown`` inside the block as a normal stop: a
+    node's main builds and spins its node inside it.
+
+    rclpy's signal handler shuts the default context down from whatever point the process is
+    at: while a node is being built (``rclpy.create_node``, a publisher, a lifecycle
+    transition) or while the executor builds its next wait set, rclpy then raises an
+    ``RCLError`` ("the given context is not valid") instead of ``ExternalShutdownException``.
+    Once the context is shut down, any error is that stop, not a failure; while it is still
+    up, every error propagates.
     """
     try:
-        rclpy.spin(node)
+        yield
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
-        if node.context.ok():
+        if rclpy.ok():
             raise
 
 

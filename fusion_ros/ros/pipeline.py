@@ -69,6 +69,7 @@ class PipelineReport:
     receipts_ns: list[int] = field(default_factory=list)
     node_inference_ms: float | None = None  # the node's own engine time p50 (diagnostics)
     node_stages_ms: dict[str, float] = field(default_factory=dict)  # per stage p50, ditto
+    node_counts: dict[str, int] = field(default_factory=dict)  # last diagnostics' counters
 
     @property
     def dropped(self) -> int:
@@ -92,6 +93,10 @@ class PipelineReport:
             'pairs_in': self.expected_pairs,
             'fused_out': self.fused,
             'dropped': self.dropped,
+            # where the dropped pairs went, by the node's own counters
+            'dropped_by_node': self.node_counts.get('dropped', 0),
+            'lost_in_transport': sum(self.node_counts.get(f'{name} lost in transport', 0)
+                                     for name in ('thermal', 'rgb')),
             'throughput_fps': self.throughput_fps,
             'latency_p50_ms': self.latency_percentile(50),
             'latency_p95_ms': self.latency_percentile(95),
@@ -167,9 +172,10 @@ def run_pipeline(
     fused = recorder.receipts[FUSED_TOPIC]
     latencies = [(recv - rgb_wall[s]) / 1e6 for s, recv in fused if s in rgb_wall]
     day = _float_values(out_bag, DAY_TOPIC)
-    stages = _node_p50s(out_bag)
+    stages, counts = _node_diagnostics(out_bag)
     return PipelineReport(published, expected, len(fused), latencies, wall_s, code, node_log, day,
-                          [recv for _, recv in fused], stages.pop('inference', None), stages)
+                          [recv for _, recv in fused], stages.pop('inference', None), stages,
+                          counts)
 
 
 def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: subprocess.Popen,
@@ -185,12 +191,19 @@ def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: subprocess.Pop
 
 
 def _drain(recorder: TopicRecorder, expected: int, quiet_s: float) -> None:
-    """Wait until every expected fused frame arrived or nothing arrived for ``quiet_s``."""
+    """Wait until every expected fused frame arrived or nothing arrived for ``quiet_s``, then
+    for a diagnostics status newer than the last fused frame (the 1 Hz status then counts
+    every pair: the report's node counts are final)."""
     received = recorder.receipts[FUSED_TOPIC]
     last_n, last_change = -1, time.monotonic()
     while len(received) < expected and time.monotonic() - last_change < quiet_s:
         if len(received) != last_n:
             last_n, last_change = len(received), time.monotonic()
+        time.sleep(0.05)
+    diagnostics = recorder.receipts[DIAG_TOPIC]
+    deadline = time.monotonic() + 2.5
+    while received and time.monotonic() < deadline and (
+            not diagnostics or diagnostics[-1][1] <= received[-1][1]):
         time.sleep(0.05)
 
 
@@ -210,14 +223,19 @@ def _float_values(bag: Path, topic: str) -> list[tuple[int, float]]:
     return [(m.time_ns, struct.unpack_from('<f', m.raw, 4)[0]) for m in read_bag(bag, [topic])]
 
 
-def _node_p50s(bag: Path) -> dict[str, float]:
-    """The last '<name> p50 (ms)' values the fusion node put in its diagnostics (inference
-    and its stages; latency is measured here, end to end)."""
-    values: dict[str, float] = {}
+def _node_diagnostics(bag: Path) -> tuple[dict[str, float], dict[str, int]]:
+    """From the fusion node's diagnostics, in one pass: the last '<name> p50 (ms)' values
+    (inference and its stages; latency is measured here, end to end) and the counters of its
+    last status (pairs, fused, dropped, errors, lost in transport per input, ...)."""
+    p50s: dict[str, float] = {}
+    counts: dict[str, int] = {}
     for m in read_bag(bag, [DIAG_TOPIC]):
         for status in m.decode().status:
+            if not status.name.endswith(': fusion'):
+                continue
+            counts = {kv.key: int(kv.value) for kv in status.values if kv.value.isdigit()}
             for kv in status.values:
                 if kv.key.endswith(' p50 (ms)') and kv.value:
-                    values[kv.key[:-len(' p50 (ms)')]] = float(kv.value)
-    values.pop('latency', None)
-    return values
+                    p50s[kv.key[:-len(' p50 (ms)')]] = float(kv.value)
+    p50s.pop('latency', None)
+    return p50s, counts

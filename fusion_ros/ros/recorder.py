@@ -18,6 +18,7 @@ from rclpy.qos import QoSProfile
 
 from fusion_ros.io.bag import BagWriter, cdr_header_stamp
 from fusion_ros.ros.msg_types import import_msg_type
+from fusion_ros.ros.node_support import TransportLoss
 
 __all__ = ['TopicRecorder']
 
@@ -27,6 +28,8 @@ class TopicRecorder:
 
     Attributes:
         receipts: per topic, ``(header stamp ns or None, wall receipt ns)`` for each message.
+        losses: per topic, the messages the middleware dropped before the recorder took them
+            (gaps in each publisher's sequence numbers): a recording is never short silently.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class TopicRecorder:
         self._queue: queue.Queue = queue.Queue()
         self._stamped = set(stamped)
         self.receipts: dict[str, list[tuple[int | None, int]]] = {t: [] for t in topics}
+        self.losses = {t: TransportLoss() for t in topics}
         self._subs = [
             node.create_subscription(
                 import_msg_type(msgtype), topic, self._make_cb(topic, msgtype), qos, raw=True
@@ -59,7 +63,11 @@ class TopicRecorder:
             self.receipts[topic].append((stamp, now))
             self._queue.put((topic, msgtype, now, raw))
 
-        return cb
+        return self.losses[topic].counting(cb)
+
+    def lost(self) -> dict[str, int]:
+        """Topics that lost messages before the recorder took them, with how many."""
+        return {t: loss.lost for t, loss in self.losses.items() if loss.lost}
 
     def publisher_count(self) -> int:
         """Smallest number of matched publishers over the subscriptions."""

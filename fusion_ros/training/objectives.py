@@ -315,11 +315,20 @@ class DFVOObjective(Objective):
         terms = {'ir_rec': F.l1_loss(ir_rec, ir), 'retinex': (en * il - y).abs().mean(),
                  **L.illumination_losses(il, y)}
         en_rgb = to_rgb(torch.cat((en, chroma), 1)).clamp(0, 1)
+        w = self.w
         if self.perceptual is not None:
             target = self.perceptual(L.histogram_equalise(rgb))
             terms['perceptual'] = F.mse_loss(self.perceptual(en_rgb), target.detach())
         elif self.settings.get('enhance_target') == 'histeq':
             terms['enhance'] = L.histogram_target_loss(en, y)
+        elif self.settings.get('enhance_target') == 'gamma':
+            # equalising a 64 px crop turns a flat wall's noise into a uniform target whose
+            # best L1 answer is flat grey: the histeq head learnt just that (loss 0.22-0.25)
+            terms['enhance'] = L.gamma_target_loss(en, y)
+        if w.get('enhance_noise'):
+            # equalisation's target leaves the fine detail free, and the head amplified the
+            # night frames' noise with the light (median |Laplacian| 1.00 -> 1.75)
+            terms['enhance_noise'] = L.noise_excess_loss(en, y)
         en_rgb_t = en_rgb.detach()
         targets = self.settings.get('fusion_targets')
         if targets == 'sources':
@@ -338,7 +347,6 @@ class DFVOObjective(Objective):
                 vi_t = L.overexposure_corrected(en_t, en_rgb_t, ir_t)
         fused_rgb = to_rgb(torch.cat((out.fused, chroma), 1))
         terms.update(L.dfvo_fusion_losses(out.fused, fused_rgb, vi_t, ir_t, en_rgb_t, en_t))
-        w = self.w
         fusion = (w['sobel'] * terms['sobel'] + w['content'] * terms['content']
                   + w['colour'] * terms['colour'])
         if self.settings.get('fusion_terms') == 'max':
@@ -365,6 +373,7 @@ class DFVOObjective(Objective):
             + w['il_mg'] * terms['il_mg'] + w['il_smooth'] * terms['il_smooth']
             + w['perceptual'] * terms.get('perceptual', 0.0)
             + w.get('enhance', 0.0) * terms.get('enhance', 0.0)
+            + w.get('enhance_noise', 0.0) * terms.get('enhance_noise', 0.0)
             + fusion_scale * fusion)
         return terms, out.fused
 

@@ -18,8 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from fusion_ros.ros.node_support import TransportLoss
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -80,12 +84,17 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 @dataclass
 class Heard:
-    """Messages a listener received, per topic."""
+    """Messages a listener received, per topic, and those it missed in transport (gaps in
+    the publishers' sequence numbers: a starved listener's queue overwrites frames too)."""
 
     messages: dict[str, list] = field(default_factory=dict)
+    losses: dict[str, TransportLoss] = field(default_factory=dict)
 
     def __getitem__(self, topic: str) -> list:
         return self.messages.get(topic, [])
+
+    def lost(self, topic: str) -> int:
+        return self.losses[topic].lost if topic in self.losses else 0
 
 
 @contextmanager
@@ -97,27 +106,44 @@ def listening(topics: dict[str, type]) -> Iterator[Heard]:
     """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.signals import SignalHandlerOptions
 
-    heard = Heard({t: [] for t in topics})
+    from fusion_ros.ros.node_support import TransportLoss
+
+    heard = Heard({t: [] for t in topics}, {t: TransportLoss(from_start=True) for t in topics})
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node('launch_test_listener', context=context)
+    qos = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
+                     reliability=ReliabilityPolicy.BEST_EFFORT)
     for topic, msg_type in topics.items():
-        node.create_subscription(msg_type, topic, heard.messages[topic].append,
-                                 qos_profile_sensor_data)
+        node.create_subscription(
+            msg_type, topic, heard.losses[topic].counting(heard.messages[topic].append), qos)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
         yield heard
+        _drain(heard)
     finally:
         executor.shutdown(timeout_sec=1.0)
         spinner.join(timeout=2.0)
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def _drain(heard: Heard, quiet: float = 0.5, most: float = 10.0) -> None:
+    """Let a lagging spin thread take what is still queued: it takes one message per topic
+    per turn, so a backlog of images trails the small /diagnostics messages."""
+    def received() -> int:
+        return sum(map(len, heard.messages.values()))
+
+    end, last = time.monotonic() + most, -1
+    while time.monotonic() < end and received() != last:
+        last = received()
+        time.sleep(quiet)
 
 
 def run_ros2(ws: Workspace, args: list[str], timeout: float = 120.0,

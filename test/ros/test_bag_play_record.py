@@ -67,7 +67,10 @@ def test_play_keeps_the_recorded_spacing_scaled_by_rate(tick_bag, rate):
     log = np.array([m.time_ns for m in read_bag(tick_bag)], float)
     expected = (log - log[0]) / 1e9 / rate
     actual = np.array([t for t, _ in received]) - received[0][0]
-    error_ms = np.abs(actual - expected) * 1e3
+    # measured from the median offset, not from the first receipt: a loaded CI machine
+    # delivered the first message 15 ms late and the other 20 right on the schedule
+    lag = actual - expected
+    error_ms = np.abs(lag - np.median(lag)) * 1e3
     assert np.median(error_ms) < 5.0 and error_ms.max() < 25.0, error_ms.round(1)
 
 

@@ -317,3 +317,38 @@ def test_warm_up_runs_on_the_inference_thread_before_subscribing(ros_context, mo
         assert len(calls) == 2
     finally:
         node.destroy_node()
+
+
+def test_images_lost_in_transport_are_counted_per_input_and_warned(ros_context):
+    """The subscription callbacks rclpy calls get the MessageInfo: gaps in the publisher's
+    sequence numbers (a starved node's queue overwrote them) show per input in
+    /diagnostics, turn the status WARN and still pair what arrived."""
+    import time
+
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    def info(seq: int) -> dict:
+        return {'publication_sequence_number': seq, 'publisher_gid': {'data': b'cam'}}
+
+    node = make_node(model='max')
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        node._pub_diag = capture = _Capture()
+        receive_thermal, receive_rgb = (sub.callback for sub in node._subs[:2])
+        for k, seq in enumerate((1, 2, 5)):  # thermal 3 and 4 were overwritten
+            receive_thermal(_image((k + 1) * 10**9, 1), info(seq))
+            receive_rgb(_image((k + 1) * 10**9 + 1000, 3), info(k + 1))
+        node.stats.last_thermal = node.stats.last_rgb = time.monotonic()  # not silent
+        node._publish_diagnostics()
+        status = capture.msgs[-1].status[0]
+        values = {kv.key: kv.value for kv in status.values}
+        assert values['thermal lost in transport'] == '2'
+        assert values['rgb lost in transport'] == '0'
+        assert status.level == DiagnosticStatus.WARN and '2 thermal' in status.message
+        assert node.stats.pairs == 3
+        node._publish_diagnostics()  # no new loss: no longer a warning
+        assert capture.msgs[-1].status[0].level == DiagnosticStatus.OK
+    finally:
+        node.trigger_deactivate()
+        node.destroy_node()

@@ -23,13 +23,14 @@ from fusion_ros.io.image_msg import decode_image  # noqa: E402
 from fusion_ros.launch_plan import bag_transports  # noqa: E402
 from fusion_ros.ros.pipeline import isolated_ros_env  # noqa: E402
 from fusion_ros.topics import (  # noqa: E402
+    DIAG_TOPIC,
     FUSED_INFO_TOPIC,
     FUSED_TOPIC,
     RGB_TOPIC,
     THERMAL_TOPIC,
     compressed,
 )
-from test.bounds import MIN_FUSED_SHARE  # noqa: E402
+from test.accounting import assert_every_pair_accounted  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -76,7 +77,10 @@ def test_jpeg_bag_replays_through_the_node_with_camera_info(jpeg_bag, tmp_path):
     pairs = count_pairs(jpeg_bag, (compressed(THERMAL_TOPIC), compressed(RGB_TOPIC)))
     assert pairs == 40
     fused = list(read_bag(out, [FUSED_TOPIC]))
-    assert len(fused) >= MIN_FUSED_SHARE * pairs, (len(fused), res.stdout[-2000:])
+    statuses = [s for m in read_bag(out, [DIAG_TOPIC]) for s in m.decode().status
+                if s.name.endswith(': fusion')]
+    assert_every_pair_accounted({kv.key: kv.value for kv in statuses[-1].values}, pairs,
+                                len(fused))
     # fused/camera_info: the RGB camera's CameraInfo with the stamp of each fused frame
     infos = {m.header_stamp(): m.decode() for m in read_bag(out, [FUSED_INFO_TOPIC])}
     assert {m.header_stamp() for m in fused} <= set(infos)

@@ -64,7 +64,8 @@ def test_didfuse_loss_terms():
 
 
 def test_guided_filter_and_dark_channel():
-    from fusion_ros.training.losses import dark_channel, guided_filter
+    from fusion_ros.ops.filters import guided_filter
+    from fusion_ros.training.losses import dark_channel
 
     flat = torch.full((1, 1, 20, 20), 0.3)
     assert torch.allclose(guided_filter(flat, flat, radius=3), flat, atol=1e-6)
@@ -147,3 +148,67 @@ def test_edge_preservation_rewards_kept_edges_and_has_finite_gradients():
     fused = (0.5 + 0.01 * torch.randn_like(a)).requires_grad_()
     (1 - edge_preservation(fused, a, b).mean()).backward()
     assert torch.isfinite(fused.grad).all() and fused.grad.abs().sum() > 0
+
+
+def test_laplacian_is_opencvs_and_noise_excess_allows_light_but_not_amplified_detail():
+    import cv2
+    import numpy as np
+
+    from fusion_ros.training.losses import laplacian, noise_excess_loss
+
+    rng = np.random.default_rng(0)
+    image = rng.random((24, 32), dtype=np.float32)
+    ours = laplacian(torch.from_numpy(image)[None, None])[0, 0].numpy()
+    assert np.allclose(ours, cv2.Laplacian(image, cv2.CV_32F, borderType=cv2.BORDER_REPLICATE),
+                       atol=1e-5)
+    dark = torch.from_numpy(image)[None, None] * 0.1  # a dark frame with fine noise
+    assert float(noise_excess_loss(dark + 0.5, dark)) < 1e-7  # brighter, same detail: free
+    assert float(noise_excess_loss(torch.full_like(dark, 0.5), dark)) == 0  # smoothed: free
+    assert float(noise_excess_loss(dark * 4, dark)) > 0.05  # gain amplifies the noise: paid
+
+
+def test_gamma_lift_brings_dark_images_to_the_level_keeps_order_and_leaves_bright_ones():
+    from fusion_ros.training.losses import gamma_lifted, gamma_target_loss
+
+    ramp = torch.linspace(0.01, 0.2, 64).reshape(1, 1, 8, 8)  # a dark frame
+    bright = torch.linspace(0.3, 0.9, 64).reshape(1, 1, 8, 8)  # mean 0.6: already lit
+    lifted = gamma_lifted(torch.cat([ramp, bright]), level=0.45)
+    assert 0.35 < float(lifted[0].mean()) < 0.55  # one gamma: the mean moves to ~the level
+    flat = lifted[0].flatten()
+    assert bool((flat[1:] > flat[:-1]).all())  # monotone: the structure stays, none flattened
+    assert torch.allclose(lifted[1], bright)  # never darkened
+    # the target is not trained through: only the enhanced image gets a gradient
+    y = ramp.clone().requires_grad_()
+    enhanced = torch.full_like(ramp, 0.5, requires_grad=True)
+    gamma_target_loss(enhanced, y).backward()
+    assert y.grad is None and enhanced.grad.abs().sum() > 0
+
+
+def test_enhancement_target_is_brighter_than_a_noisy_night_frame_and_no_noisier():
+    from fusion_ros.training.losses import gamma_target_loss, laplacian, lifted_denoised
+
+    torch.manual_seed(0)
+    scene = torch.zeros(1, 1, 64, 64)
+    scene[..., 16:48, 16:48] = 0.15  # a dim object on a dark background
+    night = (scene + 0.05 + 0.01 * torch.randn_like(scene)).clamp(0, 1)
+    target = lifted_denoised(night)
+    assert float(target.mean()) > 3 * float(night.mean())
+    flat = (slice(None), slice(None), slice(2, 12), slice(2, 62))  # background only: noise
+    assert float(laplacian(target)[flat].abs().median()) < float(
+        laplacian(night)[flat].abs().median())
+    inside, outside = target[..., 20:44, 20:44].mean(), target[..., :12, :].mean()
+    assert float(inside - outside) > 0.15  # the object's edge survives the smoothing
+    assert float(gamma_target_loss(target, night)) < 1e-6
+
+
+def test_self_guided_filter_is_the_guided_filter_of_an_image_by_itself():
+    from fusion_ros.ops.filters import box_blur, guided_filter, self_guided_filter
+
+    y = torch.rand(2, 1, 33, 40, generator=torch.Generator().manual_seed(0)) * 0.3
+    ref = guided_filter(y, y, radius=2, eps=1e-4)
+    torch.testing.assert_close(self_guided_filter(y, 2, 1e-4), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(self_guided_filter(y, 2, 1e-4, mean=box_blur(y, 2)), ref,
+                               atol=1e-5, rtol=0)
+    half = self_guided_filter(y.half(), 2, 1e-4)
+    assert half.dtype == torch.float16
+    torch.testing.assert_close(half.float(), ref, atol=2e-3, rtol=0)

@@ -136,6 +136,43 @@ def test_dfvo_histeq_target_trains_the_enhancement_head_towards_equalised_light(
     assert float(histogram_target_loss(target + checker, y)) < 1e-6
 
 
+def test_dfvo_enhance_noise_weight_adds_a_term_that_trains_only_the_enhancement_head(pair_set):
+    from fusion_ros.training.losses import noise_excess_loss
+
+    batch = _batch(pair_set, n=2)
+    without = _objective('dfvo', enhance_target='histeq')
+    assert 'enhance_noise' not in without(*batch)
+    objective = _objective('dfvo', enhance_target='histeq')
+    objective.w['enhance_noise'] = 1000.0
+    terms = objective(*batch)
+    assert float(terms['enhance_noise'].detach()) > 0  # an untrained head: noisier than the input
+    # the total is the one without the term plus the weighted term (same weights, same seed)
+    assert torch.isclose(terms['total'], without(*batch)['total'] + 1000 * terms['enhance_noise'],
+                         rtol=1e-4)
+    objective.zero_grad()
+    terms['enhance_noise'].backward()
+    assert objective.model.EnDecode1.Conv.weight.grad.abs().sum() > 0
+    assert objective.model.FuDecode1.Conv.weight.grad is None
+    ir, rgb, _ = batch
+    out, _ = objective.model.forward_all(ir, objective.luminance(rgb))
+    assert torch.isclose(terms['enhance_noise'],
+                         noise_excess_loss(out.enhanced, objective.luminance(rgb)), rtol=1e-3)
+
+
+def test_dfvo_gamma_enhance_target_is_the_gamma_lifted_visible(pair_set):
+    from fusion_ros.training.losses import gamma_target_loss
+
+    batch = _batch(pair_set, n=2)
+    objective = _objective('dfvo', enhance_target='gamma')
+    terms = objective(*batch)
+    ir, rgb, _ = batch
+    out, _ = objective.model.forward_all(ir, objective.luminance(rgb))
+    y = objective.luminance(rgb)
+    assert torch.isclose(terms['enhance'], gamma_target_loss(out.enhanced, y), rtol=1e-3)
+    histeq = _objective('dfvo', enhance_target='histeq')(*batch)['enhance']
+    assert not torch.isclose(terms['enhance'], histeq, rtol=1e-2)
+
+
 def test_dfvo_fusion_targets_can_be_the_inputs(pair_set, monkeypatch):
     from fusion_ros.training import losses
 
