@@ -13,6 +13,8 @@ ROS2_TOOLS := $(FUSION_ROS_SHARED)/ros2/install.sh
 TOOLS_STAMP := $(VENV)/.ros2-tools-stamp
 # pip prints one warning per missing local index directory; they are noise here.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+# the slowest tests and a JUnit report (.ci/summary.py names what failed from it)
+PYTEST_ARGS ?= --durations=25 --junitxml=test-results/junit.xml
 
 .PHONY: setup tools demo test lint clean help
 
@@ -45,10 +47,10 @@ tools: $(TOOLS_STAMP)
 
 test: setup tools
 	$(BIN)/ruff check fusion_ros test launch setup.py
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check fusion_ros test launch setup.py
 
 clean:
-	rm -rf $(VENV) demo_out
+	rm -rf $(VENV) demo_out test-results

@@ -17,6 +17,22 @@ def counters(values: Mapping[str, str]) -> dict[str, int]:
     return {k: int(v) for k, v in values.items() if v.isdigit()}
 
 
+def in_flight(n: Mapping[str, int]) -> int:
+    """Pairs a status counted that are not yet fused, dropped, failed or skipped."""
+    return n['pairs'] - sum(n[k] for k in ('fused', 'dropped', 'errors',
+                                           'skipped for max_rate', 'unfused (no model)'))
+
+
+def drained(before: Mapping[str, str], after: Mapping[str, str], fused_seen: int,
+            fused_missed: int = 0) -> bool:
+    """Whether two successive fusion statuses show a stream that has drained: no new pair
+    between them, none in flight, and the fused frames the node counted heard or counted lost
+    (up to 2 at the tail, where no later frame reveals a gap)."""
+    a, b = counters(before), counters(after)
+    return (a['pairs'] == b['pairs'] and in_flight(b) == 0
+            and fused_seen + fused_missed >= b['fused'] - 2)
+
+
 def assert_every_pair_accounted(values: Mapping[str, str], pairs: int, fused_seen: int,
                                 final: bool = True, fused_missed: int = 0) -> None:
     """``values``: a status of the fusion node, its last one after the stream drained
@@ -25,9 +41,7 @@ def assert_every_pair_accounted(values: Mapping[str, str], pairs: int, fused_see
     listener starved on a loaded machine misses frames the node did publish)."""
     n = counters(values)
     # at a snapshot one pair may wait in the slot and one be in inference
-    in_flight = n['pairs'] - sum(n[k] for k in ('fused', 'dropped', 'errors',
-                                                'skipped for max_rate', 'unfused (no model)'))
-    assert 0 <= in_flight <= (0 if final else 2), n
+    assert 0 <= in_flight(n) <= (0 if final else 2), n
     assert min(10, pairs // 4) <= fused_seen <= pairs, (fused_seen, n)
     if final:
         lost = n['thermal lost in transport'] + n['rgb lost in transport']

@@ -218,7 +218,8 @@ def _play(args: argparse.Namespace) -> int:
         print(f'playing {args.bag} ({n} topics) at {args.rate:g}x'
               + (', looping' if args.loop else '') + '; Ctrl-C stops', flush=True)
         start = time.monotonic()
-        count = player.play(should_stop=stop.is_set)
+        count = player.play(should_stop=stop.is_set, on_pass=lambda k, total: print(
+            f'pass {k} done ({total} messages so far)', flush=True) if args.loop else None)
         print(f'published {count} messages in {time.monotonic() - start:.1f} s'
               + (' (stopped)' if stop.is_set() else ''))
     return INTERRUPTED if stop.is_set() else 0

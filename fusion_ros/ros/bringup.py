@@ -21,10 +21,12 @@ from rclpy.qos import QoSProfile
 from fusion_ros.errors import ConnectionTimeout
 from fusion_ros.launch_plan import NodePlan, ros_arguments
 from fusion_ros.resources import share_file
+from fusion_ros.ros.node_support import TransportLoss
 from fusion_ros.ros.player import BagPlayer
 from fusion_ros.ros.qos import make_qos
 from fusion_ros.ros.recorder import TopicRecorder
 from fusion_ros.ros.session import apply_transport_defaults, ros_session
+from fusion_ros.ros.status_board import StatusBoard
 from fusion_ros.topics import (
     DETECTOR_OUTPUTS,
     DIAG_TOPIC,
@@ -149,11 +151,14 @@ def run_bringup(
     record: Path | None = None,
     ready_timeout_s: float = 60.0,
     drain_s: float = 3.0,
+    drain_limit_s: float = 60.0,
     echo: Callable[[str], None] = print,
     env: dict[str, str] | None = None,
 ) -> BringupResult:
     """Run the nodes until SIGINT/SIGTERM, a crash, or (``exit_after_bag``) the end of the
-    bag plus the outputs draining (no new output but diagnostics for ``drain_s``)."""
+    bag plus the outputs draining: no new output but diagnostics for ``drain_s``, and every
+    output the nodes' statuses count as published heard (or counted lost in transport), for
+    at most ``drain_limit_s`` after the bag."""
     env = dict(os.environ if env is None else env)
     apply_transport_defaults(env)
     for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'RMW_IMPLEMENTATION',
@@ -167,7 +172,7 @@ def run_bringup(
                              echo) for p in plans]
         try:
             _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, record,
-                       ready_timeout_s, drain_s, echo)
+                       ready_timeout_s, (drain_s, drain_limit_s), echo)
         finally:
             result.interrupted = stop.is_set()
             for p in reversed(procs):  # consumers first, then all shut down side by side
@@ -179,10 +184,11 @@ def run_bringup(
 
 
 def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, record,
-               ready_timeout_s, drain_s, echo) -> None:
+               ready_timeout_s, drain, echo) -> None:
     outputs = {_ns(t, namespace) if t != DIAG_TOPIC else t: ty
                for t, ty in {**FUSION_OUTPUTS, **DETECTOR_OUTPUTS}.items()}
     counts = {t: 0 for t in outputs}
+    lost_on_the_way: dict[str, TransportLoss] = {}  # without a recorder
     recorder = None
     reliable: QoSProfile = make_qos('reliable', 100)
     if record is not None:
@@ -192,12 +198,24 @@ def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, 
         from fusion_ros.ros.msg_types import import_msg_type
 
         for topic, msgtype in outputs.items():
-            node.create_subscription(import_msg_type(msgtype), topic,
-                                     lambda _m, t=topic: counts.__setitem__(t, counts[t] + 1),
-                                     reliable, raw=True)
+            lost_on_the_way[topic] = TransportLoss()
+            node.create_subscription(
+                import_msg_type(msgtype), topic, lost_on_the_way[topic].counting(
+                    lambda _m, t=topic: counts.__setitem__(t, counts[t] + 1)),
+                reliable, raw=True)
 
     def count(topic: str) -> int:
         return len(recorder.receipts[topic]) if recorder is not None else counts[topic]
+
+    def heard(topic: str) -> int:  # received, or known lost on the way
+        losses = recorder.losses if recorder is not None else lost_on_the_way
+        return count(topic) + (losses[topic].lost if topic in losses else 0)
+
+    board = StatusBoard()
+    if exit_after_bag:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        node.create_subscription(DiagnosticArray, DIAG_TOPIC, board.on_diagnostics, reliable)
 
     try:
         if bag is not None:
@@ -215,7 +233,12 @@ def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, 
                     # every output, not only fused: the detector's trail the fused frames
                     # (diagnostics never go quiet)
                     data = [t for t in outputs if t != DIAG_TOPIC]
-                    _drain(lambda: sum(map(count, data)), drain_s, stop, procs)
+                    waiting = _drain(lambda: sum(map(count, data)),
+                                     lambda: board.unaccounted(heard, namespace), *drain,
+                                     stop, procs)
+                    if waiting:
+                        echo(f'[bringup] stopped waiting after {drain[1]:g} s with outputs '
+                             f'still unaccounted: {", ".join(waiting)}')
                     return
         while not stop.is_set() and all(p.proc.poll() is None for p in procs):
             time.sleep(0.1)
@@ -231,16 +254,28 @@ def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, 
         result.received = {t: count(t) for t in outputs}
 
 
-def _drain(count: Callable[[], int], quiet_s: float, stop: threading.Event,
-           procs: Sequence[NodeProcess]) -> None:
+def _drain(count: Callable[[], int], unaccounted: Callable[[], list[str]], quiet_s: float,
+           limit_s: float, stop: threading.Event, procs: Sequence[NodeProcess]) -> list[str]:
+    """Wait until no new output came for ``quiet_s`` and nothing is ``unaccounted()``, for
+    at most ``limit_s``; return what was still unaccounted then (empty when drained).
+
+    Quiet alone is not enough: on a starved machine a slow detector can take longer than
+    ``quiet_s`` for one image, and this process may not have taken what already arrived.
+    """
     last, since = count(), time.monotonic()
-    while time.monotonic() - since < quiet_s and not stop.is_set():
+    deadline = since + max(limit_s, quiet_s)
+    while not stop.is_set():
         if any(p.proc.poll() is not None for p in procs):
-            return
-        time.sleep(0.05)
+            return []
         now = count()
         if now != last:
             last, since = now, time.monotonic()
+        if time.monotonic() - since >= quiet_s:
+            waiting = unaccounted()
+            if not waiting or time.monotonic() > deadline:
+                return waiting
+        time.sleep(0.05)
+    return []
 
 
 class _NamespacedPlayer(BagPlayer):

@@ -15,12 +15,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -30,6 +31,7 @@ from fusion_ros.ros.player import BagPlayer
 from fusion_ros.ros.qos import make_qos
 from fusion_ros.ros.recorder import TopicRecorder
 from fusion_ros.ros.session import apply_transport_defaults
+from fusion_ros.ros.status_board import StatusBoard
 from fusion_ros.topics import (
     DAY_TOPIC,
     DIAG_TOPIC,
@@ -114,12 +116,15 @@ def run_pipeline(
     env: dict[str, str] | None = None,
     ready_timeout_s: float = 60.0,
     drain_s: float = 3.0,
+    drain_limit_s: float = 60.0,
 ) -> PipelineReport:
     """Start ``fusion_node`` with ``node_args`` (after ``--ros-args``), play ``in_bag``, record.
 
     ``slop_s`` and ``queue_size`` must be the node's, so the expected pair count is right.
     The caller's process joins the same ROS graph: call this with ``os.environ`` already
-    holding ``env`` (see :func:`isolated_ros_env`).
+    holding ``env`` (see :func:`isolated_ros_env`). After the bag it waits until the node's
+    own counters say every pair is settled and every fused frame was recorded or counted
+    lost (at most ``drain_limit_s``), so the report's counts are final on a busy machine.
     """
     env = env or isolated_ros_env()
     for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'FASTDDS_DEFAULT_PROFILES_FILE',
@@ -145,6 +150,9 @@ def run_pipeline(
         player.prepare()
         recorder = TopicRecorder(node, out_bag, FUSION_OUTPUTS, make_qos('reliable', 200),
                                  stamped=[FUSED_TOPIC])
+        board = StatusBoard()
+        node.create_subscription(DiagnosticArray, DIAG_TOPIC, board.on_diagnostics,
+                                 make_qos('reliable', 50))
         spinner.start()
         with recorder:
             _wait_ready(player, recorder, proc, ready_timeout_s)
@@ -156,7 +164,8 @@ def run_pipeline(
 
             start = time.monotonic()
             player.play(on_publish, should_stop=lambda: proc.poll() is not None)
-            _drain(recorder, expected, drain_s)
+            _drain(recorder, board, expected, drain_s, drain_limit_s,
+                   alive=lambda: proc.poll() is None)
             wall_s = time.monotonic() - start
     finally:
         code = _stop(proc)
@@ -190,20 +199,28 @@ def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: subprocess.Pop
     time.sleep(0.3)  # let discovery settle in both directions
 
 
-def _drain(recorder: TopicRecorder, expected: int, quiet_s: float) -> None:
-    """Wait until every expected fused frame arrived or nothing arrived for ``quiet_s``, then
-    for a diagnostics status newer than the last fused frame (the 1 Hz status then counts
-    every pair: the report's node counts are final)."""
+def _drain(recorder: TopicRecorder, board: StatusBoard, expected: int, quiet_s: float,
+           limit_s: float, alive: Callable[[], bool]) -> None:
+    """Wait until every expected fused frame arrived or none came for ``quiet_s``, and the
+    node's last status arrived after the last fused frame and accounts for everything: no
+    pair in flight, every fused frame it counted recorded or counted lost. At most
+    ``limit_s``: then the report shows what was missing."""
     received = recorder.receipts[FUSED_TOPIC]
+
+    def heard(topic: str) -> int:
+        return len(recorder.receipts.get(topic, ())) + (
+            recorder.losses[topic].lost if topic in recorder.losses else 0)
+
     last_n, last_change = -1, time.monotonic()
-    while len(received) < expected and time.monotonic() - last_change < quiet_s:
+    deadline = last_change + max(limit_s, quiet_s)
+    while time.monotonic() < deadline and alive():
         if len(received) != last_n:
             last_n, last_change = len(received), time.monotonic()
-        time.sleep(0.05)
-    diagnostics = recorder.receipts[DIAG_TOPIC]
-    deadline = time.monotonic() + 2.5
-    while received and time.monotonic() < deadline and (
-            not diagnostics or diagnostics[-1][1] <= received[-1][1]):
+        quiet = len(received) >= expected or time.monotonic() - last_change >= quiet_s
+        newer = not received or board.received_at(': fusion') > received[-1][1]
+        if quiet and newer and board.find(': fusion') is not None and not board.unaccounted(
+                heard):
+            return
         time.sleep(0.05)
 
 

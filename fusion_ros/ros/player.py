@@ -34,6 +34,8 @@ class BagPlayer:
         loop: play again from ``start_s`` when the end is reached, until stopped.
         clock_hz: also publish ``/clock`` (bag time) at this rate and with every message,
             for nodes run with ``use_sim_time``; 0 disables it.
+        monotonic, sleep: the wall clock the schedule runs on (a test passes a simulated
+            one, to check the schedule whatever the machine's load).
     """
 
     def __init__(
@@ -48,6 +50,8 @@ class BagPlayer:
         duration_s: float | None = None,
         loop: bool = False,
         clock_hz: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not rate > 0:
             raise ConfigError(f'rate must be > 0, got {rate!r}')
@@ -61,6 +65,7 @@ class BagPlayer:
         self.start_ns = int(start_s * 1e9)
         self.duration_ns = None if duration_s is None else int(duration_s * 1e9)
         self.loop, self.clock_hz = loop, clock_hz
+        self._monotonic, self._sleep = monotonic, sleep
         self._pubs: dict[str, object] = {}
         self._types: dict[str, str] = {}
         self._clock_pub = None
@@ -91,6 +96,17 @@ class BagPlayer:
             p for t, p in self._pubs.items() if t in set(topics)]
         return min((p.get_subscription_count() for p in pubs), default=0)
 
+    def wait_for_acknowledged(self, timeout_s: float) -> bool:
+        """Wait until every reliable subscriber has acknowledged what was published (best
+        effort publishers have nothing to wait for); False on timeout."""
+        from rclpy.duration import Duration
+        from rclpy.qos import ReliabilityPolicy
+
+        if self.qos.reliability != ReliabilityPolicy.RELIABLE:
+            return True
+        wait = Duration(nanoseconds=int(timeout_s * 1e9))
+        return all(p.wait_for_all_acked(wait) for p in self._pubs.values())
+
     def prepared_types(self) -> dict[str, str]:
         """``{topic: msgtype}`` of the publishers made so far."""
         return dict(self._types)
@@ -111,28 +127,34 @@ class BagPlayer:
                     should_stop: Callable[[], bool] | None) -> bool:
         """Sleep until ``due`` (monotonic), ticking /clock; False when asked to stop."""
         tick = 1.0 / self.clock_hz if self._clock_pub is not None else 0.05
-        while (delay := due - time.monotonic()) > 0:
+        while (delay := due - self._monotonic()) > 0:
             if should_stop is not None and should_stop():
                 return False
-            time.sleep(min(delay, tick))
-            if self._clock_pub is not None and due - time.monotonic() > 0:
-                self._publish_clock(bag_ns_at(time.monotonic()))
+            self._sleep(min(delay, tick))
+            if self._clock_pub is not None and due - self._monotonic() > 0:
+                self._publish_clock(bag_ns_at(self._monotonic()))
         return True
 
     def play(
         self,
         on_publish: Callable[[BagMessage, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        on_pass: Callable[[int, int], None] | None = None,
     ) -> int:
         """Publish with the recorded spacing (once, or until stopped with ``loop``); return
         the number of messages published.
 
-        ``on_publish(message, wall_time_ns)`` is called right after each publish.
+        ``on_publish(message, wall_time_ns)`` is called right after each publish, and
+        ``on_pass(passes, messages)`` after each whole pass through the bag.
         """
-        count = 0
+        count = passes = 0
         while True:
             played = self._play_once(on_publish, should_stop)
             count += played
+            if played and not (should_stop is not None and should_stop()):
+                passes += 1
+                if on_pass is not None:
+                    on_pass(passes, count)
             if not self.loop or played == 0 or (should_stop is not None and should_stop()):
                 return count
 
@@ -149,7 +171,7 @@ class BagPlayer:
             if msg.time_ns - first < self.start_ns:
                 continue
             if begin is None:  # the clock starts at the first message, after the bag opened
-                begin, start_wall = first + self.start_ns, time.monotonic()
+                begin, start_wall = first + self.start_ns, self._monotonic()
             offset = msg.time_ns - begin
             if self.duration_ns is not None and offset > self.duration_ns:
                 break

@@ -55,9 +55,12 @@ class TopicRecorder:
             for topic, msgtype in topics.items()
         ]
         self._thread = threading.Thread(target=self._write, name='recorder', daemon=True)
+        self._closed = False
 
     def _make_cb(self, topic: str, msgtype: str):
         def cb(raw: bytes) -> None:
+            if self._closed:  # after the bag closed: neither written nor counted as recorded
+                return
             now = time.time_ns()
             stamp = cdr_header_stamp(raw) if topic in self._stamped else None
             self.receipts[topic].append((stamp, now))
@@ -79,6 +82,7 @@ class TopicRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closed = True
         self._queue.put(None)
         self._thread.join()
         self._writer.__exit__(*exc)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,8 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource  # n
 from sensor_msgs.msg import Image  # noqa: E402
 
 from launch import LaunchDescription  # noqa: E402
-from test.accounting import assert_every_pair_accounted  # noqa: E402
+from test.accounting import assert_every_pair_accounted, drained  # noqa: E402
+from test.bounds import HANG_S, wait_until  # noqa: E402
 from test.launch.conftest import listening  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.toolchain, pytest.mark.shared]
@@ -81,22 +81,25 @@ def test_real_pairs_are_fused_at_their_own_size(real_bag, player):
     for m in read_bag(real_bag, [RGB_TOPIC]):
         msg = m.decode()
         sizes[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = (msg.width, msg.height)
+    def statuses() -> list[dict[str, str]]:
+        return [{kv.key: kv.value for kv in st.values} for d in list(heard['/diagnostics'])
+                for st in d.status if 'fusion' in st.name]
+
+    def played_and_drained() -> bool:
+        last = statuses()[-2:]
+        return (player.return_code is not None and len(last) == 2
+                and drained(*last, len(heard['/fused/image_raw']),
+                            heard.lost('/fused/image_raw')))
+
     with listening({'/fused/image_raw': Image, '/diagnostics': DiagnosticArray}) as heard:
-        end = time.monotonic() + 30.0
-        while time.monotonic() < end and len(heard['/fused/image_raw']) < PAIRS:
-            time.sleep(0.2)
-        time.sleep(1.5)  # one more status after the last fused frame
+        # the whole bag played, and the node's statuses say it has taken and fused or counted
+        # every pair: how many it fuses on a loaded machine is a speed, each one is accounted
+        wait_until(played_and_drained, 'the bag to play and the node to drain', HANG_S,
+                   context=lambda: f'player {player.return_code}, {statuses()[-1:]}')
     fused = heard['/fused/image_raw']
-    fusion = [st for d in heard['/diagnostics'] for st in d.status if 'fusion' in st.name]
-    assert fusion, 'no fusion status on /diagnostics'
-    # how many pairs a loaded machine fuses is a speed; each one is accounted for
-    assert_every_pair_accounted({kv.key: kv.value for kv in fusion[-1].values}, PAIRS,
-                                len(fused), final=False,
+    assert_every_pair_accounted(statuses()[-1], PAIRS, len(fused),
                                 fused_missed=heard.lost('/fused/image_raw'))
     for msg in fused:
         key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
         assert sizes[key] == (msg.width, msg.height) and msg.encoding == 'rgb8'
-    end = time.monotonic() + 20.0
-    while player.return_code is None and time.monotonic() < end:
-        time.sleep(0.1)
     assert player.return_code == 0  # the whole bag played

@@ -12,6 +12,7 @@ from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 from fusion_ros.ros.fusion_node import FusionNode  # noqa: E402
+from test.bounds import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -306,9 +307,7 @@ def test_warm_up_runs_on_the_inference_thread_before_subscribing(ros_context, mo
         assert node.set_parameters([Parameter('model', value='laplacian')])[0].successful
         assert len(calls) == 1  # the parameter thread does not warm it
         node._slot.put((_image(10**9, 1), _image(10**9, 3), time.monotonic()))
-        deadline = time.monotonic() + 10
-        while node.stats.fused < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: node.stats.fused + node.stats.errors >= 1, 'the pair to be fused')
         assert node.stats.fused == 1 and node.stats.errors == 0
         assert calls[1:] == [('laplacian', 'fusion_worker', 8, 8, 3)]
         # re-activation with the same engine does not warm again

@@ -5,17 +5,18 @@ from the publisher's sequence numbers, against real Fast DDS and on made-up Mess
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
 
+from rclpy.duration import Duration  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from fusion_ros.ros.node_support import TransportLoss  # noqa: E402
 from fusion_ros.ros.qos import make_qos  # noqa: E402
 from fusion_ros.ros.session import ros_session  # noqa: E402
+from test.bounds import HANG_S, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -62,27 +63,25 @@ def test_a_starved_subscription_counts_every_message_its_queue_overwrote():
     def callback(msg: String) -> None:
         if not started.is_set():
             started.set()
-            release.wait(10.0)  # the executor is stuck here: the reader queue fills up
+            release.wait(HANG_S)  # the executor is stuck here: the reader queue fills up
         received.append(msg.data)
 
     with ros_session('transport_loss') as (node, _):
         qos = make_qos('reliable', 2)
-        node.create_subscription(String, 'loss_probe', loss.counting(callback, missed.append),
-                                 qos)
+        sub = node.create_subscription(String, 'loss_probe',
+                                       loss.counting(callback, missed.append), qos)
         pub = node.create_publisher(String, 'loss_probe', qos)
-        deadline = time.monotonic() + 30
-        while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)
+        wait_until(lambda: pub.get_subscription_count() >= 1 and sub.get_publisher_count() >= 1,
+                   'discovery')
         pub.publish(String(data='0'))
-        assert started.wait(10.0)
-        time.sleep(0.1)  # the first callback is now blocked
+        assert started.wait(HANG_S)  # the first callback is now blocked
         for k in range(1, 13):
             pub.publish(String(data=str(k)))
-        time.sleep(0.5)
+        # reliable: once acknowledged, each message sits in the reader's keep-last-2 queue,
+        # or was overwritten there
+        assert pub.wait_for_all_acked(Duration(seconds=HANG_S))
         release.set()
-        while len(received) + loss.lost < 13 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(received) + loss.lost >= 13, 'the queue to be taken')
     assert received[0] == '0' and received[-1] == '12'
     assert loss.lost > 0 and sum(missed) == loss.lost
     assert len(received) + loss.lost == 13
