@@ -5,3 +5,6 @@ DEFAULT_MODEL = 'fastfusion'  # our real-time model; ships trained in models/fas
 # engine precisions (fusion_ros.engine.precision says what auto resolves to)
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 DEFAULT_PRECISION = 'auto'
+# what runs the network (fusion_ros.engine.runtimes says what auto resolves to)
+BACKENDS = ('auto', 'torch', 'openvino', 'onnxruntime')
+DEFAULT_BACKEND = 'auto'

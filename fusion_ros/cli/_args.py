@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from fusion_ros.defaults import DEFAULT_PRECISION, PRECISIONS
+from fusion_ros.defaults import BACKENDS, DEFAULT_BACKEND, DEFAULT_PRECISION, PRECISIONS
 
 
 def size(text: str) -> tuple[int, int]:
@@ -38,8 +38,11 @@ def model_option(text: str) -> tuple[str, object]:
     return key.strip(), yaml.safe_load(value)
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | None) -> None:
-    """--model/--weights/--weights-format/--option/--device/--precision/--random-init."""
+def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | None,
+                        backend_flag: str = '--backend') -> None:
+    """--model/--weights/--weights-format/--option/--device/--precision/--backend/--compile/
+    --random-init. ``backend_flag`` names the backend option where ``--backend`` means
+    something else (eval-detection's detector)."""
     parser.add_argument('--model', default=default_model,
                         help='registered model name, see "fusion-ros models" '
                              '(default: %(default)s)')
@@ -58,6 +61,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | No
                         help='inference precision: auto picks bf16/fp16 with channels_last '
                              'where the hardware computes them natively and the model gains, '
                              'else fp32; fp16 needs CUDA (default: auto)')
+    parser.add_argument(backend_flag, dest='fusion_backend', default=DEFAULT_BACKEND,
+                        choices=BACKENDS,
+                        help='what runs the network: torch, or the network exported to ONNX '
+                             'and run by openvino or onnxruntime (cached after the first '
+                             'run); auto: openvino for the heavy models on CPUs with native '
+                             'bf16, else torch (default: %(default)s)')
     parser.add_argument('--compile', action='store_true',
                         help='run the network through torch.compile (compiled during '
                              'warm-up; falls back to eager with the reason)')
@@ -72,7 +81,8 @@ def engine_from_args(args: argparse.Namespace, *, enhanced: bool) -> Any:
     return FusionEngine(args.model, weights=args.weights, weights_format=args.weights_format,
                         device=args.device, precision=args.precision,
                         model_options=dict(args.options), random_init=args.random_init,
-                        compile=args.compile, enhanced=enhanced)
+                        compile=args.compile, enhanced=enhanced,
+                        backend=args.fusion_backend)
 
 
 def check_output_folder(path: Path, option: str = '--out') -> None:

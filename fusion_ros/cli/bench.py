@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from fusion_ros.cli._args import add_model_arguments, positive_float, size
-from fusion_ros.defaults import DEFAULT_MODEL, PRECISIONS
+from fusion_ros.defaults import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, PRECISIONS
 from fusion_ros.errors import ConfigError
 
 
@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            'cuda or cuda:N')
     pipe.add_argument('--precision', default='auto', choices=PRECISIONS,
                       help="the node's precision and the reference engine's (default: auto)")
+    pipe.add_argument('--backend', default=DEFAULT_BACKEND, choices=BACKENDS,
+                      help="the node's backend and the reference engine's (default: auto)")
     pipe.add_argument('--no-enhanced', action='store_true',
                       help='node without enhanced/image_raw')
     pipe.add_argument('--param', action='append', default=[], metavar='NAME:=VALUE',
@@ -104,7 +106,8 @@ def _pipeline(args: argparse.Namespace) -> int:
                             progress=False)
         node_args = ['-p', f'model:={args.model}',
                      '-p', f'publish_enhanced:={"false" if args.no_enhanced else "true"}',
-                     '-p', f'device:={args.device}', '-p', f'precision:={args.precision}']
+                     '-p', f'device:={args.device}', '-p', f'precision:={args.precision}',
+                     '-p', f'backend:={args.backend}']
         if args.weights:
             node_args += ['-p', f'weights:={args.weights}']
         for param in args.param:
@@ -115,13 +118,14 @@ def _pipeline(args: argparse.Namespace) -> int:
         return 1
     # the reference engine on the node's device: a CPU reference beside a GPU node said nothing
     engine = bench_model(args.model, args.size, device=args.device, precision=args.precision,
-                         repeat=30, warmup=3,
+                         repeat=30, warmup=3, backend=args.backend,
                          weights=args.weights or None, enhanced=not args.no_enhanced)
     summary = report.summary()
     in_node = report.node_inference_ms
     result = {
         'model': args.model, 'size': f'{args.size[0]}x{args.size[1]}', 'rate_hz': args.rate,
-        'device': engine['device'], 'precision': engine['precision_text'], **summary,
+        'device': engine['device'], 'precision': engine['precision_text'],
+        'backend': engine['backend'], **summary,
         'node_engine_ms_median': in_node, 'engine_ms_median': engine['ms_median'],
         'ros_overhead_ms': summary['latency_p50_ms'] - (in_node or engine['ms_median']),
         'node_stages_ms': report.node_stages_ms,
@@ -154,13 +158,14 @@ def _model(args: argparse.Namespace) -> int:
                          repeat=args.repeat, warmup=args.warmup, weights=args.weights,
                          random_init=args.random_init, model_options=dict(args.options),
                          channels_last=args.channels_last, compile=args.compile,
-                         model_only=args.model_only)
+                         model_only=args.model_only, backend=args.fusion_backend)
     if args.json:
         print(json.dumps(result))
     else:
         scope = 'model only' if args.model_only else 'engine'
         print(f"{result['model']} ({scope}) {result['size']} {result['device']} "
-              f"{result['precision_text']}{' compiled' if result['compiled'] else ''}: "
+              f"{result['backend']} {result['precision_text']}"
+              f"{' compiled' if result['compiled'] else ''}: "
               f"{result['ms_median']:.1f} ms median, {result['ms_p95']:.1f} ms p95, "
               f"peak {result['peak_mem_mb']:.0f} MB, {result['params']:,d} params")
         if result['compile_error']:

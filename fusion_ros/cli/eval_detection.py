@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help='PASCAL VOC XML folder, one NAME.xml per image')
     src.add_argument('--limit', type=int, default=None, help='use at most N frames')
     src.add_argument('--every', type=int, default=1, help='use every K-th frame (default 1)')
-    add_model_arguments(parser, DEFAULT_MODEL)
+    add_model_arguments(parser, DEFAULT_MODEL, backend_flag='--fusion-backend')
     det = parser.add_argument_group('detector')
     det.add_argument('--backend', default='hog', choices=('hog', 'onnx'),
                      help='detector backend (default: hog)')

@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     'bag': 'bag',
     'launch': 'launch',
     'eval-detection': 'eval_detection',
+    'export': 'export',
 }
 
 

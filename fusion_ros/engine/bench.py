@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusion_ros.defaults import DEFAULT_PRECISION
+from fusion_ros.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION
 from fusion_ros.engine.engine import FusionEngine
 
 __all__ = ['bench_model', 'peak_memory_mb']
@@ -31,20 +31,22 @@ def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
                 model_options: dict[str, Any] | None = None,
                 channels_last: bool | None = None, compile: bool = False,  # noqa: A002
                 enhanced: bool = False,
-                model_only: bool = False, seed: int = 0) -> dict[str, Any]:
+                model_only: bool = False, seed: int = 0,
+                backend: str = DEFAULT_BACKEND) -> dict[str, Any]:
     """Time ``engine.fuse`` on a random 8-bit thermal + RGB pair of ``size`` (W, H); the
     fused image only unless ``enhanced``. ``model_only`` times the network's forward on
     ready tensors instead (no gain control, colour conversion or copies).
 
     Returns:
-        ``{"model", "size", "device", "precision" (resolved, e.g. ``bf16``),
+        ``{"model", "size", "device", "backend", "precision" (resolved, e.g. ``bf16``),
         "precision_requested", "precision_text", "channels_last", "compiled",
         "compile_error", "ms_median", "ms_p95", "peak_mem_mb", "params"}``; ms are wall
         time per frame after ``warmup`` frames (with ``compile``, warm-up compiles).
     """
     engine = FusionEngine(model, weights=weights, device=device, precision=precision,
                           random_init=random_init, model_options=model_options,
-                          channels_last=channels_last, compile=compile, enhanced=enhanced)
+                          channels_last=channels_last, compile=compile, enhanced=enhanced,
+                          backend=backend)
     w, h = size
     rng = np.random.default_rng(seed)
     thermal = rng.integers(0, 256, (h, w), dtype=np.uint8)
@@ -85,6 +87,7 @@ def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
         'precision_requested': precision,
         'precision_text': engine.resolved.describe(),
         'channels_last': engine.channels_last,
+        'backend': engine.runtime,
         'compiled': engine.compiled,
         'compile_error': engine.compile_error,
         'ms_median': round(statistics.median(times), 2),

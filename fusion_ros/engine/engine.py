@@ -18,8 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fusion_ros.defaults import DEFAULT_MODEL, DEFAULT_PRECISION
-from fusion_ros.engine.precision import Precision, model_gains, resolve_precision
+from fusion_ros.defaults import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_PRECISION
+from fusion_ros.engine.precision import (
+    Precision,
+    cpu_has_native_bf16,
+    model_gains,
+    resolve_precision,
+)
+from fusion_ros.engine.runtimes import RuntimeNetwork, load_network, onnx_for, resolve_backend
 from fusion_ros.errors import ConfigError, ShapeError, WeightsError
 from fusion_ros.models import FusionModel, build_model
 from fusion_ros.ops.color import COLOUR_TRANSFORMS, ycbcr_to_rgb_offsets
@@ -122,6 +128,10 @@ class FusionEngine:
         enhanced: also return the enhanced visible image: the model's enhancement head, or
             for models without one the weight-free gamma lift (``ops.enhance``). Costs a
             second colour conversion; with False, models may skip computing it.
+        backend: what runs the network: ``torch``, ``openvino`` or ``onnxruntime`` (the
+            network exported to ONNX on first use, cached: ``engine.runtimes``), or
+            ``auto`` (default): OpenVINO for the heavy models on CPUs with native bf16,
+            torch otherwise. ``backend_note`` says why auto chose torch, if it did.
 
     Raises:
         WeightsError: the model needs weights, none were given and ``random_init`` is False.
@@ -142,6 +152,7 @@ class FusionEngine:
         compile: bool = False,  # noqa: A002 - the torch.compile switch, named as the node parameter
         enhanced: bool = True,
         homography: Sequence[float] | np.ndarray | None = None,
+        backend: str = DEFAULT_BACKEND,
     ) -> None:
         self.device = resolve_device(device)
         if self.device.type == 'cuda':
@@ -163,8 +174,26 @@ class FusionEngine:
         )
         self.resolved: Precision = resolve_precision(
             precision, self.device, model_gains(self.model, self.device), channels_last)
+        self.backend, self.backend_note = resolve_backend(backend, self.model, self.device,
+                                                          cpu_has_native_bf16())
+        if self.backend == 'onnxruntime' and self.resolved.name != 'fp32':
+            if precision != 'auto':
+                raise ConfigError(f'backend onnxruntime runs fp32 on the CPU, not '
+                                  f'{precision}: use precision fp32 or auto, or backend '
+                                  'openvino for bf16')
+            self.resolved = Precision('fp32', False, precision)
         self.precision = self.resolved.name  # never 'auto'
-        self.dtype = self.resolved.dtype
+        self.network: RuntimeNetwork | None = None
+        self.onnx_path: Path | None = None
+        if self.backend != 'torch':
+            # the torch model stays fp32 (exported as such; PIAFusion's classifier runs it)
+            path, outputs, _ = onnx_for(self.model, model, enhanced=enhanced,
+                                        options=model_options)
+            self.network = load_network(self.backend, path, outputs, self.resolved.name)
+            self.onnx_path = path
+            self.resolved = Precision(self.resolved.name, False, self.resolved.requested,
+                                      self.resolved.emulated)
+        self.dtype = self.resolved.dtype if self.network is None else torch.float32
         self.channels_last = self.resolved.channels_last
         self.model.to(dtype=self.dtype)
         if self.dtype != torch.float32:
@@ -195,13 +224,22 @@ class FusionEngine:
             return self.model
 
     @property
+    def runtime(self) -> str:
+        """What runs the network: ``torch``, or a runtime and its version
+        (``openvino 2026.4.1``)."""
+        return 'torch' if self.network is None else f'{self.network.name} {self.network.version}'
+
+    @property
     def compiled(self) -> bool:
         """True while the network runs through ``torch.compile``."""
         return self._forward is not self.model
 
     def describe(self) -> str:
-        """``'fastfusion' on cpu, bf16 channels_last (auto), compiled``: for logs, reports."""
+        """``'fastfusion' on cpu, bf16 channels_last (auto), compiled``: for logs, reports;
+        ``..., openvino 2026.4.1`` when a runtime runs the network."""
         text = f'{self.model_name!r} on {self.device}, {self.resolved.describe()}'
+        if self.network is not None:
+            return f'{text}, {self.network.name} {self.network.version}'
         if self.compiled:
             return text + ', compiled'
         return text + (f', eager ({self.compile_error})' if self.compile_error else '')
@@ -317,7 +355,10 @@ class FusionEngine:
         return out
 
     def run_model(self, ir: torch.Tensor, y: torch.Tensor) -> Any:
-        """The network's forward on ready tensors (compiled when it is), no pre/post work."""
+        """The network's forward on ready tensors (compiled when it is, or in the runtime
+        that runs it), no pre/post work."""
+        if self.network is not None:
+            return self.network(ir.contiguous(), y.contiguous())
         if not self.compiled:
             return self.model(ir, y)
         try:

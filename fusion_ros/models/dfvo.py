@@ -285,6 +285,8 @@ class DFVO(FusionModel):
     # training heads on loading and variant='full' keeps the enhancement head
     default_weights = 'models/dfvo.pt'
     auto_precision = True
+    export_blocker = ('its attention runs Python loops over row strips and chunks whose count '
+                      'follows the frame size: a traced graph would hold one size only')
     weight_formats = ('dfvo-official',)
 
     def __init__(self, variant: str = 'inference', attention: str = 'chunked',

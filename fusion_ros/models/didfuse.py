@@ -103,6 +103,7 @@ class DIDFuse(FusionModel):
 
     needs_weights = True
     auto_precision = True
+    auto_runtime = True  # OpenVINO bf16 on CPUs with native bf16 (engine.runtimes)
     fp32_modules = ('decoder.cov7',)  # the output conv + sigmoid
     min_size = 2
     weight_formats = ('didfuse-release',)

@@ -28,8 +28,10 @@ from fusion_ros.ros.recorder import TopicRecorder
 from fusion_ros.ros.session import apply_transport_defaults, ros_session
 from fusion_ros.ros.status_board import StatusBoard
 from fusion_ros.topics import (
+    DETECTIONS_IMAGE_TOPIC,
     DETECTOR_OUTPUTS,
     DIAG_TOPIC,
+    FUSED_TOPIC,
     FUSION_OUTPUTS,
 )
 
@@ -140,6 +142,63 @@ def _wait_for_subscribers(player: BagPlayer, topics: Sequence[str], timeout_s: f
     return True
 
 
+class _Listeners:
+    """What the bringup hears of the nodes' outputs: a recording, or counters, each with
+    the messages lost on the way, and the nodes' statuses. Made before the nodes start, so
+    a publisher's first messages are heard or counted lost (``from_start``)."""
+
+    def __init__(self, node, outputs: dict[str, str], record: Path | None,
+                 statuses: bool) -> None:
+        reliable: QoSProfile = make_qos('reliable', 100)
+        self.outputs = outputs
+        self.counts = {t: 0 for t in outputs}
+        self.losses: dict[str, TransportLoss] = {}
+        self.recorder: TopicRecorder | None = None
+        self._subs = []
+        if record is not None:
+            self.recorder = TopicRecorder(node, record, outputs, reliable, from_start=True)
+            self.recorder.__enter__()
+            self.losses = self.recorder.losses
+        else:
+            from fusion_ros.ros.msg_types import import_msg_type
+
+            for topic, msgtype in outputs.items():
+                self.losses[topic] = TransportLoss(from_start=True)
+                self._subs.append(node.create_subscription(
+                    import_msg_type(msgtype), topic, self.losses[topic].counting(
+                        lambda _m, t=topic: self.counts.__setitem__(t, self.counts[t] + 1)),
+                    reliable, raw=True))
+        self.board = StatusBoard()
+        if statuses:
+            from diagnostic_msgs.msg import DiagnosticArray
+
+            node.create_subscription(DiagnosticArray, DIAG_TOPIC, self.board.on_diagnostics,
+                                     reliable)
+
+    def count(self, topic: str) -> int:
+        if self.recorder is not None:
+            return len(self.recorder.receipts[topic])
+        return self.counts[topic]
+
+    def heard(self, topic: str) -> int:
+        """Messages of ``topic`` received, or known lost on the way."""
+        return self.count(topic) + (self.losses[topic].lost if topic in self.losses else 0)
+
+    def matched(self, topics: Sequence[str]) -> bool:
+        """Whether every one of ``topics`` has a publisher this side has matched."""
+        if self.recorder is not None:
+            return self.recorder.publisher_count(topics) >= 1
+        return all(s.get_publisher_count() >= 1 for s in self._subs if s.topic_name in topics)
+
+    def close(self, result: BringupResult) -> None:
+        if self.recorder is not None:
+            self.recorder.__exit__(None, None, None)
+            result.lost = self.recorder.lost()
+        else:
+            result.lost = {t: loss.lost for t, loss in self.losses.items() if loss.lost}
+        result.received = {t: self.count(t) for t in self.outputs}
+
+
 def run_bringup(
     plans: Sequence[NodePlan],
     *,
@@ -158,7 +217,8 @@ def run_bringup(
     """Run the nodes until SIGINT/SIGTERM, a crash, or (``exit_after_bag``) the end of the
     bag plus the outputs draining: no new output but diagnostics for ``drain_s``, and every
     output the nodes' statuses count as published heard (or counted lost in transport), for
-    at most ``drain_limit_s`` after the bag."""
+    at most ``drain_limit_s`` after the bag. A bag plays once the nodes subscribed to it
+    and their main outputs reach the recording."""
     env = dict(os.environ if env is None else env)
     apply_transport_defaults(env)
     for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'RMW_IMPLEMENTATION',
@@ -167,12 +227,19 @@ def run_bringup(
             os.environ[key] = env[key]
     configs = configs or {}
     result = BringupResult()
+    outputs = {_ns(t, namespace) if t != DIAG_TOPIC else t: ty
+               for t, ty in {**FUSION_OUTPUTS, **DETECTOR_OUTPUTS}.items()}
+    # the outputs the nodes publish for sure (vision_msgs' detections may not exist here)
+    main_outputs = [_ns(FUSED_TOPIC, namespace)] + (
+        [_ns(DETECTIONS_IMAGE_TOPIC, namespace)]
+        if any(p.name == 'detector_node' for p in plans) else [])
     with ros_session('fusion_ros_bringup') as (node, stop):
+        listeners = _Listeners(node, outputs, record, statuses=exit_after_bag)
         procs = [NodeProcess(p, configs.get(p.name) or share_file(p.config), namespace, env,
                              echo) for p in plans]
         try:
-            _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, record,
-                       ready_timeout_s, (drain_s, drain_limit_s), echo)
+            _supervise(stop, procs, result, listeners, namespace, bag, rate, exit_after_bag,
+                       ready_timeout_s, (drain_s, drain_limit_s), main_outputs, echo, node)
         finally:
             result.interrupted = stop.is_set()
             for p in reversed(procs):  # consumers first, then all shut down side by side
@@ -183,48 +250,18 @@ def run_bringup(
     return result
 
 
-def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, record,
-               ready_timeout_s, drain, echo) -> None:
-    outputs = {_ns(t, namespace) if t != DIAG_TOPIC else t: ty
-               for t, ty in {**FUSION_OUTPUTS, **DETECTOR_OUTPUTS}.items()}
-    counts = {t: 0 for t in outputs}
-    lost_on_the_way: dict[str, TransportLoss] = {}  # without a recorder
-    recorder = None
-    reliable: QoSProfile = make_qos('reliable', 100)
-    if record is not None:
-        recorder = TopicRecorder(node, record, outputs, reliable)
-        recorder.__enter__()
-    else:
-        from fusion_ros.ros.msg_types import import_msg_type
-
-        for topic, msgtype in outputs.items():
-            lost_on_the_way[topic] = TransportLoss()
-            node.create_subscription(
-                import_msg_type(msgtype), topic, lost_on_the_way[topic].counting(
-                    lambda _m, t=topic: counts.__setitem__(t, counts[t] + 1)),
-                reliable, raw=True)
-
-    def count(topic: str) -> int:
-        return len(recorder.receipts[topic]) if recorder is not None else counts[topic]
-
-    def heard(topic: str) -> int:  # received, or known lost on the way
-        losses = recorder.losses if recorder is not None else lost_on_the_way
-        return count(topic) + (losses[topic].lost if topic in losses else 0)
-
-    board = StatusBoard()
-    if exit_after_bag:
-        from diagnostic_msgs.msg import DiagnosticArray
-
-        node.create_subscription(DiagnosticArray, DIAG_TOPIC, board.on_diagnostics, reliable)
-
+def _supervise(stop, procs, result, listeners, namespace, bag, rate, exit_after_bag,
+               ready_timeout_s, drain, main_outputs, echo, node) -> None:
     try:
         if bag is not None:
             player = _NamespacedPlayer(node, bag, namespace, rate)
             player.prepare()
             images = player.image_topics() or list(player.prepared_types())
             echo(f'[bringup] waiting for the fusion node to subscribe to {images}')
-            if _wait_for_subscribers(player, images, ready_timeout_s, stop, procs):
-                time.sleep(0.5)  # let discovery settle both ways
+            if _wait_for_subscribers(player, images, ready_timeout_s, stop, procs) and \
+                    _wait_until_heard(listeners, main_outputs, ready_timeout_s, stop, procs,
+                                      echo):
+                time.sleep(0.5)  # the player has matched the node; let the node match it
                 echo(f'[bringup] playing {bag} at {rate:g}x')
                 result.played = player.play(should_stop=lambda: stop.is_set() or any(
                     p.proc.poll() is not None for p in procs))
@@ -232,10 +269,11 @@ def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, 
                 if exit_after_bag:
                     # every output, not only fused: the detector's trail the fused frames
                     # (diagnostics never go quiet)
-                    data = [t for t in outputs if t != DIAG_TOPIC]
-                    waiting = _drain(lambda: sum(map(count, data)),
-                                     lambda: board.unaccounted(heard, namespace), *drain,
-                                     stop, procs)
+                    data = [t for t in listeners.outputs if t != DIAG_TOPIC]
+                    waiting = _drain(lambda: sum(map(listeners.count, data)),
+                                     lambda: listeners.board.unaccounted(listeners.heard,
+                                                                         namespace),
+                                     *drain, stop, procs)
                     if waiting:
                         echo(f'[bringup] stopped waiting after {drain[1]:g} s with outputs '
                              f'still unaccounted: {", ".join(waiting)}')
@@ -248,10 +286,25 @@ def _supervise(node, stop, procs, result, namespace, bag, rate, exit_after_bag, 
             if code is not None and not stop.is_set():
                 result.crashed.append(p.plan.name)
                 echo(f'[bringup] {p.plan.name} exited with code {code}; stopping the rest')
-        if recorder is not None:
-            recorder.__exit__(None, None, None)
-            result.lost = recorder.lost()
-        result.received = {t: count(t) for t in outputs}
+        listeners.close(result)
+
+
+def _wait_until_heard(listeners: _Listeners, topics: Sequence[str], timeout_s: float,
+                      stop: threading.Event, procs: Sequence[NodeProcess],
+                      echo: Callable[[str], None]) -> bool:
+    """Wait until this side has matched the nodes' publishers of ``topics`` (so the first
+    outputs are recorded); False when stopped or a node died. A match that never comes is
+    said and the bag plays anyway (what is missed is then counted lost)."""
+    deadline = time.monotonic() + timeout_s
+    while not listeners.matched(topics):
+        if stop.is_set() or any(p.proc.poll() is not None for p in procs):
+            return False
+        if time.monotonic() > deadline:
+            echo(f'[bringup] no publisher of {", ".join(topics)} matched within '
+                 f'{timeout_s:.0f} s; playing anyway')
+            return True
+        time.sleep(0.05)
+    return True
 
 
 def _drain(count: Callable[[], int], unaccounted: Callable[[], list[str]], quiet_s: float,

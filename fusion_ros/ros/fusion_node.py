@@ -54,7 +54,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 
-from fusion_ros.defaults import DEFAULT_PRECISION
+from fusion_ros.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION
 from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.registration_monitor import RegistrationMonitor
@@ -87,6 +87,10 @@ PARAMS = (
     ParamSpec('precision', DEFAULT_PRECISION, 'auto (bf16/fp16 + channels_last where the '
               'hardware computes them natively and the model gains, else fp32), fp32, fp16 '
               '(CUDA only) or bf16.'),
+    ParamSpec('backend', DEFAULT_BACKEND, 'What runs the network: torch, or the network '
+              'exported to ONNX (cached, built while configuring) run by openvino or '
+              'onnxruntime; auto: openvino for the heavy models on CPUs with native bf16, '
+              'else torch.'),
     ParamSpec('compile', False, 'Run the network through torch.compile (compiled while '
               'configuring; runs eager with a logged reason where it cannot work).'),
     ParamSpec('topics.thermal', 'thermal/image_raw', 'Thermal image topic (relative names '
@@ -172,6 +176,7 @@ class FusionNodeConfig:
     day_threshold: float = 0.6
     min_dwell_s: float = 2.0
     compile: bool = False
+    backend: str = DEFAULT_BACKEND
     publish_compressed: bool = False
     jpeg_quality: int = 80
 
@@ -201,6 +206,7 @@ class FusionNodeConfig:
             weights=values['weights'],
             device=values['device'],
             precision=values['precision'],
+            backend=values['backend'],
             slop=float(values['sync.slop']),
             queue_size=int(values['sync.queue_size']),
             sync_policy=values['sync.policy'],
@@ -446,7 +452,8 @@ class FusionNode(LifecycleNode):
             night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
             engine = self.engine
             swap = any(getattr(cfg, k) != getattr(self.config, k)
-                       for k in ('model', 'weights', 'device', 'precision', 'compile'))
+                       for k in ('model', 'weights', 'device', 'precision', 'compile',
+                                 'backend'))
             if swap:
                 engine = _make_engine(replace(cfg, publish_enhanced=self.config.publish_enhanced))
         except FusionError as err:
@@ -465,7 +472,8 @@ class FusionNode(LifecycleNode):
         if self._night is not None:
             night.is_night = self._night.is_night
         self._night = night
-        live = ('model', 'weights', 'device', 'precision', 'compile', 'night_threshold',
+        live = ('model', 'weights', 'device', 'precision', 'compile', 'backend',
+                'night_threshold',
                 'day_threshold', 'min_dwell_s', 'homography', 'check_every', 'warn_ratio',
                 'max_rate')
         self.config = replace(self.config, **{k: getattr(cfg, k) for k in live})
@@ -475,6 +483,8 @@ class FusionNode(LifecycleNode):
         self.get_logger().info(f'{what} {engine.describe()} ({engine.model.num_params()} params)')
         if engine.compile_error:
             self.get_logger().warning(engine.compile_error)
+        if engine.backend_note:
+            self.get_logger().info(engine.backend_note)
 
     # callbacks -------------------------------------------------------------------------
     @guarded('subscription')
@@ -660,6 +670,7 @@ class FusionNode(LifecycleNode):
             'device': str(self.engine.device) if self.engine else '',
             'precision': self.engine.resolved.describe() if self.engine else '',
             'compiled': str(self.engine.compiled).lower() if self.engine else '',
+            'backend': self.engine.runtime if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),
             'pairing ratio': (f'{stats.pairs / min(stats.thermal_in, stats.rgb_in):.3f}'
                               if min(stats.thermal_in, stats.rgb_in) else ''),
@@ -692,7 +703,7 @@ def _percentile(values: deque[float], q: float) -> str:
 def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
     engine = FusionEngine(cfg.model, weights=cfg.weights or None, device=cfg.device,
                           precision=cfg.precision, thermal_agc=cfg.thermal_agc,
-                          compile=cfg.compile,
+                          compile=cfg.compile, backend=cfg.backend,
                           enhanced=cfg.publish_enhanced, homography=cfg.homography)
     return engine  # the worker warms it up (FusionNode._warm_up)
 

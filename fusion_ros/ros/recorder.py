@@ -26,6 +26,9 @@ __all__ = ['TopicRecorder']
 class TopicRecorder:
     """Subscribe to ``topics`` (``{topic: 'pkg/msg/Type'}``) and write what arrives.
 
+    ``from_start``: the recorder is up before every publisher, so what a publisher sent
+    before its first message arrived here (its numbers start at 1) counts as lost too.
+
     Attributes:
         receipts: per topic, ``(header stamp ns or None, wall receipt ns)`` for each message.
         losses: per topic, the messages the middleware dropped before the recorder took them
@@ -42,12 +45,13 @@ class TopicRecorder:
         *,
         storage: str = 'mcap',
         version: int = 9,
+        from_start: bool = False,
     ) -> None:
         self._writer = BagWriter(Path(out_bag), storage=storage, version=version)
         self._queue: queue.Queue = queue.Queue()
         self._stamped = set(stamped)
         self.receipts: dict[str, list[tuple[int | None, int]]] = {t: [] for t in topics}
-        self.losses = {t: TransportLoss() for t in topics}
+        self.losses = {t: TransportLoss(from_start=from_start) for t in topics}
         self._subs = [
             node.create_subscription(
                 import_msg_type(msgtype), topic, self._make_cb(topic, msgtype), qos, raw=True
@@ -72,9 +76,10 @@ class TopicRecorder:
         """Topics that lost messages before the recorder took them, with how many."""
         return {t: loss.lost for t, loss in self.losses.items() if loss.lost}
 
-    def publisher_count(self) -> int:
-        """Smallest number of matched publishers over the subscriptions."""
-        return min((s.get_publisher_count() for s in self._subs), default=0)
+    def publisher_count(self, topics: Iterable[str] | None = None) -> int:
+        """Smallest number of matched publishers over the subscriptions (of ``topics``)."""
+        subs = [s for s in self._subs if topics is None or s.topic_name in set(topics)]
+        return min((s.get_publisher_count() for s in subs), default=0)
 
     def __enter__(self) -> TopicRecorder:
         self._writer.__enter__()

@@ -33,7 +33,7 @@ def test_bag_fuse_stops_promptly_and_closes_its_output(tmp_path, sig):
                              str(out), '--model', 'fastfusion'], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     elapsed, err = _stop_when(proc, lambda: any(out.glob('*.mcap')), sig)
-    assert proc.returncode == 130 and 'interrupted' in err
+    assert proc.returncode == 130 and 'interrupted' in err, (proc.returncode, err[-3000:])
     assert 'Traceback' not in err
     assert elapsed < STOP_S
     assert (out / 'metadata.yaml').is_file()  # closed properly, not cut

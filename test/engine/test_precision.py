@@ -42,7 +42,8 @@ def test_auto_keeps_fp32_for_models_that_do_not_gain(native_bf16):
     native_bf16(True)
     assert P.resolve_precision('auto', CPU, model_gains=False).name == 'fp32'
     assert FusionEngine('max', precision='auto').precision == 'fp32'
-    engine = FusionEngine('piafusion', precision='auto', random_init=True)
+    # torch's own precision choice (backend auto would hand PIAFusion to OpenVINO here)
+    engine = FusionEngine('piafusion', precision='auto', random_init=True, backend='torch')
     assert (engine.precision, engine.channels_last) == ('bf16', True)
     assert 'bf16 channels_last (auto)' in engine.describe()
     # FastFusion gains from bf16 on a GPU only: on the CPU auto keeps fp32 (measured faster)
@@ -107,18 +108,27 @@ def _grey(path):
 
 
 @pytest.mark.shared
-def test_didfuse_bf16_stays_close_to_the_authors_outputs(shared_dir):
+@pytest.mark.parametrize('backend', ['torch', 'openvino'])
+def test_didfuse_bf16_stays_close_to_the_authors_outputs(shared_dir, backend):
     """40 TNO pairs: mean difference over the set <= 0.5 grey levels, no pixel off by more
-    than 4, no single image's mean above 0.75."""
+    than 4, no single image's mean above 0.75; in torch and in OpenVINO."""
+    from fusion_ros.engine.runtimes import runtime_missing
+
+    if backend != 'torch' and (missing := runtime_missing(backend)):
+        pytest.skip(missing)
+    if backend != 'torch' and not P.cpu_has_native_bf16():
+        pytest.skip('OpenVINO bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX)')
     ref = shared_dir / 'data' / 'reference' / 'didfuse'
     engine = FusionEngine('didfuse', weights=ref / 'weights', precision='bf16',
-                          enhanced=False)
-    assert engine.channels_last
+                          enhanced=False, backend=backend)
+    assert engine.channels_last == (backend == 'torch') and engine.runtime.startswith(backend)
     names = sorted(p.name for p in (ref / 'tno40' / 'ir').iterdir())
     assert len(names) == 40
     if not P.cpu_has_native_bf16():
         # emulated bf16 (no AVX512-BF16 / AMX: 20 s a pair, 8x fp32): every 20th pair
         names = names[::20]
+    elif backend != 'torch':
+        names = names[::2]  # the suite's time: every other pair (OpenVINO fp32 = torch fp32)
     means = []
     for name in names:
         ir, vi = _grey(ref / 'tno40' / 'ir' / name), _grey(ref / 'tno40' / 'vi' / name)
@@ -126,7 +136,8 @@ def test_didfuse_bf16_stays_close_to_the_authors_outputs(shared_dir):
         diff = np.abs(out - _grey(ref / 'tno40' / 'official_output' / name).astype(np.int32))
         means.append(diff.mean())
         assert diff.mean() <= 0.75 and diff.max() <= 4, (name, diff.mean(), diff.max())
-    print(f'didfuse bf16 vs authors: mean {np.mean(means):.3f}, worst image {max(means):.3f}')
+    print(f'didfuse {backend} bf16 vs authors: mean {np.mean(means):.3f}, worst image '
+          f'{max(means):.3f}')
     assert 0.0 < np.mean(means) <= 0.5  # > 0: it really ran in bf16 (fp32 matches to 3e-5)
 
 

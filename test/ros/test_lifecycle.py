@@ -89,6 +89,42 @@ def test_runtime_model_swap_and_rejection_keep_a_model_serving(ros_context):
         node.destroy_node()
 
 
+def test_backend_swaps_while_serving_and_a_bad_one_keeps_the_old(ros_context, tmp_path,
+                                                                  monkeypatch):
+    """``ros2 param set /fusion_node backend onnxruntime`` between frames: the network is
+    exported (cached) off the live frames, the next pair runs in the runtime; an unknown
+    backend or one whose package is missing is refused with the old engine kept."""
+    import time
+
+    from fusion_ros.engine import runtimes
+
+    if runtimes.runtime_missing('onnxruntime'):
+        pytest.skip(runtimes.runtime_missing('onnxruntime'))
+    monkeypatch.setenv('FUSION_ROS_CACHE', str(tmp_path))
+    node = make_node(model='fastfusion', backend='torch', precision='fp32')
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        torch_engine = node.engine
+        assert torch_engine.runtime == 'torch'
+        result = node.set_parameters([Parameter('backend', value='onnxruntime')])[0]
+        assert result.successful, result.reason
+        assert node.engine is not torch_engine and node.engine.runtime.startswith('onnxruntime')
+        assert list(tmp_path.rglob('fastfusion-*.onnx'))  # exported while setting, cached
+        node._slot.put((_image(10**9, 1), _image(10**9, 3), time.monotonic()))
+        wait_until(lambda: node.stats.fused + node.stats.errors >= 1, 'the pair to be fused')
+        assert node.stats.fused == 1 and node.stats.errors == 0
+        served = node.engine
+        for bad, why in (('tensorrt', 'unknown backend'), ('openvino', 'pip install')):
+            if bad == 'openvino':
+                monkeypatch.setattr(runtimes, 'runtime_missing', lambda n: f'pip install {n}')
+            result = node.set_parameters([Parameter('backend', value=bad)])[0]
+            assert not result.successful and why in result.reason, result.reason
+            assert node.engine is served and node.get_parameter('backend').value == 'onnxruntime'
+    finally:
+        node.destroy_node()
+
+
 def test_live_homography_max_rate_and_thresholds(ros_context):
     node = make_node(model='max')
     try:
