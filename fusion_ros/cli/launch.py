@@ -44,8 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--record', type=Path, default=None, metavar='OUT_BAG',
                         help="record the nodes' outputs into this bag")
     parser.add_argument('--drain', type=positive_float, default=3.0, metavar='S',
-                        help='with --exit-after-bag: seconds without a new fused frame that '
-                             'count as drained (default: %(default)s)')
+                        help='with --exit-after-bag: seconds without a new output that count '
+                             "as drained, once the nodes' /diagnostics counters say every "
+                             'pair is settled and every output arrived or was counted lost '
+                             '(at most 60 s more; default: %(default)s)')
     parser.add_argument('--ready-timeout', type=positive_float, default=60.0, metavar='S',
                         help='seconds to wait for the nodes to subscribe (default: 60)')
 

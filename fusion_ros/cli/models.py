@@ -35,6 +35,12 @@ def run(args: argparse.Namespace) -> int:
             print(f'{args.options} takes no options')
         return 0
 
+    import torch
+
+    from fusion_ros.engine.precision import cpu_has_native_bf16
+    from fusion_ros.engine.runtimes import resolve_backend
+
+    native_bf16 = cpu_has_native_bf16()
     rows = []
     for name in list_models():
         model = build_model(name, pretrained=False)
@@ -45,11 +51,17 @@ def run(args: argparse.Namespace) -> int:
         rows.append({'model': name, 'params': model.num_params(), 'description': doc,
                      'options': model_options(name),
                      'weights': weights, 'shipped_weights': shipped is not None,
-                     'auto_precision': bool(model.auto_precision)})
+                     'auto_precision': bool(model.auto_precision),
+                     # what backend auto runs on this machine's CPU, and what can export
+                     'auto_backend_cpu': resolve_backend('auto', model, torch.device('cpu'),
+                                                         native_bf16)[0],
+                     'exportable': not model.export_blocker})
     if args.json:
         print(json.dumps(rows))
     else:
         for row in rows:
             print(f"{row['model']:<12} {row['params']:>10,d} params  {row['description']}\n"
-                  f"{'':<12} weights: {row['weights']}")
+                  f"{'':<12} weights: {row['weights']}\n"
+                  f"{'':<12} backend auto on this CPU: {row['auto_backend_cpu']}"
+                  + ('' if row['exportable'] else ' (no ONNX export)'))
     return 0
