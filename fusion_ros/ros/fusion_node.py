@@ -54,7 +54,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 
-from fusion_ros.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION
+from fusion_ros.defaults import DEFAULT_PRECISION
 from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.registration_monitor import RegistrationMonitor
@@ -87,7 +87,7 @@ PARAMS = (
     ParamSpec('precision', DEFAULT_PRECISION, 'auto (bf16/fp16 + channels_last where the '
               'hardware computes them natively and the model gains, else fp32), fp32, fp16 '
               '(CUDA only) or bf16.'),
-    ParamSpec('backend', DEFAULT_BACKEND, 'What runs the network: torch, or the network '
+    ParamSpec('backend', 'auto', 'What runs the network: torch, or the network '
               'exported to ONNX (cached, built while configuring) run by openvino or '
               'onnxruntime; auto: openvino for the heavy models on CPUs with native bf16, '
               'else torch.'),
@@ -176,7 +176,7 @@ class FusionNodeConfig:
     day_threshold: float = 0.6
     min_dwell_s: float = 2.0
     compile: bool = False
-    backend: str = DEFAULT_BACKEND
+    backend: str = 'auto'
     publish_compressed: bool = False
     jpeg_quality: int = 80
 

@@ -11,6 +11,8 @@ from fusion_ros.cli.main import main
 from fusion_ros.engine import runtimes
 from fusion_ros.models import build_model
 
+pytestmark = pytest.mark.openvino
+
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):

@@ -108,7 +108,8 @@ def _grey(path):
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize('backend', ['torch', 'openvino'])
+@pytest.mark.parametrize('backend', ['torch', pytest.param('openvino',
+                                                          marks=pytest.mark.openvino)])
 def test_didfuse_bf16_stays_close_to_the_authors_outputs(shared_dir, backend):
     """40 TNO pairs: mean difference over the set <= 0.5 grey levels, no pixel off by more
     than 4, no single image's mean above 0.75; in torch and in OpenVINO."""

@@ -16,6 +16,7 @@ from fusion_ros.errors import ConfigError
 from fusion_ros.models import build_model
 
 pytest.importorskip('onnx')
+pytestmark = pytest.mark.openvino
 EXPORTABLE = ['fastfusion', 'didfuse', 'piafusion']
 
 
