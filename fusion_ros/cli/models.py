@@ -37,10 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from fusion_ros.engine.precision import cpu_has_native_bf16
     from fusion_ros.engine.runtimes import resolve_backend
 
-    native_bf16 = cpu_has_native_bf16()
     rows = []
     for name in list_models():
         model = build_model(name, pretrained=False)
@@ -53,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
                      'weights': weights, 'shipped_weights': shipped is not None,
                      'auto_precision': bool(model.auto_precision),
                      # what backend auto runs on this machine's CPU, and what can export
-                     'auto_backend_cpu': resolve_backend('auto', model, torch.device('cpu'),
-                                                         native_bf16)[0],
+                     'auto_backend_cpu': resolve_backend('auto', model,
+                                                         torch.device('cpu'))[0],
                      'exportable': not model.export_blocker})
     if args.json:
         print(json.dumps(rows))

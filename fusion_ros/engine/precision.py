@@ -22,8 +22,8 @@ import torch
 from fusion_ros.defaults import PRECISIONS
 from fusion_ros.errors import ConfigError
 
-__all__ = ['DTYPES', 'PRECISIONS', 'Precision', 'cpu_has_native_bf16', 'model_gains',
-           'resolve_precision']
+__all__ = ['DTYPES', 'PRECISIONS', 'Precision', 'cpu_has_amx', 'cpu_has_native_bf16',
+           'model_gains', 'resolve_precision']
 
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -36,6 +36,13 @@ def cpu_has_native_bf16() -> bool:
     """
     checks = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def cpu_has_amx() -> bool:
+    """True on CPUs with AMX tiles (Xeon 4th gen and later), where bf16 convolutions are
+    several times faster than fp32; with AVX512-BF16 alone OpenVINO's bf16 was slower than
+    its fp32 (docs/BENCHMARKS.md)."""
+    return bool(getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)())
 
 
 @dataclass(frozen=True)

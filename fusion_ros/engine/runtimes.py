@@ -53,15 +53,15 @@ def runtime_missing(runtime: str) -> str | None:
     return None
 
 
-def resolve_backend(backend: str, model: FusionModel, device: torch.device,
-                    native_bf16: bool) -> tuple[str, str | None]:
+def resolve_backend(backend: str, model: FusionModel, device: torch.device
+                    ) -> tuple[str, str | None]:
     """``(backend, note)``: what ``auto`` means for this model here, and why, once.
 
-    ``auto`` runs OpenVINO for the heavy models (``FusionModel.auto_runtime``) on a CPU that
-    computes bf16 natively, where it is several times faster than torch
-    (docs/BENCHMARKS.md), and torch otherwise: FastFusion gains nothing, and on a GPU torch
-    is the runtime installed. An explicit runtime that is missing is an error naming the
-    package.
+    ``auto`` runs OpenVINO for the heavy models (``FusionModel.auto_runtime``) on a CPU,
+    where it was faster than torch on every CPU measured (fp32 1.7-2.5x on an EPYC without
+    AMX; bf16 11x on a Xeon with AMX: docs/BENCHMARKS.md), and torch otherwise: FastFusion
+    gains nothing, and on a GPU torch is the runtime installed. An explicit runtime that is
+    missing is an error naming the package.
     """
     if backend not in BACKENDS:
         raise ConfigError(f'unknown backend {backend!r}; use one of {", ".join(BACKENDS)}')
@@ -74,7 +74,7 @@ def resolve_backend(backend: str, model: FusionModel, device: torch.device,
         if (missing := runtime_missing(backend)) is not None:
             raise ConfigError(missing)
         return backend, None
-    if device.type != 'cpu' or not getattr(model, 'auto_runtime', False) or not native_bf16:
+    if device.type != 'cpu' or not getattr(model, 'auto_runtime', False):
         return 'torch', None
     if (missing := runtime_missing('openvino')) is not None:
         return 'torch', f'auto runs torch: {missing}'

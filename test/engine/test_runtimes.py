@@ -12,6 +12,7 @@ import torch
 
 from fusion_ros.engine import FusionEngine
 from fusion_ros.engine import runtimes as rt
+from fusion_ros.engine.precision import Precision as P
 from fusion_ros.errors import ConfigError
 from fusion_ros.models import build_model
 
@@ -129,25 +130,32 @@ def test_a_model_that_cannot_be_exported_is_refused_with_the_reason():
         _engine('dfvo', precision='fp32', backend='onnxruntime')
 
 
-def test_auto_runs_openvino_for_heavy_models_on_native_bf16_cpus_only():
+def test_auto_runs_openvino_for_heavy_models_on_a_cpu_only(monkeypatch):
+    from fusion_ros.engine import engine as engine_module
+
     cpu = torch.device('cpu')
     heavy, light = build_model('didfuse', pretrained=False), build_model('fastfusion')
     if rt.runtime_missing('openvino') is None:
-        assert rt.resolve_backend('auto', heavy, cpu, native_bf16=True) == ('openvino', None)
-    assert rt.resolve_backend('auto', heavy, cpu, native_bf16=False) == ('torch', None)
-    assert rt.resolve_backend('auto', light, cpu, native_bf16=True) == ('torch', None)
-    assert rt.resolve_backend('auto', heavy, torch.device('meta'), True) == ('torch', None)
+        assert rt.resolve_backend('auto', heavy, cpu) == ('openvino', None)
+        # precision auto: bf16 where AMX makes it pay, fp32 where it would be slower
+        for amx, want in ((True, 'bf16'), (False, 'fp32')):
+            monkeypatch.setattr(engine_module, 'cpu_has_amx', lambda amx=amx: amx)
+            monkeypatch.setattr(engine_module, 'resolve_precision', lambda *a, **k: P(
+                'bf16', True, 'auto'))
+            assert _engine('didfuse', precision='auto', backend='auto').precision == want
+    assert rt.resolve_backend('auto', light, cpu) == ('torch', None)
+    assert rt.resolve_backend('auto', heavy, torch.device('meta')) == ('torch', None)
     with pytest.raises(ConfigError, match='unknown backend'):
-        rt.resolve_backend('tensorrt', heavy, cpu, True)
+        rt.resolve_backend('tensorrt', heavy, cpu)
 
 
 def test_a_missing_runtime_falls_back_under_auto_and_is_named_when_asked_for(monkeypatch):
     monkeypatch.setattr(rt, 'runtime_missing', lambda name: f'pip install {name}')
     heavy, cpu = build_model('didfuse', pretrained=False), torch.device('cpu')
-    backend, note = rt.resolve_backend('auto', heavy, cpu, native_bf16=True)
+    backend, note = rt.resolve_backend('auto', heavy, cpu)
     assert backend == 'torch' and 'pip install openvino' in note
     with pytest.raises(ConfigError, match='pip install openvino'):
-        rt.resolve_backend('openvino', heavy, cpu, native_bf16=True)
+        rt.resolve_backend('openvino', heavy, cpu)
 
 
 def test_onnxruntime_refuses_bf16_and_auto_resolves_it_to_fp32():
