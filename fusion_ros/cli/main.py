@@ -63,16 +63,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class _StopOnce:
+    """The first SIGINT or SIGTERM unwinds like Ctrl-C; later ones are ignored, so a signal
+    repeated while ``with`` blocks close their outputs cannot cut the closing short (a
+    loaded test run saw a bag left without metadata and an exit by SIGINT after the CLI had
+    already printed 'interrupted')."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.stopping:
+            self.stopping = True
+            raise KeyboardInterrupt
 
 
 def _terminate_like_interrupt() -> None:
-    """SIGTERM (``kill``, systemd, docker stop) unwinds like Ctrl-C: output bags and run
-    folders are closed by their ``with`` blocks instead of the process vanishing mid-write.
-    The ROS tools install handlers of their own over this one."""
+    """SIGINT and SIGTERM (``kill``, systemd, docker stop) unwind like Ctrl-C, once: output
+    bags and run folders are closed by their ``with`` blocks instead of the process
+    vanishing mid-write. The ROS tools install handlers of their own over this one."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+        stop = _StopOnce()
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
 
 
 def error_line(err: BaseException) -> tuple[str, int]:

@@ -154,6 +154,13 @@ class BagWriter:
             self._writer.open()
         except Exception as err:  # rosbags raises its own WriterError and OSErrors
             raise BagError(f'cannot open {str(self.path)!r} for writing: {err}') from err
+        except BaseException:
+            # Ctrl-C while opening: the folder is ours (rosbags refuses an existing one) and
+            # holds a storage file without metadata; leave nothing half-made behind
+            import shutil
+
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -36,8 +36,11 @@ def test_bag_fuse_stops_promptly_and_closes_its_output(tmp_path, sig):
     assert proc.returncode == 130 and 'interrupted' in err, (proc.returncode, err[-3000:])
     assert 'Traceback' not in err
     assert elapsed < STOP_S
+    # the signal lands as the output is created (how far the work got is a speed): the
+    # output is then closed properly (metadata written), or, caught while opening, removed
+    if not out.exists():
+        return
     assert (out / 'metadata.yaml').is_file()  # closed properly, not cut
-    # how far it got before the signal is a speed: whatever it wrote reads back whole
     fused = list(read_bag(out))
     assert all(m.image().shape[:2] == (256, 320) for m in fused if m.msgtype.endswith('/Image'))
 
