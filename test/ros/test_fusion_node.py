@@ -101,10 +101,13 @@ def test_bad_frames_are_skipped_and_the_node_keeps_serving(tmp_path):
     report = run_pipeline(bag_path, tmp_path / 'out', env=env())
     assert report.node_returncode == 0, report.node_log
     good = 24 - len(kinds)
-    # a broken frame the middleware dropped on the way is counted there, not as an error
+    # a broken frame is counted as an error, or (a loaded node's latest-pair slot replaced
+    # its pair before the worker tried it: a wrong size shows only then) as a drop, or as
+    # lost in transport: one run with both cores busy counted 3 errors of 4, none lost
     lost = report.node_counts['rgb lost in transport']
+    dropped = report.node_counts['dropped']
     assert report.fused <= good
-    assert len(kinds) - lost <= report.node_counts['errors'] <= len(kinds)
+    assert len(kinds) - lost - dropped <= report.node_counts['errors'] <= len(kinds)
     assert_every_pair_accounted({k: str(v) for k, v in report.node_counts.items()}, 24,
                                 report.fused)
     bad_stamps = {t0 + k * period + 1_000_000 for k in kinds}
@@ -114,6 +117,6 @@ def test_bad_frames_are_skipped_and_the_node_keeps_serving(tmp_path):
     log = report.node_log
     assert log.count("unsupported image encoding 'yuv422'") <= 1
     assert f"errors={report.node_counts['errors']}" in log  # exit stats count every one
-    if lost == 0:
+    if lost == 0 and dropped == 0:
         assert log.count("unsupported image encoding 'yuv422'") == 1
         assert 'step 10 is smaller' in log and 'differ in size' in log
