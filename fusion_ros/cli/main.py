@@ -13,6 +13,7 @@ import threading
 
 from fusion_ros import __version__
 from fusion_ros.errors import FusionError, ModelNotFoundError, UsageError
+from fusion_ros.interrupt import forget_caught_interrupt
 
 # subcommand -> module in fusion_ros.cli (imported lazily so --help stays instant)
 SUBCOMMANDS = {
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)  # imports every subcommand: takes a moment
     except KeyboardInterrupt:
+        forget_caught_interrupt()
         print('interrupted', file=sys.stderr)
         return 130
     _terminate_like_interrupt()
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
+        forget_caught_interrupt()
         print('interrupted', file=sys.stderr)
         return 130
     except (FusionError, OSError, MemoryError, ValueError, cv2_error()) as err:

@@ -22,6 +22,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import FusionError
+from fusion_ros.interrupt import forget_caught_interrupt
 from fusion_ros.io.image_msg import array_to_fields
 
 __all__ = ['ThrottledLog', 'TransportLoss', 'callback_errors_text', 'diagnostic_array', 'guarded',
@@ -175,7 +176,7 @@ def stopping_quietly() -> Iterator[None]:
     try:
         yield
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        forget_caught_interrupt()  # exit 0 as asked, not by SIGINT
     except Exception:
         if rclpy.ok():
             raise

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -90,3 +91,33 @@ def test_launch_interrupted_at_any_moment_is_quiet(tmp_path, when):
     # shell reports as 130 too
     assert proc.returncode in ((130, -2) if when == 'cli_importing' else (130,)), out[-3000:]
     assert 'Traceback' not in out and 'KeyboardInterrupt' not in out, out[-3000:]
+
+
+_INTERRUPTED_IN_A_STRING_EXEC = """
+import sys
+import fusion_ros.cli.models as models
+from fusion_ros.cli.main import main
+
+def run(args):  # Ctrl-C landing inside an import that builds a dataclass (a string exec)
+    exec('raise KeyboardInterrupt', {})
+
+models.run = run
+sys.exit(main(['models']))
+"""
+
+
+def test_ctrl_c_inside_a_string_exec_still_exits_130(tmp_path):
+    """CPython marks a KeyboardInterrupt that ended a string ``exec`` as unhandled even once
+    it is caught; under ``python -m`` the process then died by SIGINT (-2) after printing
+    'interrupted' (CI, bag fuse under load). The caught interrupt must give 130."""
+    package = tmp_path / 'interrupted_cli'
+    package.mkdir()
+    (package / '__main__.py').write_text(_INTERRUPTED_IN_A_STRING_EXEC)
+    import os
+
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
+        [str(tmp_path), os.environ.get('PYTHONPATH', ''), str(Path.cwd())]).rstrip(os.pathsep)}
+    done = subprocess.run([sys.executable, '-m', 'interrupted_cli'], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
+    assert done.stderr.strip().endswith('interrupted') and 'Traceback' not in done.stderr
