@@ -19,6 +19,10 @@ class UsageError(ConfigError):
     argparse does for the mistakes it catches itself), failures exit 1."""
 
 
+class OptionError(UsageError):
+    """A model option is unknown, of the wrong type or outside its range."""
+
+
 class ShapeError(FusionError, ValueError):
     """An array or tensor has the wrong shape, size or channel count."""
 

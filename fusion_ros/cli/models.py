@@ -22,15 +22,22 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from fusion_ros.models import build_model, list_models
-    from fusion_ros.models._registry import get_model_entrypoint, model_options
+    from fusion_ros.models._builder import range_text
+    from fusion_ros.models._registry import (
+        get_model_entrypoint,
+        model_option_ranges,
+        model_options,
+    )
     from fusion_ros.resources import shipped_file
 
     if args.options is not None:
         options = model_options(args.options)  # unknown names: ModelNotFoundError
+        ranges = model_option_ranges(args.options)
         if args.json:
             print(json.dumps(options, default=str))
         for key, value in ({} if args.json else options).items():
-            print(f'{key}={value!r}')
+            print(f'{key}={value!r}' + (f'  ({range_text(*ranges[key])})' if key in ranges
+                                         else ''))
         if not options and not args.json:
             print(f'{args.options} takes no options')
         return 0

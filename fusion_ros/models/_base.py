@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -68,14 +69,18 @@ class FusionModel(nn.Module):
     # at 640x512 oneDNN's bf16 saves nothing on its few narrow convolutions, and the casts
     # and layout changes around them cost the node 10 % of a 30 Hz stream; BENCHMARKS.md)
     auto_precision_cpu: bool = True
-    # backend 'auto' runs this model through OpenVINO on a CPU with native bf16 (measured
-    # several times faster than torch there: docs/BENCHMARKS.md); False keeps torch
+    # backend 'auto' runs this model through OpenVINO on a CPU (measured faster than torch
+    # there, with or without AMX: docs/BENCHMARKS.md); False keeps torch
     auto_runtime: bool = False
     # why the network cannot be exported to ONNX as it is (empty: it can)
     export_blocker: str = ''
     # submodules that stay fp32 under bf16/fp16, fed fp32 inputs: the output layer, since
     # bf16's 8-bit mantissa cannot hold 256 grey levels near 1.0 (engine.precision)
     fp32_modules: tuple[str, ...] = ()
+    # the closed range [low, high] of each numeric option (None: unbounded), checked by
+    # build_model before the model is built: a value beyond it is one clear line, not a
+    # torch error from deep inside the network
+    option_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
 
     def num_params(self) -> int:
         """Number of parameters."""

@@ -11,10 +11,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from fusion_ros.errors import ConfigError, WeightsError
-from fusion_ros.models._registry import get_model_entrypoint, model_options
+from fusion_ros.errors import ConfigError, OptionError, WeightsError
+from fusion_ros.models._registry import (
+    get_model_entrypoint,
+    model_option_ranges,
+    model_options,
+)
 
-__all__ = ['build_model', 'load_state_dict', 'load_strict', 'read_checkpoint']
+__all__ = ['build_model', 'check_options', 'load_state_dict', 'load_strict', 'range_text',
+           'read_checkpoint']
 
 
 def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
@@ -69,6 +74,36 @@ def _accepts(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
+def range_text(low: float | None, high: float | None) -> str:
+    """An option's range as users read it: ``[1, 8]``, ``>= 0``, ``<= 1``."""
+    if low is not None and high is not None:
+        return f'[{low:g}, {high:g}]'
+    return f'>= {low:g}' if low is not None else f'<= {high:g}'
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Raise :class:`OptionError` (one line naming the option) for an option ``name`` does
+    not take, a value of the wrong type or one outside the option's declared range."""
+    known = model_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        listed = ', '.join(f'{k}={v!r}' for k, v in known.items()) or 'none'
+        raise OptionError(f'model {name!r} has no option {", ".join(map(repr, unknown))}; '
+                          f'its options (defaults): {listed}')
+    ranges = model_option_ranges(name)
+    for key, value in options.items():  # the type of each option is its default's
+        if not _accepts(known[key], value):
+            raise OptionError(f'model {name!r} option {key} takes a '
+                              f'{type(known[key]).__name__} (default {known[key]!r}), '
+                              f'got {value!r}')
+        low, high = ranges.get(key, (None, None))
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                (low is not None and value < low) or (high is not None and value > high)):
+            within = 'in ' if low is not None and high is not None else ''
+            raise OptionError(f'model {name!r} option {key} must be {within}'
+                              f'{range_text(low, high)} (default {known[key]!r}), got {value!r}')
+
+
 def build_model(
     name: str,
     weights: Path | str | None = None,
@@ -93,23 +128,14 @@ def build_model(
 
     Raises:
         ModelNotFoundError: unknown ``name`` (the message lists the known ones).
-        ConfigError: bad model options or a format the model does not read.
+        OptionError: an unknown option, or a value of the wrong type or out of range.
+        ConfigError: options the model refuses together, or a format it does not read.
         WeightsError: weights that do not load (the message names missing/unexpected keys).
     """
     entrypoint = get_model_entrypoint(name)
     if weights is not None:
         kwargs = {**_trained_options(weights, name), **kwargs}
-    known = model_options(name)
-    unknown = sorted(set(kwargs) - set(known))
-    if unknown:
-        listed = ', '.join(f'{k}={v!r}' for k, v in known.items()) or 'none'
-        raise ConfigError(f'model {name!r} has no option {", ".join(map(repr, unknown))}; '
-                          f'its options (defaults): {listed}')
-    for key, value in kwargs.items():  # the type of each option is its default's
-        if not _accepts(known[key], value):
-            raise ConfigError(f'model {name!r} option {key} takes a '
-                              f'{type(known[key]).__name__} (default {known[key]!r}), '
-                              f'got {value!r}')
+    check_options(name, kwargs)
     try:
         model = entrypoint(**kwargs)
     except (TypeError, ValueError) as err:

@@ -12,7 +12,8 @@ from torch import nn
 
 from fusion_ros.errors import ModelNotFoundError
 
-__all__ = ['get_model_entrypoint', 'list_models', 'model_options', 'register_model']
+__all__ = ['get_model_entrypoint', 'list_models', 'model_option_ranges', 'model_options',
+           'register_model']
 
 _ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -41,13 +42,23 @@ def get_model_entrypoint(name: str) -> Callable[..., nn.Module]:
         ) from None
 
 
+def _model_class(name: str) -> type | None:
+    """The class ``name``'s entrypoint returns (from its return annotation)."""
+    return typing.get_type_hints(get_model_entrypoint(name)).get('return')
+
+
 def model_options(name: str) -> dict[str, Any]:
     """The options a model takes (``--option KEY=VALUE``) with their defaults, read from the
     constructor of the class its entrypoint returns."""
-    entrypoint = get_model_entrypoint(name)
-    cls = typing.get_type_hints(entrypoint).get('return')
+    cls = _model_class(name)
     if cls is None:
         return {}
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     return {p.name: p.default for p in params
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def model_option_ranges(name: str) -> dict[str, tuple[float | None, float | None]]:
+    """The closed range ``(low, high)`` of each numeric option of ``name`` that has one
+    (None: unbounded on that side), as the model class declares it."""
+    return dict(getattr(_model_class(name), 'option_ranges', {}))

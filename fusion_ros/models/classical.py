@@ -40,8 +40,11 @@ class LaplacianFusion(FusionModel):
     Both images go through the pyramid as one batch, with a separable 5-tap blur.
 
     Args:
-        levels: pyramid levels including the coarse base (>= 2).
+        levels: pyramid levels including the coarse base (2 to 10: frames are padded to a
+            multiple of 2 ** (levels - 1)).
     """
+
+    option_ranges = {'levels': (2, 10)}
 
     def __init__(self, levels: int = 4) -> None:
         super().__init__()

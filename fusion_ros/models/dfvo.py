@@ -288,6 +288,7 @@ class DFVO(FusionModel):
     export_blocker = ('its attention runs Python loops over row strips and chunks whose count '
                       'follows the frame size: a traced graph would hold one size only')
     weight_formats = ('dfvo-official',)
+    option_ranges = {'bn_momentum': (0.0, 1.0), 'strip_rows': (0, None)}
 
     def __init__(self, variant: str = 'inference', attention: str = 'chunked',
                  fix_ir_detail: bool = True, bn_momentum: float = 0.1,

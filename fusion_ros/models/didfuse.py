@@ -103,7 +103,8 @@ class DIDFuse(FusionModel):
 
     needs_weights = True
     auto_precision = True
-    auto_runtime = True  # OpenVINO bf16 on CPUs with native bf16 (engine.runtimes)
+    auto_runtime = True  # OpenVINO on CPUs, bf16 with AMX (engine.runtimes)
+    option_ranges = {'channels': (1, 1024)}
     fp32_modules = ('decoder.cov7',)  # the output conv + sigmoid
     min_size = 2
     weight_formats = ('didfuse-release',)

@@ -97,6 +97,12 @@ class FastFusion(FusionModel):
     needs_weights = True
     auto_precision = True
     auto_precision_cpu = False  # measured: fp32 is the faster of the two on CPUs
+    option_ranges = {
+        'width': (1, 512), 'scale': (1, 64), 'blur_radius': (1, 64),
+        'base_sharpness': (0.0, None), 'detail_sharpness': (0.0, None), 'mid_band': (0, 64),
+        'weak_detail': (0.0, 1.0), 'mid_mix': (0.0, 1.0), 'detail_gain_floor': (0.0, None),
+        'denoise_eps': (0.0, None),
+    }
     default_weights = 'models/fastfusion.pt'
 
     def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 2,

@@ -9,6 +9,7 @@ import torch
 
 from fusion_ros.errors import ConfigError, ModelNotFoundError, ShapeError, WeightsError
 from fusion_ros.models import build_model, list_models, register_model
+from fusion_ros.models._registry import model_option_ranges, model_options
 
 
 def test_baselines_registered():
@@ -121,3 +122,38 @@ def test_unknown_model_option_names_the_valid_ones(capsys):
     assert "variant='inference'" in out and "attention='chunked'" in out
     assert main(['models', '--options', 'max']) == 0
     assert 'takes no options' in capsys.readouterr().out
+
+
+def test_every_declared_range_is_an_option_whose_default_lies_inside_it():
+
+    declared = 0
+    for name in list_models():
+        options, ranges = model_options(name), model_option_ranges(name)
+        for key, (low, high) in ranges.items():
+            declared += 1
+            assert key in options, (name, key)
+            assert low is not None or high is not None, (name, key)
+            default = options[key]
+            assert (low is None or default >= low) and (high is None or default <= high), (
+                name, key, default)
+    assert declared >= 10
+
+
+@pytest.mark.parametrize('name', ['laplacian', 'fastfusion', 'dfvo', 'didfuse'])
+def test_values_just_outside_a_range_are_refused_with_the_range(name):
+    from fusion_ros.errors import OptionError
+
+    ranges = model_option_ranges(name)
+    assert ranges
+    for key, (low, high) in ranges.items():
+        step = 1 if isinstance(model_options(name)[key], int) else 0.5
+        for bad in ([low - step] if low is not None else []) + (
+                [high + step] if high is not None else []):
+            with pytest.raises(OptionError, match=rf'option {key} must be .*got {bad}'):
+                build_model(name, pretrained=False, **{key: bad})
+
+
+def test_values_at_the_ends_of_a_range_build():
+    assert build_model('laplacian', levels=2).size_multiple == 2
+    assert build_model('laplacian', levels=10).size_multiple == 512
+    build_model('fastfusion', pretrained=False, weak_detail=0.0, mid_mix=1.0)
