@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Defaults shared by the engine, the node and the CLI (no heavy imports: --help stays fast)."""
+"""Every default shared by the engine, the nodes, the bag tools and the CLI: one home, so
+``bag fuse`` pairs and switches day/night exactly as the node does by construction, not by
+copies agreeing by hand (no heavy imports: --help stays fast). ``config/fusion.yaml`` spells
+the node's out for users; a test holds it to these."""
 
 import os
 
@@ -12,3 +15,18 @@ DEFAULT_PRECISION = 'auto'
 # fusion node's comes from its `backend` parameter)
 BACKENDS = ('auto', 'torch', 'openvino', 'onnxruntime')
 DEFAULT_BACKEND = os.environ.get('FUSION_ROS_BACKEND') or 'auto'
+
+# pairing thermal with RGB (message_filters ApproximateTime): the node, bag fuse, bag info,
+# register and the training sources
+SYNC_SLOP_S = 0.025  # largest stamp difference within a pair, seconds
+SYNC_QUEUE_SIZE = 10  # messages kept per input while waiting for a partner
+SYNC_POLICY = 'approximate'
+# day/night switching of illumination/is_night (engine.illumination_state.NightHysteresis)
+NIGHT_THRESHOLD = 0.4  # P(day) below this counts towards night
+DAY_THRESHOLD = 0.6  # P(day) above this counts towards day
+MIN_DWELL_S = 2.0  # image-time seconds a new state must hold before it switches
+# gain control of 16-bit and float thermal frames: percentiles (low, high)
+THERMAL_AGC = (1.0, 99.0)
+# live registration watch (engine.registration_monitor.RegistrationMonitor)
+REGISTRATION_CHECK_EVERY = 30  # score every N-th fused frame (0: never)
+REGISTRATION_WARN_RATIO = 0.6  # WARN below this share of the start-up score

@@ -39,6 +39,12 @@ DETECTOR_OUTPUTS = {
 }
 
 
+def relative(topic: str) -> str:
+    """The name a node uses for ``topic`` so that its namespace applies
+    (``/fused/image_raw`` -> ``fused/image_raw``)."""
+    return topic.lstrip('/')
+
+
 def compressed(topic: str) -> str:
     """image_transport's name of the compressed stream of ``topic``."""
     return f'{topic}/compressed'

@@ -20,10 +20,12 @@ import numpy as np
 
 from fusion_ros.bagtools.info import image_pair_topics
 from fusion_ros.bagtools.pairs import SyncedPairs
+from fusion_ros.defaults import SYNC_QUEUE_SIZE, SYNC_SLOP_S
 from fusion_ros.engine.engine import FusionEngine, FusionResult
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.errors import BagError, BagWriteError, FusionError
 from fusion_ros.io.bag import BagMessage, BagWriter, bag_topics
+from fusion_ros.io.stamps import NS_PER_S, stamp_ns
 from fusion_ros.topics import (
     DAY_TOPIC,
     DETECTIONS_IMAGE_TOPIC,
@@ -80,7 +82,7 @@ class _Outputs:
 
     def write(self, rgb: BagMessage, header: Any, result: FusionResult) -> None:
         bag, t = self.bag, rgb.time_ns
-        stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        stamp = stamp_ns(header.stamp)
         # the bag log time of outputs is the RGB frame's, so playback keeps them in step
         bag.write_msg(FUSED_TOPIC, bag.image_msg(result.fused, _output_encoding(result.fused),
                                                  stamp, header.frame_id), t)
@@ -90,7 +92,7 @@ class _Outputs:
             bag.write_msg(ENHANCED_TOPIC, msg, t)
         bag.write_msg(DAY_TOPIC, self.types['std_msgs/msg/Float32'](
             data=float(result.day_probability)), t)
-        night = self.night.update(result.day_probability, stamp / 1e9)
+        night = self.night.update(result.day_probability, stamp / NS_PER_S)
         bag.write_msg(NIGHT_TOPIC, self.types['std_msgs/msg/Bool'](data=bool(night)), t)
         if self.detect is not None:
             for topic, msg in self.detect(result.fused, header, stamp):
@@ -104,8 +106,8 @@ def fuse_bag(
     *,
     thermal_topic: str | None = None,
     rgb_topic: str | None = None,
-    slop_s: float = 0.025,
-    queue_size: int = 10,
+    slop_s: float = SYNC_SLOP_S,
+    queue_size: int = SYNC_QUEUE_SIZE,
     batch: int = 1,
     copy_inputs: bool = True,
     storage: str = 'mcap',

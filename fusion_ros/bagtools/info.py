@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from fusion_ros.bagtools.pairs import SyncedPairs
+from fusion_ros.defaults import SYNC_QUEUE_SIZE, SYNC_SLOP_S
 from fusion_ros.errors import BagError
 from fusion_ros.io.bag import IMAGE_TYPES, bag_topics, read_bag
 from fusion_ros.topics import RGB_TOPIC, THERMAL_TOPIC, compressed
@@ -96,14 +97,14 @@ def image_pair_topics(topics: dict[str, str], thermal: str | None = None,
     return (t, r) if t and r else None
 
 
-def count_pairs(bag: Path, topics: tuple[str, str], slop_s: float = 0.025,
-                queue_size: int = 10) -> int:
+def count_pairs(bag: Path, topics: tuple[str, str], slop_s: float = SYNC_SLOP_S,
+                queue_size: int = SYNC_QUEUE_SIZE) -> int:
     """How many pairs the node's synchronizer makes from a bag in log-time order."""
     return sum(1 for _ in SyncedPairs(bag, topics, slop_s, queue_size))
 
 
 def bag_info(path: Path, *, thermal: str | None = None, rgb: str | None = None,
-             slop_s: float = 0.025, queue_size: int = 10) -> BagInfo:
+             slop_s: float = SYNC_SLOP_S, queue_size: int = SYNC_QUEUE_SIZE) -> BagInfo:
     """Scan the bag once (headers only are parsed) and summarise it."""
     storage, version = _metadata(path)
     types = bag_topics(path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from fusion_ros.defaults import SYNC_QUEUE_SIZE, SYNC_SLOP_S
 from fusion_ros.errors import BagError
 from fusion_ros.io.bag import BagMessage, read_bag
 from fusion_ros.io.sync import StreamPairer
@@ -27,8 +28,8 @@ class SyncedPairs:
         unstamped: ``(log time ns, reason)`` of image messages without a readable header.
     """
 
-    def __init__(self, bag: Path, topics: tuple[str, str], slop_s: float = 0.025,
-                 queue_size: int = 10,
+    def __init__(self, bag: Path, topics: tuple[str, str], slop_s: float = SYNC_SLOP_S,
+                 queue_size: int = SYNC_QUEUE_SIZE,
                  on_message: Callable[[BagMessage], None] | None = None) -> None:
         self.bag, self.topics = Path(bag), topics
         self.slop_s, self.queue_size, self.on_message = slop_s, queue_size, on_message

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from fusion_ros.cli._args import add_model_arguments, engine_from_args, positive_float
-from fusion_ros.defaults import DEFAULT_MODEL
+from fusion_ros.defaults import DEFAULT_MODEL, SYNC_QUEUE_SIZE, SYNC_SLOP_S
 
 INTERRUPTED = 130  # Ctrl-C / SIGTERM, as every fusion-ros command (shell convention)
 
@@ -43,9 +43,9 @@ def _add_sync_options(p: argparse.ArgumentParser) -> None:
                    help='thermal image topic (default: /thermal/image_raw[/compressed])')
     p.add_argument('--rgb-topic', default=None,
                    help='RGB image topic (default: /rgb/image_raw[/compressed])')
-    p.add_argument('--slop', type=float, default=0.025,
+    p.add_argument('--slop', type=float, default=SYNC_SLOP_S,
                    help='synchronizer slop in seconds, as the node (default: %(default)s)')
-    p.add_argument('--queue-size', type=int, default=10,
+    p.add_argument('--queue-size', type=int, default=SYNC_QUEUE_SIZE,
                    help='synchronizer queue size, as the node (default: %(default)s)')
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion_ros.defaults import SYNC_SLOP_S
 from fusion_ros.ops.alignment import MODELS, spaced_indices
 
 DEFAULT_FRAMES = 50
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument('--thermal', default=None, metavar='TOPIC',
                      help="thermal topic of --bag (default: the node's, raw or compressed)")
     src.add_argument('--rgb', default=None, metavar='TOPIC', help='RGB topic of --bag')
-    src.add_argument('--slop', type=float, default=0.025,
+    src.add_argument('--slop', type=float, default=SYNC_SLOP_S,
                      help='pairing tolerance in s, as the node (default: %(default)s)')
     parser.add_argument('--frames', type=int, default=DEFAULT_FRAMES, metavar='N',
                         help='frames used, spread evenly over the recording '

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fusion_ros.defaults import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_PRECISION
+from fusion_ros.defaults import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_PRECISION, THERMAL_AGC
 from fusion_ros.engine.precision import (
     Precision,
     cpu_has_amx,
@@ -130,7 +130,7 @@ class FusionEngine:
             second colour conversion; with False, models may skip computing it.
         backend: what runs the network: ``torch``, ``openvino`` or ``onnxruntime`` (the
             network exported to ONNX on first use, cached: ``engine.runtimes``), or
-            ``auto`` (default): OpenVINO for the heavy models on CPUs with native bf16,
+            ``auto`` (default): OpenVINO for the heavy models on CPUs (bf16 only with AMX),
             torch otherwise. ``backend_note`` says why auto chose torch, if it did.
 
     Raises:
@@ -145,7 +145,7 @@ class FusionEngine:
         weights_format: str | None = None,
         device: str = 'auto',
         precision: str = DEFAULT_PRECISION,
-        thermal_agc: tuple[float, float] = (1.0, 99.0),
+        thermal_agc: tuple[float, float] = THERMAL_AGC,
         model_options: dict[str, Any] | None = None,
         random_init: bool = False,
         channels_last: bool | None = None,

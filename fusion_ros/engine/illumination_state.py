@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from fusion_ros.defaults import DAY_THRESHOLD, MIN_DWELL_S, NIGHT_THRESHOLD
 from fusion_ros.errors import ConfigError
 
 __all__ = ['NightHysteresis']
@@ -22,8 +23,8 @@ class NightHysteresis:
         [False, False, True, True]
     """
 
-    def __init__(self, night_threshold: float = 0.4, day_threshold: float = 0.6,
-                 min_dwell_s: float = 2.0) -> None:
+    def __init__(self, night_threshold: float = NIGHT_THRESHOLD,
+                 day_threshold: float = DAY_THRESHOLD, min_dwell_s: float = MIN_DWELL_S) -> None:
         if not 0.0 <= night_threshold <= day_threshold <= 1.0:
             raise ConfigError('need 0 <= night_threshold <= day_threshold <= 1, got '
                               f'{night_threshold} and {day_threshold}')

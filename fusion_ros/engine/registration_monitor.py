@@ -8,6 +8,7 @@ from collections import deque
 
 import numpy as np
 
+from fusion_ros.defaults import REGISTRATION_CHECK_EVERY, REGISTRATION_WARN_RATIO
 from fusion_ros.errors import ConfigError
 
 __all__ = ['RegistrationMonitor']
@@ -29,8 +30,8 @@ class RegistrationMonitor:
         (0.4, 0.1, True)
     """
 
-    def __init__(self, every: int = 30, baseline: int = 5, window: int = 5,
-                 warn_ratio: float = 0.6) -> None:
+    def __init__(self, every: int = REGISTRATION_CHECK_EVERY, baseline: int = 5,
+                 window: int = 5, warn_ratio: float = REGISTRATION_WARN_RATIO) -> None:
         if every < 0 or baseline < 1 or window < 1:
             raise ConfigError(f'registration check needs every >= 0, baseline >= 1 and '
                               f'window >= 1, got {every}, {baseline}, {window}')

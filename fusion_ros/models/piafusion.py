@@ -244,7 +244,7 @@ class PIAFusion(FusionModel):
     needs_weights = True
     default_weights = 'models/piafusion.pt'  # ours, both stages: models/piafusion.md
     auto_precision = True
-    auto_runtime = True  # OpenVINO bf16 on CPUs with native bf16 (engine.runtimes)
+    auto_runtime = True  # OpenVINO on CPUs, bf16 with AMX (engine.runtimes)
     fp32_modules = ('decoder.conv5',)  # the 1x1 output conv before tanh
     min_size = 2
     weight_formats = ('piafusion-port',)

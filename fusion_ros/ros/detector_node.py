@@ -45,6 +45,7 @@ from fusion_ros.detect.report import detections_json
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError
 from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
+from fusion_ros.io.stamps import stamp_ns
 from fusion_ros.ros.node_support import (
     ThrottledLog,
     TransportLoss,
@@ -57,7 +58,15 @@ from fusion_ros.ros.node_support import (
     stopping_quietly,
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
-from fusion_ros.ros.qos import make_qos
+from fusion_ros.ros.qos import check_reliability, make_qos
+from fusion_ros.topics import (
+    DETECTIONS_IMAGE_TOPIC,
+    DETECTIONS_JSON_TOPIC,
+    DETECTIONS_TOPIC,
+    DIAG_TOPIC,
+    FUSED_TOPIC,
+    relative,
+)
 
 PARAMS = (
     ParamSpec('backend', 'hog', 'hog (OpenCV people detector) or onnx (YOLOv5/YOLOv8 export).',
@@ -73,7 +82,7 @@ PARAMS = (
               read_only=True),
     ParamSpec('upscale', 1.0, 'HOG: resize factor before detection (2 finds people half as '
               'tall).', (0.25, 8.0), read_only=True),
-    ParamSpec('topics.image', 'fused/image_raw', 'Input image topic.', read_only=True),
+    ParamSpec('topics.image', relative(FUSED_TOPIC), 'Input image topic.', read_only=True),
     ParamSpec('qos.input.reliability', 'reliable', 'Input subscription reliability (the fusion '
               'node publishes reliable).', read_only=True),
     ParamSpec('qos.depth', 5, 'History depth of subscription and publishers.', (1, 1000),
@@ -125,19 +134,19 @@ class DetectorNode(Node):
             iou_threshold=p['iou_threshold'], classes=sorted(ids) or None, device=p['device'],
             layout=p['layout'], upscale=p['upscale'])
         self.backend = p['backend']
-        if p['qos.input.reliability'] not in ('reliable', 'best_effort'):
-            raise ConfigError(f"qos.input.reliability = {p['qos.input.reliability']!r}")
+        check_reliability('qos.input.reliability', p['qos.input.reliability'])
         depth = int(p['qos.depth'])
         self.vm = _vision_msgs()
         out_qos = make_qos('reliable', depth)
-        self._pub_array = (self.create_publisher(self.vm.Detection2DArray, 'detections', out_qos)
+        self._pub_array = (self.create_publisher(self.vm.Detection2DArray,
+                                                  relative(DETECTIONS_TOPIC), out_qos)
                            if self.vm is not None else None)
         if self.vm is None:
             self.get_logger().info('vision_msgs is not installed: publishing detections/image '
                                    'and detections/json only')
-        self._pub_image = self.create_publisher(Image, 'detections/image', out_qos)
-        self._pub_json = self.create_publisher(String, 'detections/json', out_qos)
-        self._pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._pub_image = self.create_publisher(Image, relative(DETECTIONS_IMAGE_TOPIC), out_qos)
+        self._pub_json = self.create_publisher(String, relative(DETECTIONS_JSON_TOPIC), out_qos)
+        self._pub_diag = self.create_publisher(DiagnosticArray, DIAG_TOPIC, 10)
         self.stats = DetectorStats()
         self._log = ThrottledLog(self)
         self.callback_errors: Counter[str] = Counter()
@@ -189,8 +198,7 @@ class DetectorNode(Node):
             dets = [d for d in dets if d.label in self.keep_names]
         self.stats.last_ms = (time.perf_counter() - start) * 1e3
         self._pub_image.publish(image_message(draw_detections(image, dets), msg.header))
-        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        self._pub_json.publish(String(data=detections_json(dets, stamp_ns,
+        self._pub_json.publish(String(data=detections_json(dets, stamp_ns(msg.header.stamp),
                                                            msg.header.frame_id)))
         if self._pub_array is not None:
             self._pub_array.publish(self._array(msg, dets))

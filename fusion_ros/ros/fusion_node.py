@@ -54,13 +54,25 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 
-from fusion_ros.defaults import DEFAULT_PRECISION
+from fusion_ros.defaults import (
+    DAY_THRESHOLD,
+    DEFAULT_PRECISION,
+    MIN_DWELL_S,
+    NIGHT_THRESHOLD,
+    REGISTRATION_CHECK_EVERY,
+    REGISTRATION_WARN_RATIO,
+    SYNC_POLICY,
+    SYNC_QUEUE_SIZE,
+    SYNC_SLOP_S,
+    THERMAL_AGC,
+)
 from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
 from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.registration_monitor import RegistrationMonitor
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError, ModelNotFoundError, WeightsError
 from fusion_ros.io.image_msg import decode_image
+from fusion_ros.io.stamps import NS_PER_S, stamp_key, stamp_ns
 from fusion_ros.io.sync import StreamPairer
 from fusion_ros.ops.alignment import edge_agreement
 from fusion_ros.ops.registration import IDENTITY, parse_homography
@@ -77,8 +89,21 @@ from fusion_ros.ros.node_support import (
     stopping_quietly,
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
-from fusion_ros.ros.qos import make_qos
-from fusion_ros.topics import camera_info_topic, compressed
+from fusion_ros.ros.qos import check_reliability, make_qos
+from fusion_ros.topics import (
+    DAY_TOPIC,
+    DIAG_TOPIC,
+    ENHANCED_INFO_TOPIC,
+    ENHANCED_TOPIC,
+    FUSED_INFO_TOPIC,
+    FUSED_TOPIC,
+    NIGHT_TOPIC,
+    RGB_TOPIC,
+    THERMAL_TOPIC,
+    camera_info_topic,
+    compressed,
+    relative,
+)
 
 PARAMS = (
     ParamSpec('model', DEFAULT_MODEL, 'Fusion model registry name (`fusion-ros models`).'),
@@ -89,13 +114,13 @@ PARAMS = (
               '(CUDA only) or bf16.'),
     ParamSpec('backend', 'auto', 'What runs the network: torch, or the network '
               'exported to ONNX (cached, built while configuring) run by openvino or '
-              'onnxruntime; auto: openvino for the heavy models on CPUs with native bf16, '
-              'else torch.'),
+              'onnxruntime; auto: openvino for the heavy models (PIAFusion, DIDFuse) on '
+              'CPUs, torch otherwise.'),
     ParamSpec('compile', False, 'Run the network through torch.compile (compiled while '
               'configuring; runs eager with a logged reason where it cannot work).'),
-    ParamSpec('topics.thermal', 'thermal/image_raw', 'Thermal image topic (relative names '
+    ParamSpec('topics.thermal', relative(THERMAL_TOPIC), 'Thermal image topic (relative names '
               'follow the namespace).', read_only=True),
-    ParamSpec('topics.rgb', 'rgb/image_raw', 'RGB image topic.', read_only=True),
+    ParamSpec('topics.rgb', relative(RGB_TOPIC), 'RGB image topic.', read_only=True),
     ParamSpec('transport.thermal', 'raw', 'raw (sensor_msgs/Image on topics.thermal) or '
               'compressed (sensor_msgs/CompressedImage, JPEG or 16-bit PNG, on '
               'topics.thermal + /compressed), as image_transport.', read_only=True),
@@ -104,11 +129,11 @@ PARAMS = (
     ParamSpec('publish_compressed', False, 'Also publish fused/image_raw/compressed (JPEG) '
               'while someone subscribes to it, for viewing over Wi-Fi.'),
     ParamSpec('jpeg_quality', 80, 'JPEG quality of fused/image_raw/compressed.', (1, 100)),
-    ParamSpec('sync.slop', 0.025, 'Largest stamp difference within a pair, seconds '
+    ParamSpec('sync.slop', SYNC_SLOP_S, 'Largest stamp difference within a pair, seconds '
               '(message_filters ApproximateTime semantics).', (0.0, 10.0)),
-    ParamSpec('sync.queue_size', 10, 'Messages kept per input while waiting for a partner.',
-              (1, 10000)),
-    ParamSpec('sync.policy', 'approximate', 'approximate (message_filters ApproximateTime) '
+    ParamSpec('sync.queue_size', SYNC_QUEUE_SIZE, 'Messages kept per input while waiting '
+              'for a partner.', (1, 10000)),
+    ParamSpec('sync.policy', SYNC_POLICY, 'approximate (message_filters ApproximateTime) '
               'or nearest (each thermal frame with its nearest RGB frame within the slop: '
               'for a slow thermal camera beside a fast RGB one).', read_only=True),
     ParamSpec('qos.thermal.reliability', 'best_effort', 'Thermal subscription: best_effort '
@@ -118,30 +143,30 @@ PARAMS = (
     ParamSpec('qos.rgb.depth', 5, 'RGB subscription history depth.', (1, 1000)),
     ParamSpec('qos.output.reliability', 'reliable', 'Reliability of every publisher.'),
     ParamSpec('qos.output.depth', 5, 'History depth of every publisher.', (1, 1000)),
-    ParamSpec('thermal.agc', [1.0, 99.0], 'Percentiles (low, high) of the gain control '
+    ParamSpec('thermal.agc', list(THERMAL_AGC), 'Percentiles (low, high) of the gain control '
               'applied to 16-bit and float thermal images.'),
     ParamSpec('registration.homography', list(IDENTITY), '3x3 thermal-to-RGB homography, '
               'row-major, applied to every thermal frame before fusion (identity: none).'),
-    ParamSpec('registration.check_every', 30, 'Score the edge agreement of warped thermal '
-              'and RGB every N-th fused frame for /diagnostics (0: never).', (0, 100000)),
-    ParamSpec('registration.warn_ratio', 0.6, 'WARN when the score falls below this share '
-              'of its start-up value (a bumped camera).', (0.01, 0.99)),
+    ParamSpec('registration.check_every', REGISTRATION_CHECK_EVERY, 'Score the edge '
+              'agreement of warped thermal and RGB every N-th fused frame for /diagnostics '
+              '(0: never).', (0, 100000)),
+    ParamSpec('registration.warn_ratio', REGISTRATION_WARN_RATIO, 'WARN when the score falls '
+              'below this share of its start-up value (a bumped camera).', (0.01, 0.99)),
     ParamSpec('max_rate', 0.0, 'Most fused frames per second; pairs beyond are skipped and '
               'counted (0: as fast as pairs come).', (0.0, 1000.0)),
     ParamSpec('publish_enhanced', True, 'Publish enhanced/image_raw (costs a second colour '
               'conversion per frame).'),
-    ParamSpec('illumination.night_threshold', 0.4, 'P(day) below which night starts to '
-              'count.', (0.0, 1.0)),
-    ParamSpec('illumination.day_threshold', 0.6, 'P(day) above which day starts to count.',
-              (0.0, 1.0)),
-    ParamSpec('illumination.min_dwell_s', 2.0, 'Seconds (image time) a new state must hold '
-              'before is_night switches.', (0.0, 3600.0)),
+    ParamSpec('illumination.night_threshold', NIGHT_THRESHOLD, 'P(day) below which night '
+              'starts to count.', (0.0, 1.0)),
+    ParamSpec('illumination.day_threshold', DAY_THRESHOLD, 'P(day) above which day starts '
+              'to count.', (0.0, 1.0)),
+    ParamSpec('illumination.min_dwell_s', MIN_DWELL_S, 'Seconds (image time) a new state '
+              'must hold before is_night switches.', (0.0, 3600.0)),
     ParamSpec('autostart', True, 'Configure and activate at start-up; false: wait for '
               'lifecycle transitions.', read_only=True),
 )
 
 
-RELIABILITIES = ('best_effort', 'reliable')
 CAMERA_INFOS_KEPT = 64  # about 2 s of a 30 Hz camera: the worker is never further behind
 # per-frame stages timed into /diagnostics ('<stage> p50 (ms)'), in the order they run
 STAGES = ('decode', 'prepare', 'model', 'finish', 'publish', 'registration check')
@@ -150,7 +175,8 @@ TRANSPORTS = ('raw', 'compressed')  # image_transport's names
 
 @dataclass(frozen=True)
 class FusionNodeConfig:
-    """Validated parameter values."""
+    """Validated parameter values; built only by :meth:`from_params`, so every default is
+    the one in ``PARAMS`` (which takes them from ``fusion_ros.defaults``)."""
 
     model: str
     weights: str
@@ -167,18 +193,18 @@ class FusionNodeConfig:
     qos_rgb: tuple[str, int]
     qos_output: tuple[str, int]
     thermal_agc: tuple[float, float]
-    homography: tuple[float, ...] = IDENTITY
-    check_every: int = 30
-    warn_ratio: float = 0.6
-    max_rate: float = 0.0
-    publish_enhanced: bool = True
-    night_threshold: float = 0.4
-    day_threshold: float = 0.6
-    min_dwell_s: float = 2.0
-    compile: bool = False
-    backend: str = 'auto'
-    publish_compressed: bool = False
-    jpeg_quality: int = 80
+    homography: tuple[float, ...]
+    check_every: int
+    warn_ratio: float
+    max_rate: float
+    publish_enhanced: bool
+    night_threshold: float
+    day_threshold: float
+    min_dwell_s: float
+    compile: bool
+    backend: str
+    publish_compressed: bool
+    jpeg_quality: int
 
     @classmethod
     def from_params(cls, values: dict[str, Any]) -> FusionNodeConfig:
@@ -195,10 +221,8 @@ class FusionNodeConfig:
             return value
 
         def qos(name: str) -> tuple[str, int]:
-            reliability = values[f'qos.{name}.reliability']
-            if reliability not in RELIABILITIES:
-                raise ConfigError(f'qos.{name}.reliability = {reliability!r}; use one of '
-                                  f'{RELIABILITIES}')
+            param = f'qos.{name}.reliability'
+            reliability = check_reliability(param, values[param])
             return reliability, int(values[f'qos.{name}.depth'])
 
         return cls(
@@ -332,22 +356,24 @@ class FusionNode(LifecycleNode):
         self.config, self.engine, self._night = cfg, engine, night
         self._registration = RegistrationMonitor(cfg.check_every, warn_ratio=cfg.warn_ratio)
         qos_out = make_qos(*cfg.qos_output)
-        self._pub_fused = self.create_lifecycle_publisher(Image, 'fused/image_raw', qos_out)
+        self._pub_fused = self.create_lifecycle_publisher(Image, relative(FUSED_TOPIC),
+                                                           qos_out)
         self._pub_day = self.create_lifecycle_publisher(
-            Float32, 'illumination/day_probability', qos_out
+            Float32, relative(DAY_TOPIC), qos_out
         )
-        self._pub_night = self.create_lifecycle_publisher(Bool, 'illumination/is_night', qos_out)
+        self._pub_night = self.create_lifecycle_publisher(Bool, relative(NIGHT_TOPIC), qos_out)
         if cfg.publish_enhanced:
-            self._pub_enhanced = self.create_lifecycle_publisher(Image, 'enhanced/image_raw',
+            self._pub_enhanced = self.create_lifecycle_publisher(Image, relative(ENHANCED_TOPIC),
                                                                  qos_out)
             self._pub_enhanced_info = self.create_lifecycle_publisher(
-                CameraInfo, 'enhanced/camera_info', qos_out)
-        self._pub_fused_info = self.create_lifecycle_publisher(CameraInfo, 'fused/camera_info',
+                CameraInfo, relative(ENHANCED_INFO_TOPIC), qos_out)
+        self._pub_fused_info = self.create_lifecycle_publisher(CameraInfo,
+                                                               relative(FUSED_INFO_TOPIC),
                                                                qos_out)
         if cfg.publish_compressed:
             self._pub_compressed = self.create_lifecycle_publisher(
-                CompressedImage, 'fused/image_raw/compressed', qos_out)
-        self._pub_diag = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
+                CompressedImage, relative(compressed(FUSED_TOPIC)), qos_out)
+        self._pub_diag = self.create_lifecycle_publisher(DiagnosticArray, DIAG_TOPIC, 10)
         if engine is not None:
             self._log_engine(engine, 'model')
             self.get_logger().info(f'pairing {cfg.sync_policy}: slop {cfg.slop}s, '
@@ -502,14 +528,13 @@ class FusionNode(LifecycleNode):
     @guarded('subscription')
     def camera_info_cb(self, msg: CameraInfo) -> None:
         self._camera_info = msg
-        self._camera_infos[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+        self._camera_infos[stamp_key(msg.header.stamp)] = msg
         while len(self._camera_infos) > CAMERA_INFOS_KEPT:
             self._camera_infos.popitem(last=False)
 
     def _add(self, index: int, msg: Image) -> None:
         if self._sync is not None:
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-            self._sync.add(index, stamp, msg)
+            self._sync.add(index, stamp_ns(msg.header.stamp), msg)
 
     def _on_time_jump(self, stamp: int) -> None:
         self.stats.time_jumps += 1
@@ -580,7 +605,7 @@ class FusionNode(LifecycleNode):
             self._pub_compressed.publish(jpeg_message(result.fused, rgb_msg.header, quality))
         self._pub_day.publish(Float32(data=result.day_probability))
         if self._night is not None:
-            stamp_s = rgb_msg.header.stamp.sec + rgb_msg.header.stamp.nanosec * 1e-9
+            stamp_s = stamp_ns(rgb_msg.header.stamp) / NS_PER_S
             self._pub_night.publish(Bool(data=self._night.update(result.day_probability,
                                                                  stamp_s)))
         self.stats.fused += 1
@@ -615,7 +640,7 @@ class FusionNode(LifecycleNode):
     def _publish_camera_info(self, pub: Any, header: Any) -> None:
         """The RGB camera's CameraInfo with the header of the image it describes (rviz
         Camera displays and image_proc pair them by stamp); nothing before one arrived."""
-        info = self._camera_infos.get((header.stamp.sec, header.stamp.nanosec),
+        info = self._camera_infos.get(stamp_key(header.stamp),
                                       self._camera_info)
         if info is None or not _listened(pub):
             return

@@ -26,6 +26,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from fusion_ros.bagtools.info import count_pairs
+from fusion_ros.defaults import SYNC_QUEUE_SIZE, SYNC_SLOP_S
 from fusion_ros.io.bag import BagMessage, cdr_header_stamp, read_bag
 from fusion_ros.ros.player import BagPlayer
 from fusion_ros.ros.qos import make_qos
@@ -110,8 +111,8 @@ def run_pipeline(
     out_bag: Path,
     node_args: Sequence[str] = (),
     *,
-    slop_s: float = 0.025,
-    queue_size: int = 10,
+    slop_s: float = SYNC_SLOP_S,
+    queue_size: int = SYNC_QUEUE_SIZE,
     rate: float = 1.0,
     env: dict[str, str] | None = None,
     ready_timeout_s: float = 60.0,

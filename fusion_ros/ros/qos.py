@@ -13,9 +13,18 @@ from rclpy.qos import (
 
 from fusion_ros.errors import ConfigError
 
-__all__ = ['QOS_NAMES', 'make_qos']
+__all__ = ['QOS_NAMES', 'RELIABILITIES', 'check_reliability', 'make_qos']
 
 QOS_NAMES = ('sensor_data', 'default', 'system_default', 'reliable', 'best_effort')
+RELIABILITIES = ('best_effort', 'reliable')  # what a node's qos.*.reliability may say
+
+
+def check_reliability(param: str, value: str) -> str:
+    """``value`` when it is a reliability a subscription or publisher can take; else a
+    :class:`ConfigError` naming the parameter and the choices."""
+    if value not in RELIABILITIES:
+        raise ConfigError(f'{param} = {value!r}; use one of {", ".join(RELIABILITIES)}')
+    return value
 
 
 def make_qos(name: str, depth: int) -> QoSProfile:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion_ros.defaults import SYNC_SLOP_S
 from fusion_ros.errors import BagError, ConfigError, EncodingError, ShapeError
 from fusion_ros.io.datasets import LAYOUTS, list_dataset
 from fusion_ros.io.image_files import read_image, read_thermal
@@ -50,7 +51,7 @@ class DataSpec:
     limit: int | None = None
     thermal_topic: str | None = None
     rgb_topic: str | None = None
-    slop_s: float = 0.025
+    slop_s: float = SYNC_SLOP_S
 
     def __str__(self) -> str:
         return f'{self.layout}:{self.path}'
@@ -138,7 +139,7 @@ def parse_data_spec(text: str) -> DataSpec:
     try:
         every = int(values.get('every', 1))
         limit = int(values['limit']) if 'limit' in values else None
-        slop = float(values.get('slop', 0.025))
+        slop = float(values.get('slop', SYNC_SLOP_S))
     except ValueError as err:
         raise ConfigError(f'--data {text!r}: {err}') from err
     if every < 1 or (limit is not None and limit < 1) or slop <= 0:
