@@ -10,6 +10,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
+from fusion_ros.errors import ConfigError
+
 __all__ = ['PLAYERS', 'NodePlan', 'bag_player_command', 'bag_transports', 'parse_override',
            'plan_nodes', 'ros_arguments']
 
@@ -56,7 +58,7 @@ def plan_nodes(*, model: str = '', device: str = '', detector: bool = True,
                               'config/detector.yaml', {}))
     unknown = set(overrides) - {p.name for p in plans}
     if unknown:
-        raise ValueError(f'--set for nodes that are not started: {sorted(unknown)}')
+        raise ConfigError(f'--set for nodes that are not started: {sorted(unknown)}')
     for plan in plans:
         plan.overrides.update(overrides.get(plan.name, {}))
         if use_sim_time:
@@ -88,11 +90,11 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     import yaml
 
     if '=' not in text:
-        raise ValueError(f'expected [node:]key=value, got {text!r}')
+        raise ConfigError(f'expected [node:]key=value, got {text!r}')
     target, raw = text.split('=', 1)
     node, _, key = target.rpartition(':')
     if not key:
-        raise ValueError(f'expected [node:]key=value, got {text!r}')
+        raise ConfigError(f'expected [node:]key=value, got {text!r}')
     return node or 'fusion_node', key, yaml.safe_load(raw)
 
 
@@ -105,7 +107,7 @@ def bag_player_command(bag: str, *, rate: str = '1.0', clock: bool = True,
     nodes to subscribe; ``auto`` takes rosbag2 where its ``ros2 bag`` plugin is installed.
     """
     if player not in PLAYERS:
-        raise ValueError(f'player must be one of {PLAYERS}, got {player!r}')
+        raise ConfigError(f'player must be one of {PLAYERS}, got {player!r}')
     if player == 'auto':
         player = 'ros2' if importlib.util.find_spec('ros2bag') is not None else 'fusion-ros'
     if player == 'ros2':

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             overrides.setdefault(node, {})[key] = value
         plans = plan_nodes(model=args.model, device=args.device, detector=not args.no_detector,
                            use_sim_time=args.use_sim_time, overrides=overrides)
-    except ValueError as err:
+    except ConfigError as err:
         raise UsageError(str(err)) from err
     _check_before_start(plans)
     configs = {'fusion_node': args.config, 'detector_node': args.detector_config}

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusion_ros.errors import WeightsError
+from fusion_ros.errors import ShapeError, WeightsError
 from fusion_ros.models._base import FusionModel, FusionOutput, ReflectionPad
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.shape import check_fusion_inputs
@@ -359,7 +359,7 @@ class DFVO(FusionModel):
         check_fusion_inputs(thermal, visible_y)
         h, w = thermal.shape[-2:]
         if h % 4 or w % 4:
-            raise ValueError(f'DFVO needs H and W multiples of 4, got {w}x{h} (the engine pads)')
+            raise ShapeError(f'DFVO needs H and W multiples of 4, got {w}x{h} (the engine pads)')
         if self.strip_rows and not self.training and not torch.is_grad_enabled():
             return self._forward_strips(thermal, visible_y)
         out, _ = self.forward_all(thermal, visible_y)

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusion_ros.errors import ShapeError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.filters import box_blur, self_guided_filter
@@ -147,7 +148,7 @@ class FastFusion(FusionModel):
         check_fusion_inputs(thermal, visible_y)
         h, w = thermal.shape[-2:]
         if h % self.scale or w % self.scale:
-            raise ValueError(f'FastFusion needs H and W multiples of {self.scale}, got {w}x{h}')
+            raise ShapeError(f'FastFusion needs H and W multiples of {self.scale}, got {w}x{h}')
         images = torch.cat((thermal, visible_y), 1)
         base = box_blur(images, self.blur_radius)
         base_y = base[:, 1:2]  # kept: the mid band below replaces `base`

@@ -82,7 +82,7 @@ def test_ir_detail_fix_and_bug_reproduction():
 
 def test_bad_inputs_give_clear_errors():
     model = DFVO().eval()
-    with pytest.raises(ValueError, match='multiples of 4'):
+    with pytest.raises(ShapeError, match='multiples of 4'):
         model(torch.rand(1, 1, 10, 12), torch.rand(1, 1, 10, 12))
     with pytest.raises(ShapeError):
         model(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 12))

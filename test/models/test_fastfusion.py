@@ -4,6 +4,7 @@
 import pytest
 import torch
 
+from fusion_ros.errors import ShapeError
 from fusion_ros.models import build_model
 from fusion_ros.models.fastfusion import FastFusion
 from fusion_ros.ops.filters import box_blur
@@ -85,7 +86,7 @@ def test_box_blur_keeps_constants_at_borders_and_equals_the_2d_window():
 
 
 def test_size_rules_and_options():
-    with pytest.raises(ValueError, match='multiples of 4'):
+    with pytest.raises(ShapeError, match='multiples of 4'):
         FastFusion()(torch.rand(1, 1, 10, 12), torch.rand(1, 1, 10, 12))
     assert FastFusion(scale=2).size_multiple == 2
     with pytest.raises(ValueError):
