@@ -182,7 +182,9 @@ class _Listeners:
 
     def heard(self, topic: str) -> int:
         """Messages of ``topic`` received, or known lost on the way."""
-        return self.count(topic) + (self.losses[topic].lost if topic in self.losses else 0)
+        if self.recorder is not None:
+            return self.recorder.heard(topic)
+        return self.counts[topic] + (self.losses[topic].lost if topic in self.losses else 0)
 
     def matched(self, topics: Sequence[str]) -> bool:
         """Whether every one of ``topics`` has a publisher this side has matched."""

@@ -207,11 +207,6 @@ def _drain(recorder: TopicRecorder, board: StatusBoard, expected: int, quiet_s: 
     pair in flight, every fused frame it counted recorded or counted lost. At most
     ``limit_s``: then the report shows what was missing."""
     received = recorder.receipts[FUSED_TOPIC]
-
-    def heard(topic: str) -> int:
-        return len(recorder.receipts.get(topic, ())) + (
-            recorder.losses[topic].lost if topic in recorder.losses else 0)
-
     last_n, last_change = -1, time.monotonic()
     deadline = last_change + max(limit_s, quiet_s)
     while time.monotonic() < deadline and alive():
@@ -220,7 +215,7 @@ def _drain(recorder: TopicRecorder, board: StatusBoard, expected: int, quiet_s: 
         quiet = len(received) >= expected or time.monotonic() - last_change >= quiet_s
         newer = not received or board.received_at(': fusion') > received[-1][1]
         if quiet and newer and board.find(': fusion') is not None and not board.unaccounted(
-                heard):
+                recorder.heard):
             return
         time.sleep(0.05)
 

@@ -76,6 +76,12 @@ class TopicRecorder:
         """Topics that lost messages before the recorder took them, with how many."""
         return {t: loss.lost for t, loss in self.losses.items() if loss.lost}
 
+    def heard(self, topic: str) -> int:
+        """Messages of ``topic`` received, or known lost on the way (a gap in the
+        publisher's numbering)."""
+        return len(self.receipts.get(topic, ())) + (
+            self.losses[topic].lost if topic in self.losses else 0)
+
     def publisher_count(self, topics: Iterable[str] | None = None) -> int:
         """Smallest number of matched publishers over the subscriptions (of ``topics``)."""
         subs = [s for s in self._subs if topics is None or s.topic_name in set(topics)]
