@@ -7,9 +7,6 @@ recording of what they publish, signals forwarded, crashes reported.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +20,7 @@ from fusion_ros.launch_plan import NodePlan, ros_arguments
 from fusion_ros.resources import share_file
 from fusion_ros.ros.node_support import TransportLoss
 from fusion_ros.ros.player import BagPlayer
+from fusion_ros.ros.processes import NodeProcess, node_command
 from fusion_ros.ros.qos import make_qos
 from fusion_ros.ros.recorder import TopicRecorder
 from fusion_ros.ros.session import apply_transport_defaults, ros_session
@@ -35,70 +33,11 @@ from fusion_ros.topics import (
     FUSION_OUTPUTS,
 )
 
-__all__ = ['BringupResult', 'NodeProcess', 'run_bringup']
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the bringup dies, even by SIGKILL, so a
-    killed bringup never leaves nodes running on the graph (Linux; elsewhere a no-op)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+__all__ = ['BringupResult', 'run_bringup']
 
 
 def _ns(topic: str, namespace: str) -> str:
     return f'/{namespace.strip("/")}{topic}' if namespace.strip('/') else topic
-
-
-class NodeProcess:
-    """One node as a child process; its output is echoed with a ``[name]`` prefix."""
-
-    def __init__(self, plan: NodePlan, config: Path, namespace: str, env: dict[str, str],
-                 echo: Callable[[str], None]) -> None:
-        self.plan = plan
-        cmd = [sys.executable, '-m', plan.module, *ros_arguments(plan, str(config), namespace)]
-        # own session: a terminal's Ctrl-C reaches us once, and we stop the nodes in order
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
-        self.lines: list[str] = []
-        self._echo = echo
-        self._interrupted = False
-        echo(f'[bringup] started {plan.name} (pid {self.proc.pid})')
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._echo(f'[{self.plan.name}] {line.rstrip()}')
-
-    def interrupt(self) -> None:
-        """Send SIGTERM (a running node shuts down cleanly: rclpy handles it as SIGINT);
-        :meth:`stop` then waits for it. SIGTERM, not SIGINT: a node still starting has no
-        Python handler for it yet, so it ends at once instead of printing a
-        KeyboardInterrupt traceback from whatever it was importing."""
-        if self.proc.poll() is None and not self._interrupted:
-            self.proc.send_signal(signal.SIGTERM)
-            self._interrupted = True  # a second signal would break the node's clean shutdown
-
-    def stop(self, timeout_s: float = 5.0) -> int:
-        """SIGTERM, then SIGKILL after ``timeout_s``; the exit code (negative: signal)."""
-        self.interrupt()
-        if self.proc.poll() is None:
-            try:
-                self.proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self._echo(f'[bringup] {self.plan.name} ignored SIGTERM for {timeout_s:.0f} s: '
-                           'killed')
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(timeout=2.0)
-        return self.proc.returncode
 
 
 @dataclass
@@ -237,8 +176,9 @@ def run_bringup(
         if any(p.name == 'detector_node' for p in plans) else [])
     with ros_session('fusion_ros_bringup') as (node, stop):
         listeners = _Listeners(node, outputs, record, statuses=exit_after_bag)
-        procs = [NodeProcess(p, configs.get(p.name) or share_file(p.config), namespace, env,
-                             echo) for p in plans]
+        procs = [NodeProcess(p.name, node_command(p.module, ros_arguments(
+            p, str(configs.get(p.name) or share_file(p.config)), namespace)), env, echo)
+            for p in plans]
         try:
             _supervise(stop, procs, result, listeners, namespace, bag, rate, exit_after_bag,
                        ready_timeout_s, (drain_s, drain_limit_s), main_outputs, echo, node)
@@ -248,7 +188,7 @@ def run_bringup(
                 p.interrupt()
             for p in reversed(procs):
                 code = p.stop()
-                result.exit_codes[p.plan.name] = code
+                result.exit_codes[p.name] = code
     return result
 
 
@@ -286,8 +226,8 @@ def _supervise(stop, procs, result, listeners, namespace, bag, rate, exit_after_
         for p in procs:
             code = p.proc.poll()
             if code is not None and not stop.is_set():
-                result.crashed.append(p.plan.name)
-                echo(f'[bringup] {p.plan.name} exited with code {code}; stopping the rest')
+                result.crashed.append(p.name)
+                echo(f'[bringup] {p.name} exited with code {code}; stopping the rest')
         listeners.close(result)
 
 

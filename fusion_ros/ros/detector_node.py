@@ -47,6 +47,7 @@ from fusion_ros.errors import ConfigError, FusionError
 from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
 from fusion_ros.io.stamps import stamp_ns
 from fusion_ros.ros.node_support import (
+    ReportWindow,
     ThrottledLog,
     TransportLoss,
     callback_errors_text,
@@ -54,6 +55,7 @@ from fusion_ros.ros.node_support import (
     guarded,
     image_message,
     init_node_process,
+    per_second,
     serve_slot,
     stopping_quietly,
 )
@@ -159,7 +161,7 @@ class DetectorNode(Node):
             make_qos(p['qos.input.reliability'], depth))
         self._worker = threading.Thread(target=self._work, name='detector_worker', daemon=True)
         self._worker.start()
-        self._diag_prev = (time.monotonic(), DetectorStats())
+        self._window = ReportWindow(DetectorStats)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f'detector {self.backend} on {p["topics.image"]}')
 
@@ -222,10 +224,8 @@ class DetectorNode(Node):
     @guarded('timer')
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
-        prev_t, prev = self._diag_prev
         stats = self.stats
-        self._diag_prev = (now, DetectorStats(**vars(stats)))
-        span = max(now - prev_t, 1e-3)
+        prev, span = self._window.advance(stats)
         if stats.errors > prev.errors and stats.processed == prev.processed:
             level, text = DiagnosticStatus.ERROR, 'every image of the last second failed'
         elif now - stats.last_input > 2.0:
@@ -236,8 +236,8 @@ class DetectorNode(Node):
         else:
             level, text = DiagnosticStatus.OK, 'detecting'
         values = {
-            'input rate (Hz)': f'{(stats.images_in - prev.images_in) / span:.1f}',
-            'output rate (Hz)': f'{(stats.processed - prev.processed) / span:.1f}',
+            'input rate (Hz)': per_second(stats.images_in, prev.images_in, span),
+            'output rate (Hz)': per_second(stats.processed, prev.processed, span),
             'processed': str(stats.processed), 'detections': str(stats.detections),
             'dropped': str(stats.dropped), 'lost in transport': str(stats.lost),
             'errors': str(stats.errors), 'backend': self.backend,

@@ -77,6 +77,7 @@ from fusion_ros.io.sync import StreamPairer
 from fusion_ros.ops.alignment import edge_agreement
 from fusion_ros.ops.registration import IDENTITY, parse_homography
 from fusion_ros.ros.node_support import (
+    ReportWindow,
     ThrottledLog,
     TransportLoss,
     callback_errors_text,
@@ -85,6 +86,7 @@ from fusion_ros.ros.node_support import (
     image_message,
     init_node_process,
     jpeg_message,
+    per_second,
     serve_slot,
     stopping_quietly,
 )
@@ -308,7 +310,7 @@ class FusionNode(LifecycleNode):
         # a frame's info is the one with its stamp (drivers stamp both alike)
         self._camera_infos: OrderedDict[tuple[int, int], CameraInfo] = OrderedDict()
         self._diag_timer: Any = None
-        self._diag_prev: tuple[float, NodeStats] | None = None
+        self._window = ReportWindow(NodeStats)
         self._night: NightHysteresis | None = None
         self._registration = RegistrationMonitor(every=0)  # set up at configure
         self._registration_warned = False
@@ -405,7 +407,7 @@ class FusionNode(LifecycleNode):
             self.create_subscription(CameraInfo, camera_info_topic(cfg.rgb_topic),
                                      self.camera_info_cb, make_qos(*cfg.qos_rgb)),
         ]
-        self._diag_prev = None
+        self._window.restart()
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
 
@@ -655,9 +657,7 @@ class FusionNode(LifecycleNode):
             return
         now = time.monotonic()
         stats = self.stats
-        prev_t, prev = self._diag_prev or (now, NodeStats())
-        self._diag_prev = (now, NodeStats(**vars(stats)))
-        span = max(now - prev_t, 1e-3)
+        prev, span = self._window.advance(stats)
         silent = [name for name, last in (('thermal', stats.last_thermal),
                                           ('rgb', stats.last_rgb))
                   if now - last > 2.0]
@@ -680,9 +680,9 @@ class FusionNode(LifecycleNode):
             level, text = DiagnosticStatus.OK, 'fusing'
         night = self._night.is_night if self._night is not None else None
         values = {
-            'thermal rate (Hz)': f'{(stats.thermal_in - prev.thermal_in) / span:.1f}',
-            'rgb rate (Hz)': f'{(stats.rgb_in - prev.rgb_in) / span:.1f}',
-            'fused rate (Hz)': f'{(stats.fused - prev.fused) / span:.1f}',
+            'thermal rate (Hz)': per_second(stats.thermal_in, prev.thermal_in, span),
+            'rgb rate (Hz)': per_second(stats.rgb_in, prev.rgb_in, span),
+            'fused rate (Hz)': per_second(stats.fused, prev.fused, span),
             'pairs': str(stats.pairs), 'fused': str(stats.fused),
             'dropped': str(stats.dropped), 'errors': str(stats.errors),
             'time jumps': str(stats.time_jumps),

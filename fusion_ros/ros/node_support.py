@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import array as pyarray
 import contextlib
+import dataclasses
 import functools
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import rclpy
@@ -30,6 +31,7 @@ __all__ = ['ThrottledLog', 'TransportLoss', 'callback_errors_text', 'diagnostic_
            'stopping_quietly']
 
 T = TypeVar('T')
+S = TypeVar('S')
 
 
 def image_message(array: np.ndarray, header: Any) -> Image:
@@ -198,6 +200,36 @@ def serve_slot(slot: LatestSlot[T], handle: Callable[[T], None],
             on_error(type(err).__name__ + str(err)[:40], f'{what} skipped: {err}')
         except Exception as err:  # noqa: BLE001 - a bad message must never kill the node
             on_error(type(err).__name__, f'unexpected error, {what} skipped: {err!r}')
+
+
+class ReportWindow(Generic[S]):
+    """The counters as the last diagnostics report saw them, for what changed since then
+    and per-second rates (both nodes report once a second).
+
+    Args:
+        empty: makes all-zero counters (the node's stats dataclass): the first report after
+            (re)activation compares with them.
+    """
+
+    def __init__(self, empty: Callable[[], S]) -> None:
+        self._empty = empty
+        self.restart()
+
+    def restart(self) -> None:
+        """Start over (activation)."""
+        self._previous, self._at = self._empty(), time.monotonic()
+
+    def advance(self, stats: S) -> tuple[S, float]:
+        """Snapshot ``stats`` now; return the previous snapshot and the seconds since it."""
+        now = time.monotonic()
+        previous, span_s = self._previous, max(now - self._at, 1e-3)
+        self._previous, self._at = dataclasses.replace(stats), now
+        return previous, span_s
+
+
+def per_second(now: float, before: float, span_s: float) -> str:
+    """A counter's rate for /diagnostics: ``'12.5'`` (one decimal)."""
+    return f'{(now - before) / span_s:.1f}'
 
 
 def diagnostic_array(node: Node, level: bytes, name: str, message: str, hardware_id: str,

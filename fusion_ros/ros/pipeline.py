@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +26,7 @@ from fusion_ros.bagtools.info import count_pairs
 from fusion_ros.defaults import SYNC_QUEUE_SIZE, SYNC_SLOP_S
 from fusion_ros.io.bag import BagMessage, cdr_header_stamp, read_bag
 from fusion_ros.ros.player import BagPlayer
+from fusion_ros.ros.processes import NodeProcess, node_command
 from fusion_ros.ros.qos import make_qos
 from fusion_ros.ros.recorder import TopicRecorder
 from fusion_ros.ros.session import apply_transport_defaults
@@ -133,11 +131,9 @@ def run_pipeline(
         if key in env:
             os.environ[key] = env[key]
     expected = count_pairs(in_bag, (THERMAL_TOPIC, RGB_TOPIC), slop_s, queue_size)
-    cmd = [sys.executable, '-m', 'fusion_ros.ros.fusion_node', '--ros-args',
-           '-p', f'sync.slop:={slop_s}', '-p', f'sync.queue_size:={queue_size}', *node_args]
-    log_path = Path(out_bag).with_name(Path(out_bag).name + '.node.log')
-    log = open(log_path, 'w+')  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = NodeProcess('fusion_node', node_command('fusion_ros.ros.fusion_node', [
+        '--ros-args', '-p', f'sync.slop:={slop_s}', '-p', f'sync.queue_size:={queue_size}',
+        *node_args]), env)
     rclpy.init()
     node = Node('fusion_ros_replay')
     executor = SingleThreadedExecutor()
@@ -164,20 +160,17 @@ def run_pipeline(
                     rgb_wall[cdr_header_stamp(msg.raw)] = wall_ns
 
             start = time.monotonic()
-            player.play(on_publish, should_stop=lambda: proc.poll() is not None)
-            _drain(recorder, board, expected, drain_s, drain_limit_s,
-                   alive=lambda: proc.poll() is None)
+            player.play(on_publish, should_stop=lambda: not proc.running())
+            _drain(recorder, board, expected, drain_s, drain_limit_s, alive=proc.running)
             wall_s = time.monotonic() - start
     finally:
-        code = _stop(proc)
+        code = proc.stop()
         executor.shutdown(timeout_sec=1.0)
         if spinner.is_alive():
             spinner.join(timeout=2.0)  # see ros.session: a live spin thread aborts the exit
         node.destroy_node()
         rclpy.try_shutdown()
-        log.seek(0)
-        node_log = log.read()
-        log.close()
+        node_log = proc.output
 
     fused = recorder.receipts[FUSED_TOPIC]
     latencies = [(recv - rgb_wall[s]) / 1e6 for s, recv in fused if s in rgb_wall]
@@ -188,12 +181,13 @@ def run_pipeline(
                           counts)
 
 
-def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: subprocess.Popen,
+def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: NodeProcess,
                 timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while player.subscriber_count() < 1 or recorder.publisher_count() < 1:
-        if proc.poll() is not None:
-            raise RuntimeError(f'fusion node exited with code {proc.returncode} before ready')
+        if not proc.running():
+            raise RuntimeError(f'fusion node exited with code {proc.proc.returncode} before '
+                               f'ready:\n{proc.output[-2000:]}')
         if time.monotonic() > deadline:
             raise TimeoutError(f'fusion node did not connect within {timeout_s:.0f} s')
         time.sleep(0.05)
@@ -218,17 +212,6 @@ def _drain(recorder: TopicRecorder, board: StatusBoard, expected: int, quiet_s: 
                 recorder.heard):
             return
         time.sleep(0.05)
-
-
-def _stop(proc: subprocess.Popen) -> int | None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
 
 
 def _float_values(bag: Path, topic: str) -> list[tuple[int, float]]:

@@ -105,3 +105,25 @@ def test_the_recorder_reports_what_it_lost_and_records_the_rest(tmp_path):
             recorder._subs[1].callback(serialize_message(String(data='x')), _info(1))
     assert recorder.lost() == {'/a': 3}
     assert [m.decode().data for m in read_bag(tmp_path / 'bag', ['/a'])] == ['1', '2', '6', '7']
+
+
+def test_report_window_compares_with_a_snapshot_not_the_live_counters():
+    from dataclasses import dataclass
+
+    from fusion_ros.ros.node_support import ReportWindow, per_second
+
+    @dataclass
+    class Stats:
+        images: int = 0
+
+    stats = Stats()
+    window = ReportWindow(Stats)
+    stats.images = 5
+    before, span = window.advance(stats)
+    assert before.images == 0 and span > 0  # the first report compares with zero
+    stats.images = 9
+    before, span = window.advance(stats)
+    assert before.images == 5  # a copy: later counting does not change it
+    assert per_second(stats.images, before.images, 2.0) == '2.0'
+    window.restart()  # re-activation
+    assert window.advance(stats)[0].images == 0
