@@ -8,7 +8,10 @@ batch and patch sizes (``config/train/MODEL.yaml``), each model in a fresh proce
 
 Patches are random crops of ``$FUSION_ROS_SHARED/data/pairs/msrs`` when it is there, else
 random images (same compute). Each precision runs as the trainer does (``auto``: bf16
-autocast + channels_last where the hardware computes bf16 natively, fp32 master weights).
+autocast + channels_last where the hardware computes bf16 natively, fp32 master weights;
+the networks under autocast, the losses in fp32). ``--whole-autocast`` runs the whole
+objective under autocast instead, as the trainer did before the losses moved to fp32: the
+difference is what fp32 losses cost a step.
 The first step is warm-up and not counted. Multiply by the
 steps of a full run (epochs x patches / batch) for the time a run takes.
 """
@@ -16,6 +19,7 @@ steps of a full run (epochs x patches / batch) for the time a run takes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -45,7 +49,8 @@ def _batch(batch: int, patch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Te
             torch.rand(batch, 3, patch, patch, generator=g), torch.rand(batch, generator=g))
 
 
-def measure(model: str, steps: int, device: str, precision: str) -> dict:
+def measure(model: str, steps: int, device: str, precision: str,
+            whole_autocast: bool = False) -> dict:
     """One model in this process: seconds per step (median) and peak RSS."""
     from fusion_ros.engine.precision import resolve_precision
     from fusion_ros.training.config import load_train_config
@@ -68,14 +73,18 @@ def measure(model: str, steps: int, device: str, precision: str) -> dict:
     if resolved.channels_last:
         objective.to(memory_format=torch.channels_last)
         ir, rgb = (t.contiguous(memory_format=torch.channels_last) for t in (ir, rgb))
-    autocast = torch.autocast(torch.device(device).type, dtype=resolved.dtype,
+    def autocast() -> torch.autocast:
+        return torch.autocast(torch.device(device).type, dtype=resolved.dtype,
                               enabled=resolved.name != 'fp32')
+
+    objective.network_autocast = autocast  # as the trainer: the networks only
+    outer = autocast if whole_autocast else contextlib.nullcontext
     times = []
     for _ in range(steps + 1):
         if device.startswith('cuda'):
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with autocast:
+        with outer():
             total = objective(ir, rgb, day)['total']
         opt.zero_grad()
         total.backward()
@@ -84,7 +93,9 @@ def measure(model: str, steps: int, device: str, precision: str) -> dict:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     steps_times = sorted(times[1:])
-    out = {'model': model, 'precision': resolved.describe(), 'batch': cfg.batch,
+    out = {'model': model, 'precision': resolved.describe()
+           + (' (losses in autocast too)' if whole_autocast and resolved.name != 'fp32'
+              else ''), 'batch': cfg.batch,
            'patch': cfg.patch,
            's_per_step': steps_times[len(steps_times) // 2],
            'patches_per_s': cfg.batch / steps_times[len(steps_times) // 2],
@@ -102,17 +113,25 @@ def main() -> None:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--precisions', nargs='+', default=['fp32', 'auto'])
     parser.add_argument('--out', type=Path, default=None, help='also write the table here')
+    parser.add_argument('--whole-autocast', action='store_true',
+                        help='also time each reduced precision with the losses under autocast '
+                             '(the trainer before the losses moved to fp32)')
     parser.add_argument('--one', default=None, help=argparse.SUPPRESS)
     parser.add_argument('--precision', default='auto', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.steps, args.device, args.precision)))
+        print(json.dumps(measure(args.one, args.steps, args.device, args.precision,
+                                 args.whole_autocast)))
         return
     rows = []
     for model in args.models:
-        for precision in args.precisions:
+        runs = [(p, False) for p in args.precisions]
+        if args.whole_autocast:
+            runs += [(p, True) for p in args.precisions if p != 'fp32']
+        for precision, whole in runs:
             cmd = [sys.executable, __file__, '--one', model, '--steps', str(args.steps),
-                   '--device', args.device, '--precision', precision]
+                   '--device', args.device, '--precision', precision,
+                   *(['--whole-autocast'] if whole else [])]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode:
                 print(f'{model} {precision}: failed: '

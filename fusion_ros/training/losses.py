@@ -14,8 +14,11 @@ estimate of the visible image:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +26,36 @@ import torch.nn.functional as F
 from fusion_ros.ops.filters import box_blur, guided_filter, self_guided_filter
 
 __all__ = ['dark_channel', 'didfuse_loss', 'edge_loss', 'edge_preservation', 'equalised_luminance',
-           'exposure_loss',
+           'exposure_loss', 'in_fp32',
            'histogram_equalise', 'histogram_target_loss', 'max_fusion_losses',
            'overexposure_corrected',
            'piafusion_loss', 'sobel_gradient', 'smoothness_loss', 'spatial_gradient', 'ssim',
            'ssim_loss']
+
+_F = TypeVar('_F', bound=Callable[..., Any])
+
+
+def _fp32(value: Any) -> Any:
+    return value.float() if isinstance(value, torch.Tensor) and value.is_floating_point() \
+        else value
+
+
+def in_fp32(fn: _F) -> _F:
+    """Compute a loss in fp32 whatever autocast surrounds it: autocast off, floating-point
+    tensor arguments cast to fp32. bf16's 8-bit mantissa cancels SSIM's local variances
+    (E[x²] - E[x]²: SSIM came out above 1 and DIDFuse diverged) and moves every other term
+    in coarse steps (the edge term in steps of ~1e-3)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), 'cpu')
+        off = (torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device)
+               else contextlib.nullcontext())  # the meta device has no autocast
+        with off:
+            return fn(*(_fp32(a) for a in args), **{k: _fp32(v) for k, v in kwargs.items()})
+
+    return wrapper  # type: ignore[return-value]
+
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
@@ -44,6 +72,7 @@ _QABF_STRENGTH = (0.9994, -15.0, 0.5)
 _QABF_ORIENTATION = (0.9879, -22.0, 0.8)
 
 
+@in_fp32
 def edge_preservation(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
                       eps: float = 1e-3) -> torch.Tensor:
     """A differentiable Qabf (Xydeas & Petrovic), per image :math:`(B,)`.
@@ -82,12 +111,14 @@ def edge_preservation(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
     return total / weights
 
 
+@in_fp32
 def edge_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """1 - the batch mean of :func:`edge_preservation` against both sources: the ``edge``
     term of FastFusion's and DFVO's objectives."""
     return 1 - edge_preservation(fused, ir, y).mean()
 
 
+@in_fp32
 def piafusion_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor,
                    day: torch.Tensor, variant: str = 'paper') -> dict[str, torch.Tensor]:
     """Illumination-aware fusion loss.
@@ -116,6 +147,7 @@ def piafusion_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor,
             'max': max_term, 'texture': texture}
 
 
+@in_fp32
 def max_fusion_losses(fused: torch.Tensor, vi: torch.Tensor, ir: torch.Tensor
                       ) -> dict[str, torch.Tensor]:
     """``max_intensity`` = L1(F, max(vi, ir)), ``max_texture`` = L1(Sobel F, max(Sobel vi,
@@ -125,11 +157,13 @@ def max_fusion_losses(fused: torch.Tensor, vi: torch.Tensor, ir: torch.Tensor
             'max_texture': F.l1_loss(sobel_gradient(fused), texture)}
 
 
+@in_fp32
 def exposure_loss(image: torch.Tensor, level: float = 0.55, patch: int = 16) -> torch.Tensor:
     """Zero-DCE exposure control: mean of ``patch`` x ``patch`` regions towards ``level``."""
     return (F.avg_pool2d(image, patch) - level).square().mean()
 
 
+@in_fp32
 def smoothness_loss(x: torch.Tensor) -> torch.Tensor:
     """Total variation (mean squared neighbour differences) of a map."""
     return ((x[..., 1:, :] - x[..., :-1, :]).square().mean()
@@ -151,6 +185,7 @@ def _gaussian_window(size: int, sigma: float, like: torch.Tensor) -> torch.Tenso
     return (g / g.sum())[None, None, None]  # (1, 1, 1, size): separable
 
 
+@in_fp32
 def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
          data_range: float = 1.0, padding: str = 'reflect') -> torch.Tensor:
     """Mean structural similarity (Wang et al. 2004) of :math:`(B, C, H, W)` images.
@@ -178,11 +213,13 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
     return value.mean()
 
 
+@in_fp32
 def ssim_loss(x: torch.Tensor, y: torch.Tensor, window: int = 11) -> torch.Tensor:
     """(1 - SSIM) / 2, in [0, 1]."""
     return (1.0 - ssim(x, y, window)) / 2.0
 
 
+@in_fp32
 def didfuse_loss(v: torch.Tensor, v_hat: torch.Tensor, i: torch.Tensor, i_hat: torch.Tensor,
                  base_v: torch.Tensor, base_i: torch.Tensor, detail_v: torch.Tensor,
                  detail_i: torch.Tensor, w: Mapping[str, float]) -> dict[str, torch.Tensor]:
@@ -214,6 +251,7 @@ def _forward_differences(x: torch.Tensor) -> torch.Tensor:
     return dx + dy
 
 
+@in_fp32
 def illumination_losses(il: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """DFVO's illumination priors: ``mg`` = mean(g exp(-10 g)) of the illumination gradient
     g, ``smooth`` = mean(|grad il| / max(|grad Y|, 0.01))."""
@@ -229,6 +267,7 @@ def dark_channel(rgb: torch.Tensor, size: int = 10) -> torch.Tensor:
     return -F.max_pool2d(F.pad(-dc, (lo, hi, lo, hi), mode='replicate'), size, stride=1)
 
 
+@in_fp32
 def overexposure_corrected(enhanced: torch.Tensor, enhanced_rgb: torch.Tensor,
                            ir: torch.Tensor, factor: float = 7.0) -> torch.Tensor:
     """DFVO's fusion target for the visible side: where the refined dark channel of the
@@ -238,6 +277,7 @@ def overexposure_corrected(enhanced: torch.Tensor, enhanced_rgb: torch.Tensor,
     return torch.where(mask, ir, enhanced)
 
 
+@in_fp32
 def histogram_equalise(rgb: torch.Tensor, bins: int = 256) -> torch.Tensor:
     """Per-image, per-channel histogram equalisation of :math:`(B, 3, H, W)` in [0, 1]."""
     b, c, h, w = rgb.shape
@@ -250,12 +290,14 @@ def histogram_equalise(rgb: torch.Tensor, bins: int = 256) -> torch.Tensor:
     return lut.gather(1, flat).view(b, c, h, w)
 
 
+@in_fp32
 def equalised_luminance(y: torch.Tensor) -> torch.Tensor:
     """Histogram-equalised Y, 3x3 mean (against the noise equalisation lifts): DFVO's
     visible fusion target under ``fusion_targets: equalised``."""
     return box_blur(histogram_equalise(y), 1)
 
 
+@in_fp32
 def histogram_target_loss(enhanced: torch.Tensor, visible_y: torch.Tensor) -> torch.Tensor:
     """L1 between the enhanced luminance and the histogram-equalised visible luminance, both
     at half resolution: equalisation multiplies a dark frame's sensor noise, and the mean over
@@ -270,6 +312,7 @@ def laplacian(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode='replicate'), kernel.view(1, 1, 3, 3))
 
 
+@in_fp32
 def noise_excess_loss(enhanced: torch.Tensor, visible_y: torch.Tensor) -> torch.Tensor:
     """Mean of how far the enhanced image's |Laplacian| exceeds the input's, per pixel: the
     enhancement may lift brightness and smooth, but not amplify the fine detail of a dark
@@ -295,11 +338,13 @@ def lifted_denoised(y: torch.Tensor) -> torch.Tensor:
     return gamma_lifted(self_guided_filter(y, 2, 1e-3).clamp(0, 1))
 
 
+@in_fp32
 def gamma_target_loss(enhanced: torch.Tensor, visible_y: torch.Tensor) -> torch.Tensor:
     """L1 between the enhanced luminance and :func:`lifted_denoised` visible luminance."""
     return F.l1_loss(enhanced, lifted_denoised(visible_y))
 
 
+@in_fp32
 def dfvo_fusion_losses(fused: torch.Tensor, fused_rgb: torch.Tensor, vi_target: torch.Tensor,
                        ir_target: torch.Tensor, enhanced_rgb: torch.Tensor,
                        enhanced: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -7,10 +7,17 @@ of scalar losses with the weighted sum under ``total``; ``compute`` also returns
 image when the loss produced it, which validation scores (``fused`` runs the fusion
 forward for models trained otherwise); ``export`` is the state dict the engine loads.
 Loss weights come from ``config/train/*.yaml`` (defaults: REFERENCE_NOTES).
+
+Precision: only the networks run under the trainer's autocast (:meth:`Objective.network`);
+their outputs come back in fp32 and every loss term is computed in fp32. bf16 keeps 8 bits
+of mantissa: SSIM's local variances (E[x²] - E[x]²) cancel catastrophically in it (DIDFuse
+diverged under bf16 autocast: SSIM above 1) and every term moves in coarse steps.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,7 +31,22 @@ from fusion_ros.ops.color import COLOUR_TRANSFORMS
 from fusion_ros.ops.illumination import luminance_day_probability
 from fusion_ros.training import losses as L
 
-__all__ = ['OBJECTIVES', 'Objective', 'build_objective']
+__all__ = ['OBJECTIVES', 'Objective', 'as_fp32', 'build_objective']
+
+
+def as_fp32(value: Any) -> Any:
+    """``value`` with every floating-point tensor in it as fp32: a tensor, a tuple, list or
+    dict of them, or a dataclass of them (a model's ``FusionOutput``)."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.is_floating_point() else value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: as_fp32(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    if isinstance(value, (tuple, list)):
+        return type(value)(as_fp32(v) for v in value)
+    if isinstance(value, dict):
+        return {k: as_fp32(v) for k, v in value.items()}
+    return value
 
 
 class Objective(nn.Module):
@@ -50,6 +72,16 @@ class Objective(nn.Module):
             raise ConfigError(f"settings.batchnorm must be 'batch' or 'frozen', got "
                               f"{self.settings['batchnorm']!r}")
         self.day_classifier = self.freeze(_load_classifier(self.settings.get('day_classifier')))
+        # the trainer's autocast for the networks (set by it; none: fp32 throughout)
+        self.network_autocast: Callable[[], contextlib.AbstractContextManager[Any]] = (
+            contextlib.nullcontext)
+
+    def network(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` (a network, or a function of networks) under the trainer's
+        autocast, its tensors returned in fp32 for the loss terms (module docstring)."""
+        with self.network_autocast():
+            out = fn(*args)
+        return as_fp32(out)
 
     def build(self, options: Mapping[str, Any]) -> nn.Module:
         return build_model(self.model_name, pretrained=False, **dict(options))
@@ -95,13 +127,14 @@ class Objective(nn.Module):
         day = day.to(rgb)
         # no `if unknown.any()`: that reads the GPU's answer back every step (a sync) and
         # cannot run on the meta device; the estimate is cheap next to the step
-        estimate = (_classifier_day(self.day_classifier, rgb) if self.day_classifier
-                    is not None else luminance_day_probability(self.luminance(rgb)))
+        estimate = (self.network(_classifier_day, self.day_classifier, rgb)
+                    if self.day_classifier is not None
+                    else luminance_day_probability(self.luminance(rgb)))
         return torch.where(torch.isnan(day), estimate.to(day.dtype), day)
 
     def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor | None:
         """The fused luminance validation scores (None: the model does not fuse)."""
-        return self.model(ir, self.luminance(rgb)).fused
+        return self.network(self.model, ir, self.luminance(rgb)).fused
 
     def export(self) -> dict[str, torch.Tensor]:
         return self.model.state_dict()
@@ -156,7 +189,7 @@ class PIAFusionClassifierObjective(Objective):
 
     def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
                 ) -> tuple[dict[str, torch.Tensor], None]:
-        scores = self.model(rgb)
+        scores = self.network(self.model, rgb)
         labels = self.labels(rgb, day)
         ce = F.cross_entropy(scores, labels)
         accuracy = (scores.argmax(1) == labels).float().mean().detach()
@@ -191,9 +224,9 @@ class PIAFusionObjective(Objective):
     def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         y = self.luminance(rgb)
-        p_day = (_classifier_day(self.classifier, rgb) if self.classifier is not None
-                 else self.day_weights(rgb, day))
-        fused = self.model(ir, y).fused
+        p_day = (self.network(_classifier_day, self.classifier, rgb)
+                 if self.classifier is not None else self.day_weights(rgb, day))
+        fused = self.network(self.model, ir, y).fused
         out = L.piafusion_loss(fused, ir, y, p_day, self.settings.get('variant', 'paper'))
         return self._reweight(out, fused, ir, y), fused
 
@@ -233,7 +266,7 @@ class FastFusionObjective(Objective):
     def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         y = self.luminance(rgb)
-        out = self.model(ir, y)
+        out = self.network(self.model, ir, y)
         p_day = self.day_weights(rgb, day)
         losses = L.piafusion_loss(out.fused, ir, y, p_day, self.settings.get('variant', 'paper'))
         losses['exposure'] = L.exposure_loss(out.enhanced)
@@ -256,13 +289,18 @@ class DIDFuseObjective(Objective):
     def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
                 ) -> tuple[dict[str, torch.Tensor], None]:
         v = self.luminance(rgb)  # trained as an auto-encoder: fused() runs the fusion rule
-        enc = self.model.encoder
-        base_v, detail_v, f1_v, f2_v = enc(v)
-        base_i, detail_i, f1_i, f2_i = enc(ir)
-        v_hat = self.model.decoder(base_v, detail_v, f1_v, f2_v)
-        i_hat = self.model.decoder(base_i, detail_i, f1_i, f2_i)
+        (base_v, detail_v, v_hat), (base_i, detail_i, i_hat) = self.network(
+            self._autoencode, v, ir)
         return L.didfuse_loss(v, v_hat, ir, i_hat, base_v, base_i, detail_v, detail_i,
                               self.w), None
+
+    def _autoencode(self, *images: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """(base, detail, reconstruction) of each image."""
+        out = []
+        for image in images:
+            base, detail, f1, f2 = self.model.encoder(image)
+            out.append((base, detail, self.model.decoder(base, detail, f1, f2)))
+        return out
 
 
 class DFVOObjective(Objective):
@@ -310,15 +348,16 @@ class DFVOObjective(Objective):
         to_ycc, to_rgb = COLOUR_TRANSFORMS[self.model.colour]
         ycc = to_ycc(rgb)
         y, chroma = ycc[:, :1], ycc[:, 1:]
-        out, extras = self.model.forward_all(ir, y)
+        out, extras = self.network(self.model.forward_all, ir, y)
         en, il, ir_rec = out.enhanced, extras['illumination'], extras['ir_reconstructed']
         terms = {'ir_rec': F.l1_loss(ir_rec, ir), 'retinex': (en * il - y).abs().mean(),
                  **L.illumination_losses(il, y)}
         en_rgb = to_rgb(torch.cat((en, chroma), 1)).clamp(0, 1)
         w = self.w
         if self.perceptual is not None:
-            target = self.perceptual(L.histogram_equalise(rgb))
-            terms['perceptual'] = F.mse_loss(self.perceptual(en_rgb), target.detach())
+            target = self.network(self.perceptual, L.histogram_equalise(rgb))
+            terms['perceptual'] = F.mse_loss(self.network(self.perceptual, en_rgb),
+                                             target.detach())
         elif self.settings.get('enhance_target') == 'histeq':
             terms['enhance'] = L.histogram_target_loss(en, y)
         elif self.settings.get('enhance_target') == 'gamma':
@@ -378,7 +417,7 @@ class DFVOObjective(Objective):
         return terms, out.fused
 
     def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
-        out, _ = self.model.forward_all(ir, self.luminance(rgb))
+        out, _ = self.network(self.model.forward_all, ir, self.luminance(rgb))
         return out.fused
 
     def export(self) -> dict[str, torch.Tensor]:

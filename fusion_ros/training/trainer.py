@@ -113,6 +113,8 @@ class _Run:
         self.precision: Precision = resolve_precision(config.precision, ctx.device, gains)
         if self.precision.channels_last:
             self.objective.to(memory_format=torch.channels_last)
+        # only the networks run under autocast; the loss terms in fp32 (training.objectives)
+        self.objective.network_autocast = self.autocast
         self.scaler = torch.amp.GradScaler(ctx.device.type,
                                            enabled=self.precision.name == 'fp16')
         self.step = 0
@@ -150,7 +152,7 @@ class _Run:
         return found
 
     def autocast(self) -> Any:
-        """The forward's autocast context (a no-op in fp32)."""
+        """The networks' autocast context (a no-op in fp32)."""
         return torch.autocast(self.ctx.device.type, dtype=self.precision.dtype,
                               enabled=self.precision.name != 'fp32')
 
@@ -226,7 +228,7 @@ def _validate(run: _Run, dataset: PatchDataset | None) -> dict[str, float]:
     count = 0
     objective = run.objective
     objective.eval()
-    with torch.no_grad(), run.autocast():
+    with torch.no_grad():  # the objective runs its networks under the run's autocast
         for ir, rgb, day in DataLoader(dataset, batch_size=run.config.batch):
             ir, rgb, day = run.inputs(ir, rgb, day)
             terms, fused = objective.compute(ir, rgb, day)  # one forward for both
@@ -352,8 +354,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
                        list(sampler)[skip * config.batch:steps_per_epoch * config.batch]]
         for ir, rgb, day in loader:
             ir, rgb, day = run.inputs(ir, rgb, day)
-            with run.autocast():
-                terms = model(ir, rgb, day)
+            terms = model(ir, rgb, day)  # networks under autocast, losses in fp32
             run.optimizer.zero_grad(set_to_none=True)
             run.scaler.scale(terms['total']).backward()
             skipped = run.optimizer_step()
