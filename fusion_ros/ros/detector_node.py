@@ -250,13 +250,13 @@ class DetectorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM."""
-    init_node_process(args)
-    node = None
+    node = executor = None
     code = 0
     try:
-        with stopping_quietly():  # a Ctrl-C may land while the node is being built
+        with stopping_quietly():  # a Ctrl-C may land while rclpy starts or the node is built
+            executor = init_node_process(args)
             node = DetectorNode()
-            rclpy.spin(node)
+            rclpy.spin(node, executor)
     except FusionError as err:
         print(f'detector_node: {err}', flush=True)
         code = 1
@@ -264,6 +264,8 @@ def main(args: list[str] | None = None) -> int:
         if node is not None:
             node.stop()
             node.destroy_node()
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
         rclpy.try_shutdown()
     return code
 

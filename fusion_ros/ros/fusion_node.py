@@ -735,11 +735,11 @@ def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM."""
-    init_node_process(args)
-    node = None
+    node = executor = None
     code = 0
     try:
-        with stopping_quietly():  # a Ctrl-C may land while the node is being built
+        with stopping_quietly():  # a Ctrl-C may land while rclpy starts or the node is built
+            executor = init_node_process(args)
             node = FusionNode()
             if node.get_parameter('autostart').value:
                 if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
@@ -747,13 +747,15 @@ def main(args: list[str] | None = None) -> int:
                 elif rclpy.ok():  # a failed configure, not a Ctrl-C that landed inside it
                     code = 1
             if code == 0:
-                rclpy.spin(node)
+                rclpy.spin(node, executor)
     finally:
         if node is not None:
             node._stop()
             # print, not the logger: after Ctrl-C the context (and /rosout) is already gone
             print(f'[fusion_node] stats at exit: {node.stats}', flush=True)
             node.destroy_node()
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
         rclpy.try_shutdown()
     return code
 

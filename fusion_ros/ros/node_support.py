@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -27,7 +27,7 @@ from fusion_ros.interrupt import forget_caught_interrupt
 from fusion_ros.io.image_msg import array_to_fields
 
 __all__ = ['ThrottledLog', 'TransportLoss', 'callback_errors_text', 'diagnostic_array', 'guarded',
-           'image_message', 'init_node_process', 'jpeg_message', 'serve_slot',
+           'image_message', 'init_node_process', 'jpeg_message', 'serve_slot', 'NodeExecutor',
            'stopping_quietly']
 
 T = TypeVar('T')
@@ -155,12 +155,24 @@ def guarded(kind: str, fallback: Callable[[BaseException], Any] | None = None
     return decorate
 
 
-def init_node_process(args: list[str] | None) -> None:
-    """``rclpy.init`` for a node's own process, and rclpy's executor built at once: a Ctrl-C
-    landing inside its lazy construction (at the first spin) leaves a half-built executor
-    whose ``__del__`` prints a traceback at exit."""
+class NodeExecutor(SingleThreadedExecutor):
+    """rclpy's single-threaded executor, safe to lose half-built.
+
+    A Ctrl-C or SIGTERM landing inside ``Executor.__init__`` (a loaded machine stretches it)
+    left an object without ``_sigint_gc``, and its ``__del__`` printed an AttributeError
+    traceback as the node exited; rclpy's global executor is also rebuilt lazily on a
+    context already shut down (the same traceback). The class attribute below is what
+    ``__del__`` finds on a half-built one.
+    """
+
+    _sigint_gc = None
+
+
+def init_node_process(args: list[str] | None) -> NodeExecutor:
+    """``rclpy.init`` for a node's own process, and the executor its node spins in (built at
+    once, not lazily at the first spin: see :class:`NodeExecutor`)."""
     rclpy.init(args=args)
-    rclpy.get_global_executor()
+    return NodeExecutor()
 
 
 @contextlib.contextmanager

@@ -116,3 +116,45 @@ def test_a_node_that_fails_to_build_while_running_still_fails(monkeypatch):
     with pytest.raises(ValueError, match='a constructor bug'):
         fusion_node.main([])
     assert not rclpy.ok()  # main's finally still shut its context down
+
+
+@pytest.mark.parametrize('module', ['fusion_node', 'detector_node'])
+def test_a_ctrl_c_inside_the_executors_construction_is_quiet(monkeypatch, module):
+    """Under load a Ctrl-C landed inside ``Executor.__init__``; the half-built executor's
+    ``__del__`` then printed an AttributeError traceback (``_sigint_gc``) as the node
+    exited. Forced here: the interrupt raised at the same point of the constructor."""
+    import gc
+    import importlib
+    import sys
+
+    mod = importlib.import_module(f'fusion_ros.ros.{module}')
+    lost: list[str] = []
+    monkeypatch.setattr(sys, 'unraisablehook', lambda u: lost.append(repr(u.exc_value)))
+
+    def interrupted_clock(*args, **kwargs):  # built just before _sigint_gc is assigned
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(executors, 'Clock', interrupted_clock)
+    assert mod.main([]) == 0
+    gc.collect()
+    assert lost == []
+    assert not rclpy.ok()
+
+
+def test_rclpys_own_executor_is_not_safe_there(monkeypatch):
+    """What the nodes used before: proves the forced interleaving shows the traceback."""
+    import gc
+    import sys
+
+    lost: list[str] = []
+    monkeypatch.setattr(sys, 'unraisablehook', lambda u: lost.append(repr(u.exc_value)))
+    monkeypatch.setattr(executors, 'Clock', lambda *a, **k: (_ for _ in ()).throw(
+        KeyboardInterrupt))
+    rclpy.init()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            executors.SingleThreadedExecutor()
+        gc.collect()
+    finally:
+        rclpy.try_shutdown()
+    assert any('_sigint_gc' in text for text in lost), lost
