@@ -32,6 +32,21 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 SHARED = Path(os.environ.get('FUSION_ROS_SHARED', Path(__file__).parents[1] / '..' / 'shared'))
 
 
+@pytest.fixture(autouse=True)
+def _cpu_threads_restored():
+    """A CLI or an engine run in this process sets CPU threads process-wide (``auto``: half
+    the usable CPUs); the next test gets the suite's own setting back."""
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    if torch.get_num_threads() != before[0]:
+        torch.set_num_threads(before[0])
+    if cv2.getNumThreads() != before[1]:
+        cv2.setNumThreads(before[1])
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that load OpenVINO into this process run after all others (see above)."""
     items.sort(key=lambda item: item.get_closest_marker('openvino') is not None)

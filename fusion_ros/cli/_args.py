@@ -28,6 +28,24 @@ def positive_float(text: str) -> float:
     return value
 
 
+def threads(text: str) -> int | str:
+    """``auto`` or a thread count >= 1 (``fusion_ros.threads``)."""
+    from fusion_ros.errors import ConfigError
+    from fusion_ros.threads import parse_threads
+
+    try:
+        return parse_threads(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--threads', type=threads, default='auto', metavar='N',
+                        help='CPU threads for the model: auto (half the CPUs this process may '
+                             'use, at least 1: holds up when other processes take cores) or '
+                             'a number (default: auto)')
+
+
 def model_option(text: str) -> tuple[str, object]:
     """``key=value`` with a YAML-typed value (``flavour=port``, ``strip_rows=32``)."""
     import yaml
@@ -65,13 +83,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | No
                         choices=BACKENDS,
                         help='what runs the network: torch, or the network exported to ONNX '
                              'and run by openvino or onnxruntime (cached after the first '
-                             'run); auto: openvino for the heavy models on CPUs with native '
-                             'bf16, else torch (default: %(default)s)')
+                             'run); auto: openvino for the heavy models (PIAFusion, DIDFuse) '
+                             'on CPUs, else torch (default: %(default)s)')
     parser.add_argument('--compile', action='store_true',
                         help='run the network through torch.compile (compiled during '
                              'warm-up; falls back to eager with the reason)')
     parser.add_argument('--random-init', action='store_true',
                         help='run a model that needs weights untrained (smoke tests, speed)')
+    add_threads_argument(parser)
 
 
 def engine_from_args(args: argparse.Namespace, *, enhanced: bool) -> Any:
@@ -82,7 +101,7 @@ def engine_from_args(args: argparse.Namespace, *, enhanced: bool) -> Any:
                         device=args.device, precision=args.precision,
                         model_options=dict(args.options), random_init=args.random_init,
                         compile=args.compile, enhanced=enhanced,
-                        backend=args.fusion_backend)
+                        backend=args.fusion_backend, threads=args.threads)
 
 
 def check_output_folder(path: Path, option: str = '--out') -> None:

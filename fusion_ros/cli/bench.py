@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import argparse
 
-from fusion_ros.cli._args import add_model_arguments, positive_float, size
+from fusion_ros.cli._args import (
+    add_model_arguments,
+    add_threads_argument,
+    positive_float,
+    size,
+)
 from fusion_ros.defaults import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, PRECISIONS
 from fusion_ros.errors import ConfigError
 
@@ -36,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument('--model-only', action='store_true',
                        help='time the network alone on ready tensors (no engine work)')
     model.add_argument('--json', action='store_true', help='print one JSON object')
+    _add_load_argument(model)
 
     pipe = sub.add_parser('pipeline', help='end-to-end latency through the fusion node',
                           description=_PIPELINE_DOC,
@@ -64,6 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="also print where a frame's time goes inside the node (p50 per "
                            'stage: decode, prepare, model, finish, publish)')
     pipe.add_argument('--json', action='store_true', help='print one JSON object')
+    add_threads_argument(pipe)
+    _add_load_argument(pipe)
+
+
+def _add_load_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--load', type=int, default=0, metavar='N',
+                        help='N busy-loop processes hold CPUs for the run (a busy computer, '
+                             'as a robot is), stopped after it (default: 0)')
 
 
 _PIPELINE_DOC = """End-to-end latency and sustained rate through the fusion node.
@@ -85,7 +99,13 @@ Example:
 
 
 def run(args: argparse.Namespace) -> int:
-    return _pipeline(args) if args.bench == 'pipeline' else _model(args)
+    from fusion_ros.errors import UsageError
+    from fusion_ros.load import busy_load
+
+    if args.load < 0:
+        raise UsageError(f'--load must be >= 0, got {args.load}')
+    with busy_load(args.load):
+        return _pipeline(args) if args.bench == 'pipeline' else _model(args)
 
 
 def _pipeline(args: argparse.Namespace) -> int:
@@ -107,7 +127,8 @@ def _pipeline(args: argparse.Namespace) -> int:
         node_args = ['-p', f'model:={args.model}',
                      '-p', f'publish_enhanced:={"false" if args.no_enhanced else "true"}',
                      '-p', f'device:={args.device}', '-p', f'precision:={args.precision}',
-                     '-p', f'backend:={args.backend}']
+                     '-p', f'backend:={args.backend}',
+                     '-p', f'threads:={0 if args.threads == "auto" else args.threads}']
         if args.weights:
             node_args += ['-p', f'weights:={args.weights}']
         for param in args.param:
@@ -119,7 +140,8 @@ def _pipeline(args: argparse.Namespace) -> int:
     # the reference engine on the node's device: a CPU reference beside a GPU node said nothing
     engine = bench_model(args.model, args.size, device=args.device, precision=args.precision,
                          repeat=30, warmup=3, backend=args.backend,
-                         weights=args.weights or None, enhanced=not args.no_enhanced)
+                         weights=args.weights or None, enhanced=not args.no_enhanced,
+                         threads=args.threads)
     summary = report.summary()
     in_node = report.node_inference_ms
     result = {
@@ -128,7 +150,8 @@ def _pipeline(args: argparse.Namespace) -> int:
         'backend': engine['backend'], **summary,
         'node_engine_ms_median': in_node, 'engine_ms_median': engine['ms_median'],
         'ros_overhead_ms': summary['latency_p50_ms'] - (in_node or engine['ms_median']),
-        'node_stages_ms': report.node_stages_ms,
+        'node_stages_ms': report.node_stages_ms, 'load': args.load,
+        'node_threads': report.node_threads, 'engine_threads': engine['threads'],
     }
     if args.json:
         print(json.dumps(result))
@@ -158,7 +181,8 @@ def _model(args: argparse.Namespace) -> int:
                          repeat=args.repeat, warmup=args.warmup, weights=args.weights,
                          random_init=args.random_init, model_options=dict(args.options),
                          channels_last=args.channels_last, compile=args.compile,
-                         model_only=args.model_only, backend=args.fusion_backend)
+                         model_only=args.model_only, backend=args.fusion_backend,
+                         threads=args.threads)
     if args.json:
         print(json.dumps(result))
     else:

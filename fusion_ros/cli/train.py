@@ -30,7 +30,7 @@ import argparse
 import os
 from pathlib import Path
 
-from fusion_ros.cli._args import model_option
+from fusion_ros.cli._args import add_threads_argument, model_option
 from fusion_ros.defaults import PRECISIONS
 
 TRAINABLE = ('fastfusion', 'piafusion', 'piafusion-classifier', 'didfuse', 'dfvo')
@@ -85,20 +85,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'take cores from the step; up to 4 with a GPU)')
     parser.add_argument('--save-every', type=int, default=None, metavar='STEPS',
                         help='also checkpoint every STEPS steps (default: each epoch)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: all cores)')
+    add_threads_argument(parser)
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from fusion_ros.threads import apply_threads, resolve_threads
     from fusion_ros.training.config import load_train_config
     from fusion_ros.training.distributed import shutdown_distributed
     from fusion_ros.training.stages import train_with_stages
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = resolve_threads(args.threads)
+    apply_threads(threads)
+    print(f'CPU threads: {threads.describe()}', flush=True)
     shared = Path(os.environ.get('FUSION_ROS_SHARED', '../shared'))
     stage_overrides = {'epochs': args.epochs, 'steps': args.steps, 'batch': args.batch,
                        'patch': args.patch, 'lr': args.lr, 'sampling': args.sampling,

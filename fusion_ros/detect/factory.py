@@ -16,8 +16,11 @@ DETECTOR_BACKENDS = ('hog', 'onnx')
 def build_detector(backend: str = 'hog', *, model_path: str = '', score_threshold: float = 0.5,
                    iou_threshold: float = 0.45, classes: Sequence[int] | None = None,
                    names: Sequence[str] | None = None, device: str = 'cpu',
-                   layout: str = 'auto', upscale: float = 1.0) -> Detector:
-    """Build a backend: ``hog`` (OpenCV people detector) or ``onnx`` (YOLOv5/v8 export)."""
+                   layout: str = 'auto', upscale: float = 1.0,
+                   threads: int | None = None) -> Detector:
+    """Build a backend: ``hog`` (OpenCV people detector) or ``onnx`` (YOLOv5/v8 export).
+    ``threads``: ONNX Runtime's intra-op threads (None: its default; HOG runs in OpenCV's
+    pool, which ``fusion_ros.threads.apply_threads`` sizes)."""
     if backend == 'hog':
         from fusion_ros.detect.hog import HogPeopleDetector
 
@@ -29,5 +32,5 @@ def build_detector(backend: str = 'hog', *, model_path: str = '', score_threshol
             raise ConfigError('backend onnx needs a model path (an .onnx YOLOv5/YOLOv8 export)')
         return OnnxYoloDetector(model_path, layout=layout, score_threshold=score_threshold,
                                 iou_threshold=iou_threshold, classes=classes, names=names,
-                                device=device)
+                                device=device, threads=threads)
     raise ConfigError(f'unknown detector backend {backend!r}; use one of {DETECTOR_BACKENDS}')

@@ -108,6 +108,7 @@ class OnnxYoloDetector:
             ``class_<id>``).
         device: ``cpu`` or ``cuda`` (needs onnxruntime-gpu).
         input_size: (width, height) for models with a dynamic input (default 640x640).
+        threads: ONNX Runtime's intra-op threads (None: its default, one per core).
     """
 
     name = 'onnx'
@@ -115,7 +116,8 @@ class OnnxYoloDetector:
     def __init__(self, model_path: Path | str, *, layout: str = 'auto',
                  score_threshold: float = 0.25, iou_threshold: float = 0.45,
                  classes: Sequence[int] | None = None, names: Sequence[str] | None = None,
-                 device: str = 'cpu', input_size: tuple[int, int] = (640, 640)) -> None:
+                 device: str = 'cpu', input_size: tuple[int, int] = (640, 640),
+                 threads: int | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError as err:
@@ -132,7 +134,10 @@ class OnnxYoloDetector:
                                   'is not available)')
             providers.insert(0, 'CUDAExecutionProvider')
         try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ConfigError(f'cannot load ONNX model {str(path)!r}: {err}') from err
         inp = self.session.get_inputs()[0]

@@ -32,7 +32,8 @@ def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
                 channels_last: bool | None = None, compile: bool = False,  # noqa: A002
                 enhanced: bool = False,
                 model_only: bool = False, seed: int = 0,
-                backend: str = DEFAULT_BACKEND) -> dict[str, Any]:
+                backend: str = DEFAULT_BACKEND,
+                threads: int | str | None = 'auto') -> dict[str, Any]:
     """Time ``engine.fuse`` on a random 8-bit thermal + RGB pair of ``size`` (W, H); the
     fused image only unless ``enhanced``. ``model_only`` times the network's forward on
     ready tensors instead (no gain control, colour conversion or copies).
@@ -41,12 +42,13 @@ def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
         ``{"model", "size", "device", "backend", "precision" (resolved, e.g. ``bf16``),
         "precision_requested", "precision_text", "channels_last", "compiled",
         "compile_error", "ms_median", "ms_p95", "peak_mem_mb", "params"}``; ms are wall
-        time per frame after ``warmup`` frames (with ``compile``, warm-up compiles).
+        time per frame after ``warmup`` frames (with ``compile``, warm-up compiles);
+        ``"threads"``: the CPU threads it ran with (``fusion_ros.threads``).
     """
     engine = FusionEngine(model, weights=weights, device=device, precision=precision,
                           random_init=random_init, model_options=model_options,
                           channels_last=channels_last, compile=compile, enhanced=enhanced,
-                          backend=backend)
+                          backend=backend, threads=threads)
     w, h = size
     rng = np.random.default_rng(seed)
     thermal = rng.integers(0, 256, (h, w), dtype=np.uint8)
@@ -94,4 +96,5 @@ def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
         'ms_p95': round(times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))], 2),
         'peak_mem_mb': round(peak_memory_mb(engine.device), 1),
         'params': engine.model.num_params(),
+        'threads': engine.threads.describe(),
     }

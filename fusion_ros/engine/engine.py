@@ -41,6 +41,7 @@ from fusion_ros.ops.convert import (
 from fusion_ros.ops.enhance import gamma_enhance
 from fusion_ros.ops.illumination import luminance_day_probability
 from fusion_ros.ops.registration import parse_homography, warp_thermal
+from fusion_ros.threads import Threads, apply_threads, resolve_threads
 
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
 
@@ -132,6 +133,10 @@ class FusionEngine:
             network exported to ONNX on first use, cached: ``engine.runtimes``), or
             ``auto`` (default): OpenVINO for the heavy models on CPUs (bf16 only with AMX),
             torch otherwise. ``backend_note`` says why auto chose torch, if it did.
+        threads: CPU threads of torch, OpenCV and the runtime: ``auto`` (half the usable
+            CPUs: ``fusion_ros.threads``) or a count; process-wide. None (default) leaves
+            the process's setting as it is (a library call changes nothing behind its
+            caller's back; the nodes and the CLIs pass ``auto``). ``threads`` says what ran.
 
     Raises:
         WeightsError: the model needs weights, none were given and ``random_init`` is False.
@@ -153,7 +158,13 @@ class FusionEngine:
         enhanced: bool = True,
         homography: Sequence[float] | np.ndarray | None = None,
         backend: str = DEFAULT_BACKEND,
+        threads: int | str | None = None,
     ) -> None:
+        if threads is None:
+            self.threads = Threads(torch.get_num_threads(), "the process's setting")
+        else:
+            self.threads = resolve_threads(threads)
+            apply_threads(self.threads)  # before a runtime sizes its own pool from torch's
         self.device = resolve_device(device)
         if self.device.type == 'cuda':
             use_fast_cuda_kernels()
@@ -193,7 +204,8 @@ class FusionEngine:
             # the torch model stays fp32 (exported as such; PIAFusion's classifier runs it)
             path, outputs, _ = onnx_for(self.model, model, enhanced=enhanced,
                                         options=model_options)
-            self.network = load_network(self.backend, path, outputs, self.resolved.name)
+            self.network = load_network(self.backend, path, outputs, self.resolved.name,
+                                        self.threads.count)
             self.onnx_path = path
             self.resolved = Precision(self.resolved.name, False, self.resolved.requested,
                                       self.resolved.emulated)

@@ -61,6 +61,7 @@ from fusion_ros.ros.node_support import (
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import check_reliability, make_qos
+from fusion_ros.threads import THREADS_AUTO, apply_threads, resolve_threads
 from fusion_ros.topics import (
     DETECTIONS_IMAGE_TOPIC,
     DETECTIONS_JSON_TOPIC,
@@ -84,6 +85,9 @@ PARAMS = (
               read_only=True),
     ParamSpec('upscale', 1.0, 'HOG: resize factor before detection (2 finds people half as '
               'tall).', (0.25, 8.0), read_only=True),
+    ParamSpec('threads', 0, 'CPU threads for detection (OpenCV, ONNX Runtime); 0: auto, half '
+              'the CPUs this process may use (the fusion node takes the other half).',
+              (0, 1024), read_only=True),
     ParamSpec('topics.image', relative(FUSED_TOPIC), 'Input image topic.', read_only=True),
     ParamSpec('qos.input.reliability', 'reliable', 'Input subscription reliability (the fusion '
               'node publishes reliable).', read_only=True),
@@ -131,10 +135,12 @@ class DetectorNode(Node):
         names, ids = _class_filter(p['classes'])
         self.keep_names = names
         self.keep_ids = ids
+        self.threads = resolve_threads(p['threads'] or THREADS_AUTO)
+        apply_threads(self.threads)
         self.detector = build_detector(
             p['backend'], model_path=p['model_path'], score_threshold=p['score_threshold'],
             iou_threshold=p['iou_threshold'], classes=sorted(ids) or None, device=p['device'],
-            layout=p['layout'], upscale=p['upscale'])
+            layout=p['layout'], upscale=p['upscale'], threads=self.threads.count)
         self.backend = p['backend']
         check_reliability('qos.input.reliability', p['qos.input.reliability'])
         depth = int(p['qos.depth'])
@@ -163,7 +169,8 @@ class DetectorNode(Node):
         self._worker.start()
         self._window = ReportWindow(DetectorStats)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f'detector {self.backend} on {p["topics.image"]}')
+        self.get_logger().info(f'detector {self.backend} on {p["topics.image"]}, '
+                               f'{self.threads.describe()} CPU threads')
 
     @guarded('subscription')
     def image_cb(self, msg: Image) -> None:
@@ -241,6 +248,7 @@ class DetectorNode(Node):
             'processed': str(stats.processed), 'detections': str(stats.detections),
             'dropped': str(stats.dropped), 'lost in transport': str(stats.lost),
             'errors': str(stats.errors), 'backend': self.backend,
+            'threads': self.threads.describe(),
             'inference (ms)': f'{stats.last_ms:.1f}',
             'callback errors': callback_errors_text(self.callback_errors),
         }

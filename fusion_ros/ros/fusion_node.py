@@ -92,6 +92,7 @@ from fusion_ros.ros.node_support import (
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import check_reliability, make_qos
+from fusion_ros.threads import THREADS_AUTO
 from fusion_ros.topics import (
     DAY_TOPIC,
     DIAG_TOPIC,
@@ -118,6 +119,10 @@ PARAMS = (
               'exported to ONNX (cached, built while configuring) run by openvino or '
               'onnxruntime; auto: openvino for the heavy models (PIAFusion, DIDFuse) on '
               'CPUs, torch otherwise.'),
+    ParamSpec('threads', 0, 'CPU threads for the model (torch, OpenCV, the runtime); 0: auto, '
+              'half the CPUs this process may use, at least 1 (holds up when other '
+              'processes take cores; fusion_ros.threads). Process-wide, set at start.',
+              (0, 1024), read_only=True),
     ParamSpec('compile', False, 'Run the network through torch.compile (compiled while '
               'configuring; runs eager with a logged reason where it cannot work).'),
     ParamSpec('topics.thermal', relative(THERMAL_TOPIC), 'Thermal image topic (relative names '
@@ -205,6 +210,7 @@ class FusionNodeConfig:
     min_dwell_s: float
     compile: bool
     backend: str
+    threads: int
     publish_compressed: bool
     jpeg_quality: int
 
@@ -250,6 +256,7 @@ class FusionNodeConfig:
             max_rate=float(values['max_rate']),
             publish_enhanced=bool(values['publish_enhanced']),
             compile=bool(values['compile']),
+            threads=int(values['threads']),
             publish_compressed=bool(values['publish_compressed']),
             jpeg_quality=int(values['jpeg_quality']),
             night_threshold=float(values['illumination.night_threshold']),
@@ -508,7 +515,8 @@ class FusionNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     def _log_engine(self, engine: FusionEngine, what: str) -> None:
-        self.get_logger().info(f'{what} {engine.describe()} ({engine.model.num_params()} params)')
+        self.get_logger().info(f'{what} {engine.describe()} ({engine.model.num_params()} params, '
+                               f'{engine.threads.describe()} CPU threads)')
         if engine.compile_error:
             self.get_logger().warning(engine.compile_error)
         if engine.backend_note:
@@ -696,6 +704,7 @@ class FusionNode(LifecycleNode):
             'precision': self.engine.resolved.describe() if self.engine else '',
             'compiled': str(self.engine.compiled).lower() if self.engine else '',
             'backend': self.engine.runtime if self.engine else '',
+            'threads': self.engine.threads.describe() if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),
             'pairing ratio': (f'{stats.pairs / min(stats.thermal_in, stats.rgb_in):.3f}'
                               if min(stats.thermal_in, stats.rgb_in) else ''),
@@ -729,6 +738,7 @@ def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
     engine = FusionEngine(cfg.model, weights=cfg.weights or None, device=cfg.device,
                           precision=cfg.precision, thermal_agc=cfg.thermal_agc,
                           compile=cfg.compile, backend=cfg.backend,
+                          threads=cfg.threads or THREADS_AUTO,
                           enhanced=cfg.publish_enhanced, homography=cfg.homography)
     return engine  # the worker warms it up (FusionNode._warm_up)
 

@@ -71,6 +71,12 @@ class PipelineReport:
     node_inference_ms: float | None = None  # the node's own engine time p50 (diagnostics)
     node_stages_ms: dict[str, float] = field(default_factory=dict)  # per stage p50, ditto
     node_counts: dict[str, int] = field(default_factory=dict)  # last diagnostics' counters
+    node_values: dict[str, str] = field(default_factory=dict)  # ... and all its values
+
+    @property
+    def node_threads(self) -> str:
+        """The CPU threads the node ran its model with, as its /diagnostics said."""
+        return self.node_values.get('threads', '')
 
     @property
     def dropped(self) -> int:
@@ -175,10 +181,10 @@ def run_pipeline(
     fused = recorder.receipts[FUSED_TOPIC]
     latencies = [(recv - rgb_wall[s]) / 1e6 for s, recv in fused if s in rgb_wall]
     day = _float_values(out_bag, DAY_TOPIC)
-    stages, counts = _node_diagnostics(out_bag)
+    stages, counts, values = _node_diagnostics(out_bag)
     return PipelineReport(published, expected, len(fused), latencies, wall_s, code, node_log, day,
                           [recv for _, recv in fused], stages.pop('inference', None), stages,
-                          counts)
+                          counts, values)
 
 
 def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: NodeProcess,
@@ -219,19 +225,22 @@ def _float_values(bag: Path, topic: str) -> list[tuple[int, float]]:
     return [(m.time_ns, struct.unpack_from('<f', m.raw, 4)[0]) for m in read_bag(bag, [topic])]
 
 
-def _node_diagnostics(bag: Path) -> tuple[dict[str, float], dict[str, int]]:
+def _node_diagnostics(bag: Path) -> tuple[dict[str, float], dict[str, int], dict[str, str]]:
     """From the fusion node's diagnostics, in one pass: the last '<name> p50 (ms)' values
-    (inference and its stages; latency is measured here, end to end) and the counters of its
-    last status (pairs, fused, dropped, errors, lost in transport per input, ...)."""
+    (inference and its stages; latency is measured here, end to end), the counters of its
+    last status (pairs, fused, dropped, errors, lost in transport per input, ...) and all
+    of that status's values."""
     p50s: dict[str, float] = {}
     counts: dict[str, int] = {}
+    values: dict[str, str] = {}
     for m in read_bag(bag, [DIAG_TOPIC]):
         for status in m.decode().status:
             if not status.name.endswith(': fusion'):
                 continue
+            values = {kv.key: kv.value for kv in status.values}
             counts = {kv.key: int(kv.value) for kv in status.values if kv.value.isdigit()}
             for kv in status.values:
                 if kv.key.endswith(' p50 (ms)') and kv.value:
                     p50s[kv.key[:-len(' p50 (ms)')]] = float(kv.value)
     p50s.pop('latency', None)
-    return p50s, counts
+    return p50s, counts, values

@@ -10,6 +10,8 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
+from fusion_ros.load import die_with_parent
+
 __all__ = ['NodeProcess', 'node_command']
 
 
@@ -17,18 +19,6 @@ def node_command(module: str, ros_args: Sequence[str]) -> list[str]:
     """``python -m MODULE ROS_ARGS``: a node run from this interpreter, as setup.py's
     console script would run it."""
     return [sys.executable, '-m', module, *ros_args]
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when its parent dies, even by SIGKILL, so a
-    killed bringup never leaves nodes running on the graph (Linux; elsewhere a no-op)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 class NodeProcess:
@@ -42,7 +32,7 @@ class NodeProcess:
         self.name = name
         self.proc = subprocess.Popen(list(cmd), env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         self.lines: list[str] = []
         self._echo = echo
         self._interrupted = False
