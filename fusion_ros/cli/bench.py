@@ -137,13 +137,16 @@ def _pipeline(args: argparse.Namespace) -> int:
     if report.node_returncode not in (0, None) or not report.fused:
         print(report.node_log[-3000:])
         return 1
-    # the reference engine on the node's device: a CPU reference beside a GPU node said nothing
+    in_node = report.node_inference_ms
+    # the reference engine on the node's device: a CPU reference beside a GPU node said nothing;
+    # about 10 s of frames (30 of FastFusion's, 3 of a seed model's seconds-long ones)
+    per_frame_s = (in_node or 100.0) / 1e3
     engine = bench_model(args.model, args.size, device=args.device, precision=args.precision,
-                         repeat=30, warmup=3, backend=args.backend,
+                         repeat=max(3, min(30, round(10.0 / per_frame_s))),
+                         warmup=1 if per_frame_s > 1.0 else 3, backend=args.backend,
                          weights=args.weights or None, enhanced=not args.no_enhanced,
                          threads=args.threads)
     summary = report.summary()
-    in_node = report.node_inference_ms
     result = {
         'model': args.model, 'size': f'{args.size[0]}x{args.size[1]}', 'rate_hz': args.rate,
         'device': engine['device'], 'precision': engine['precision_text'],
@@ -161,7 +164,8 @@ def _pipeline(args: argparse.Namespace) -> int:
               f"p50 {summary['latency_p50_ms']:.1f} ms, p95 {summary['latency_p95_ms']:.1f} ms; "
               f"engine in the node {in_node or float('nan'):.1f} ms (alone "
               f"{engine['ms_median']:.1f}) -> ROS overhead "
-              f"{result['ros_overhead_ms']:.1f} ms")
+              f"{result['ros_overhead_ms']:.1f} ms; node threads {report.node_threads}"
+              + (f'; {args.load} busy loop(s)' if args.load else ''))
         if args.profile:
             stages = report.node_stages_ms
             print('inside the node, p50 per frame: ' + (', '.join(
