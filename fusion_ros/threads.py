@@ -2,24 +2,38 @@
 """How many CPU threads a process that runs a model uses: one setting for the nodes, the
 CLIs, the engine and the trainer.
 
-``auto`` is half the CPUs this process may use (``os.sched_getaffinity``), at least one. A
-robot's computer runs drivers, a detector, a planner and a recorder beside the fusion node:
-with one OpenMP thread per core, the engine became 6x slower the moment another process took
-a core (its threads wait on a thread that is not running) and the node fused 73 of 200
-pairs; with half the cores it held 200 of 200 (docs/BENCHMARKS.md, "A busy computer"). The
-two nodes of one stack each take half, so neither claims every core. An explicit number
-means exactly that. No heavy imports: the CLIs parse the setting before loading torch.
+A robot's computer runs drivers, a detector, a planner and a recorder beside the fusion
+node: a free core is the exception. With one OpenMP thread per core, torch's engine became
+50x slower the moment another process held a core (its threads spin at every barrier on a
+thread that is not running: FastFusion 26 -> 1500 ms a frame, 9 of 200 pairs fused), and one
+thread is half as fast on a quiet machine (53 ms: 180 of 200 at 20 Hz). Measured on a 2-core
+EPYC, docs/BENCHMARKS.md "A busy computer". So ``auto``:
+
+- torch in the fusion engine (:class:`ThreadGovernor`): every usable CPU while that is the
+  fastest, one thread fewer as soon as frames slow down (others took a core), and a probe
+  now and then, backing off while it keeps failing, that takes the threads back once the
+  machine is quiet again;
+- ONNX Runtime / OpenVINO networks: every usable CPU (OpenVINO's pool does not collapse:
+  PIAFusion 3.9 s with 2 threads against 5.0 s with 1 under the same load);
+- the detector node: half the usable CPUs, so the two nodes of a stack never both claim
+  every core.
+
+"Usable" is this process's affinity mask (``taskset``, a container's CPU set), not the
+machine's count. An explicit number means exactly that. No heavy imports: the CLIs parse
+the setting before loading torch.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fusion_ros.errors import ConfigError
 
-__all__ = ['THREADS_AUTO', 'Threads', 'apply_threads', 'parse_threads', 'resolve_threads',
-           'usable_cpus']
+__all__ = ['THREADS_AUTO', 'ThreadGovernor', 'Threads', 'apply_threads', 'parse_threads',
+           'resolve_threads', 'usable_cpus']
 
 THREADS_AUTO = 'auto'
 
@@ -35,13 +49,15 @@ def usable_cpus() -> int:
 
 @dataclass(frozen=True)
 class Threads:
-    """A resolved setting: ``count`` threads, and how they were chosen."""
+    """A resolved setting: ``count`` threads (the most, when ``adaptive``), and how they
+    were chosen."""
 
     count: int
     how: str
+    adaptive: bool = False
 
     def describe(self) -> str:
-        """``'1 (auto: half of 2 usable CPUs)'``: for logs and /diagnostics."""
+        """``'2 (auto: up to 2 usable CPUs, ...)'``: for logs and /diagnostics."""
         return f'{self.count} ({self.how})'
 
 
@@ -58,14 +74,19 @@ def parse_threads(value: int | str | None) -> int | str:
     return count
 
 
-def resolve_threads(value: int | str | None, cpus: int | None = None) -> Threads:
-    """The thread count a setting means on this machine (``cpus``: usable CPUs, default
-    :func:`usable_cpus`)."""
+def resolve_threads(value: int | str | None, cpus: int | None = None, *,
+                    adaptive: bool = True) -> Threads:
+    """The threads a setting means on this machine (``cpus``: usable CPUs, default
+    :func:`usable_cpus`). ``auto`` is adaptive, up to every usable CPU, for a caller that
+    runs a :class:`ThreadGovernor`; with ``adaptive=False`` it is half of them."""
     setting = parse_threads(value)
-    if setting == THREADS_AUTO:
-        cpus = usable_cpus() if cpus is None else cpus
-        return Threads(max(1, cpus // 2), f'auto: half of {cpus} usable CPUs')
-    return Threads(int(setting), 'as set')
+    if setting != THREADS_AUTO:
+        return Threads(int(setting), 'as set')
+    cpus = usable_cpus() if cpus is None else cpus
+    if adaptive:
+        return Threads(cpus, f'auto: up to {cpus} usable CPUs, fewer while other processes '
+                       'keep them busy', adaptive=True)
+    return Threads(max(1, cpus // 2), f'auto: half of {cpus} usable CPUs')
 
 
 def apply_threads(threads: Threads) -> None:
@@ -77,3 +98,96 @@ def apply_threads(threads: Threads) -> None:
 
     torch.set_num_threads(threads.count)
     cv2.setNumThreads(threads.count)
+
+
+class ThreadGovernor:
+    """Adapts the intra-op threads of the one thread that runs a model to contention.
+
+    Feed it the time of each inference (:meth:`frame`, on the inference thread: OpenMP's
+    thread count belongs to the thread that sets it). It keeps ``count`` threads while
+    frames take what they took; two frames in a row over ``slow`` x the settled time mean
+    another process took a core, and it tries one thread fewer. Every ``probe_every``
+    frames it tries a neighbouring count (more threads first) for ``probe_frames`` frames
+    and keeps it when that is at least ``gain`` faster; a probe frame over ``slow`` x the
+    settled time ends the probe at once (one slow frame, not a stalled stream), and each
+    failed probe doubles the wait before the next, up to ``max_backoff`` x.
+
+    Args:
+        most: the most threads (and the start).
+        apply: sets the thread count (torch's ``set_num_threads``).
+    """
+
+    def __init__(self, most: int, apply: Callable[[int], None], *, probe_every: int = 50,
+                 probe_frames: int = 3, slow: float = 1.5, gain: float = 0.9,
+                 max_backoff: int = 64) -> None:
+        if most < 1:
+            raise ConfigError(f'threads must be >= 1, got {most}')
+        self.most, self._apply = most, apply
+        self.probe_every, self.probe_frames = probe_every, probe_frames
+        self.slow, self.gain, self.max_backoff = slow, gain, max_backoff
+        self.count = most
+        self.settled_ms: float | None = None  # the median of recent frames at ``count``
+        self.probing: int | None = None  # the count on trial
+        self.changes = 0  # switches kept (for /diagnostics)
+        self._recent: list[float] = []
+        self._trial: list[float] = []
+        self._slow_in_a_row = 0
+        self._backoff = 1
+        self._until_probe = probe_every
+        self._next_probe_up = True
+
+    def describe(self) -> str:
+        return (f'{self.count} of up to {self.most} (auto: fewer while other processes keep '
+                'CPUs busy)')
+
+    def _set(self, count: int) -> None:
+        self._apply(count)
+
+    def frame(self, ms: float) -> None:
+        """One inference took ``ms``; may change the thread count for the next."""
+        if self.probing is not None:
+            self._probe_frame(ms)
+            return
+        settled = self.settled_ms
+        if settled is not None and ms > self.slow * settled:
+            self._slow_in_a_row += 1
+            if self._slow_in_a_row >= 2 and self.count > 1:
+                # others took a core: the settled time is history; try one thread fewer now
+                self.settled_ms = ms
+                self._start_probe(self.count - 1)
+                return
+        else:
+            self._slow_in_a_row = 0
+        self._recent = (self._recent + [ms])[-5:]
+        self.settled_ms = statistics.median(self._recent)
+        self._until_probe -= 1
+        if self._until_probe <= 0 and self.most > 1:
+            up = self.count < self.most and (self._next_probe_up or self.count == 1)
+            self._next_probe_up = not self._next_probe_up
+            self._start_probe(self.count + 1 if up else self.count - 1)
+
+    def _start_probe(self, count: int) -> None:
+        self.probing, self._trial, self._slow_in_a_row = count, [], 0
+        self._set(count)
+
+    def _probe_frame(self, ms: float) -> None:
+        assert self.probing is not None and self.settled_ms is not None
+        if ms > self.slow * self.settled_ms:
+            self._end_probe(keep=False)  # one slow frame is enough: back at once
+            return
+        self._trial.append(ms)
+        if len(self._trial) >= self.probe_frames:
+            median = statistics.median(self._trial)
+            self._end_probe(keep=median < self.gain * self.settled_ms, median=median)
+
+    def _end_probe(self, keep: bool, median: float | None = None) -> None:
+        assert self.probing is not None
+        if keep:
+            self.count, self.settled_ms, self._recent = self.probing, median, [median or 0.0]
+            self.changes += 1
+            self._backoff = 1
+        else:
+            self._set(self.count)
+            self._backoff = min(self._backoff * 2, self.max_backoff)
+        self.probing = None
+        self._until_probe = self.probe_every * self._backoff

@@ -10,19 +10,33 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from fusion_ros.errors import ConfigError
 from fusion_ros.load import busy_load
-from fusion_ros.threads import THREADS_AUTO, parse_threads, resolve_threads, usable_cpus
+from fusion_ros.threads import (
+    THREADS_AUTO,
+    ThreadGovernor,
+    parse_threads,
+    resolve_threads,
+    usable_cpus,
+)
 from test.bounds import HANG_S, wait_until
 
 
 @pytest.mark.parametrize(('cpus', 'count'), [(1, 1), (2, 1), (3, 1), (8, 4), (64, 32)])
-def test_auto_is_half_the_usable_cpus_and_at_least_one(cpus, count):
-    threads = resolve_threads('auto', cpus)
+def test_static_auto_is_half_the_usable_cpus_and_at_least_one(cpus, count):
+    threads = resolve_threads('auto', cpus, adaptive=False)
     assert threads.count == count and f'half of {cpus} usable CPUs' in threads.describe()
+    assert not threads.adaptive
+
+
+def test_adaptive_auto_starts_from_every_usable_cpu():
+    threads = resolve_threads('auto', 8)
+    assert threads.adaptive and threads.count == 8 and 'up to 8 usable CPUs' in threads.how
+    assert not resolve_threads(3, 8).adaptive
 
 
 @pytest.mark.parametrize('value', [None, '', 0, 'auto'])
@@ -59,12 +73,19 @@ def test_the_engine_applies_a_setting_and_leaves_the_process_alone_without_one()
     from fusion_ros.engine import FusionEngine
 
     torch.set_num_threads(2)
-    assert FusionEngine('max').threads.count == 2  # None: the process's setting, untouched
+    plain = FusionEngine('max')
+    assert plain.threads.count == 2 and plain.governor is None  # the process's setting
     assert torch.get_num_threads() == 2
     engine = FusionEngine('max', threads=1)
-    assert torch.get_num_threads() == 1 and engine.threads.describe() == '1 (as set)'
+    assert torch.get_num_threads() == 1 and engine.threads_text == '1 (as set)'
+    assert engine.governor is None
     auto = FusionEngine('max', threads='auto')
-    assert torch.get_num_threads() == max(1, usable_cpus() // 2) == auto.threads.count
+    assert torch.get_num_threads() == usable_cpus() == auto.governor.count
+    assert auto.threads_text.startswith(f'{usable_cpus()} of up to {usable_cpus()}')
+    frame = np.zeros((16, 16), np.uint8)
+    for _ in range(3):
+        auto.fuse(frame, frame)  # every frame's model time reaches the governor
+    assert auto.governor.settled_ms is not None
 
 
 def test_bench_model_reports_the_threads_it_ran_with(capsys):
@@ -75,7 +96,7 @@ def test_bench_model_reports_the_threads_it_ran_with(capsys):
     assert json.loads(capsys.readouterr().out)['threads'] == '1 (as set)'
     assert main(['bench', 'model', '--model', 'max', '--size', '64x48', '--repeat', '1',
                  '--json']) == 0
-    assert 'auto: half of' in json.loads(capsys.readouterr().out)['threads']
+    assert 'of up to' in json.loads(capsys.readouterr().out)['threads']
 
 
 @pytest.mark.parametrize('bad', ['0', 'x'])
@@ -140,3 +161,58 @@ def test_bench_load_flag_is_checked():
 
     with pytest.raises(UsageError, match='--load must be >= 0'):
         main(['--debug', 'bench', 'model', '--model', 'max', '--load', '-1'])
+
+
+class _Clock:
+    """The governor on made-up frame times: what the machine would do at each count."""
+
+    def __init__(self, governor_most: int = 2) -> None:
+        self.applied: list[int] = []
+        self.governor = ThreadGovernor(governor_most, self.applied.append, probe_every=10)
+
+    def run(self, frames: int, ms_at: dict[int, float]) -> list[int]:
+        counts = []
+        for _ in range(frames):
+            count = self.governor.probing or self.governor.count
+            counts.append(count)
+            self.governor.frame(ms_at[count])
+        return counts
+
+
+QUIET = {1: 53.0, 2: 26.0}  # FastFusion 640x512 on the 2-core EPYC (BENCHMARKS)
+LOADED = {1: 53.0, 2: 1500.0}  # one core held by another process
+
+
+def test_a_quiet_machine_keeps_every_thread_and_probes_rarely():
+    sim = _Clock()
+    counts = sim.run(400, QUIET)
+    assert sim.governor.count == 2 and sim.governor.changes == 0
+    # each failed probe costs one frame at one thread, and the waits double
+    assert counts.count(1) <= 6
+
+
+def test_contention_drops_a_thread_within_a_few_frames_and_stays_there():
+    sim = _Clock()
+    sim.run(30, QUIET)
+    counts = sim.run(400, LOADED)
+    # two slow frames (three if a routine probe was under way), then one thread
+    assert counts[5:14] == [1] * 9, counts[:20]
+    assert sim.governor.count == 1
+    stalls = counts[4:].count(2)  # probes back up, each ended after its first frame
+    assert stalls <= 6
+
+
+def test_the_threads_come_back_when_the_machine_is_quiet_again():
+    sim = _Clock()
+    sim.run(30, QUIET)
+    sim.run(100, LOADED)
+    assert sim.governor.count == 1
+    sim.run(2000, QUIET)  # within the longest backoff (64 x 10 frames)
+    assert sim.governor.count == 2
+    assert sim.applied[-1] == 2  # and torch was told
+
+
+def test_one_cpu_never_probes():
+    sim = _Clock(governor_most=1)
+    assert sim.run(200, {1: 40.0}) == [1] * 200
+    assert sim.applied == []

@@ -41,9 +41,9 @@ def threads(text: str) -> int | str:
 
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=threads, default='auto', metavar='N',
-                        help='CPU threads for the model: auto (half the CPUs this process may '
-                             'use, at least 1: holds up when other processes take cores) or '
-                             'a number (default: auto)')
+                        help='CPU threads for the model: auto (every CPU this process may '
+                             'use, fewer while other processes keep them busy) or a number '
+                             '(default: auto)')
 
 
 def model_option(text: str) -> tuple[str, object]:

@@ -96,5 +96,5 @@ def bench_model(model: str, size: tuple[int, int], *, device: str = 'auto',
         'ms_p95': round(times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))], 2),
         'peak_mem_mb': round(peak_memory_mb(engine.device), 1),
         'params': engine.model.num_params(),
-        'threads': engine.threads.describe(),
+        'threads': engine.threads_text,
     }

@@ -41,7 +41,7 @@ from fusion_ros.ops.convert import (
 from fusion_ros.ops.enhance import gamma_enhance
 from fusion_ros.ops.illumination import luminance_day_probability
 from fusion_ros.ops.registration import parse_homography, warp_thermal
-from fusion_ros.threads import Threads, apply_threads, resolve_threads
+from fusion_ros.threads import ThreadGovernor, Threads, apply_threads, resolve_threads
 
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
 
@@ -133,10 +133,12 @@ class FusionEngine:
             network exported to ONNX on first use, cached: ``engine.runtimes``), or
             ``auto`` (default): OpenVINO for the heavy models on CPUs (bf16 only with AMX),
             torch otherwise. ``backend_note`` says why auto chose torch, if it did.
-        threads: CPU threads of torch, OpenCV and the runtime: ``auto`` (half the usable
-            CPUs: ``fusion_ros.threads``) or a count; process-wide. None (default) leaves
-            the process's setting as it is (a library call changes nothing behind its
-            caller's back; the nodes and the CLIs pass ``auto``). ``threads`` says what ran.
+        threads: CPU threads of torch, OpenCV and the runtime: ``auto`` (every usable CPU,
+            and in torch fewer while other processes keep CPUs busy: a
+            ``fusion_ros.threads.ThreadGovernor`` fed each frame's model time) or a count;
+            process-wide. None (default) leaves the process's setting as it is (a library
+            call changes nothing behind its caller's back; the nodes and the CLIs pass
+            ``auto``). ``threads_text`` says what runs now.
 
     Raises:
         WeightsError: the model needs weights, none were given and ``random_init`` is False.
@@ -209,6 +211,10 @@ class FusionEngine:
             self.onnx_path = path
             self.resolved = Precision(self.resolved.name, False, self.resolved.requested,
                                       self.resolved.emulated)
+        # torch on the CPU: adapt the threads to contention (runtimes keep their own pools)
+        self.governor = (ThreadGovernor(self.threads.count, torch.set_num_threads)
+                         if self.threads.adaptive and self.network is None
+                         and self.device.type == 'cpu' else None)
         self.dtype = self.resolved.dtype if self.network is None else torch.float32
         self.channels_last = self.resolved.channels_last
         self.model.to(dtype=self.dtype)
@@ -244,6 +250,11 @@ class FusionEngine:
         """What runs the network: ``torch``, or a runtime and its version
         (``openvino 2026.4.1``)."""
         return 'torch' if self.network is None else f'{self.network.name} {self.network.version}'
+
+    @property
+    def threads_text(self) -> str:
+        """The CPU threads the model runs with now, and how they were chosen."""
+        return self.governor.describe() if self.governor else self.threads.describe()
 
     @property
     def compiled(self) -> bool:
@@ -323,6 +334,8 @@ class FusionEngine:
             prepared = time.perf_counter()
             out = self._run(ir_t, y)
             ran = time.perf_counter()
+            if self.governor is not None:  # on the thread that runs the model, as it must
+                self.governor.frame((ran - prepared) * 1e3 / len(units))
             day = out.day_probability
             if day is None and colour:  # a classifier of the model's own (PIAFusion)
                 rgb = vi_t.to(self.dtype)

@@ -135,7 +135,7 @@ class DetectorNode(Node):
         names, ids = _class_filter(p['classes'])
         self.keep_names = names
         self.keep_ids = ids
-        self.threads = resolve_threads(p['threads'] or THREADS_AUTO)
+        self.threads = resolve_threads(p['threads'] or THREADS_AUTO, adaptive=False)
         apply_threads(self.threads)
         self.detector = build_detector(
             p['backend'], model_path=p['model_path'], score_threshold=p['score_threshold'],

@@ -120,8 +120,8 @@ PARAMS = (
               'onnxruntime; auto: openvino for the heavy models (PIAFusion, DIDFuse) on '
               'CPUs, torch otherwise.'),
     ParamSpec('threads', 0, 'CPU threads for the model (torch, OpenCV, the runtime); 0: auto, '
-              'half the CPUs this process may use, at least 1 (holds up when other '
-              'processes take cores; fusion_ros.threads). Process-wide, set at start.',
+              'every CPU this process may use, and fewer while other processes keep them '
+              'busy (fusion_ros.threads). Process-wide, set at start.',
               (0, 1024), read_only=True),
     ParamSpec('compile', False, 'Run the network through torch.compile (compiled while '
               'configuring; runs eager with a logged reason where it cannot work).'),
@@ -516,7 +516,7 @@ class FusionNode(LifecycleNode):
 
     def _log_engine(self, engine: FusionEngine, what: str) -> None:
         self.get_logger().info(f'{what} {engine.describe()} ({engine.model.num_params()} params, '
-                               f'{engine.threads.describe()} CPU threads)')
+                               f'{engine.threads_text} CPU threads)')
         if engine.compile_error:
             self.get_logger().warning(engine.compile_error)
         if engine.backend_note:
@@ -704,7 +704,7 @@ class FusionNode(LifecycleNode):
             'precision': self.engine.resolved.describe() if self.engine else '',
             'compiled': str(self.engine.compiled).lower() if self.engine else '',
             'backend': self.engine.runtime if self.engine else '',
-            'threads': self.engine.threads.describe() if self.engine else '',
+            'threads': self.engine.threads_text if self.engine else '',
             'illumination': 'unknown' if night is None else ('night' if night else 'day'),
             'pairing ratio': (f'{stats.pairs / min(stats.thermal_in, stats.rgb_in):.3f}'
                               if min(stats.thermal_in, stats.rgb_in) else ''),
