@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -106,24 +107,28 @@ class ThreadGovernor:
     Feed it the time of each inference (:meth:`frame`, on the inference thread: OpenMP's
     thread count belongs to the thread that sets it). It keeps ``count`` threads while
     frames take what they took; two frames in a row over ``slow`` x the settled time mean
-    another process took a core, and it tries one thread fewer. Every ``probe_every``
-    frames it tries a neighbouring count (more threads first) for ``probe_frames`` frames
-    and keeps it when that is at least ``gain`` faster; a probe frame over ``slow`` x the
+    another process took a core, and it tries one thread fewer. After its first
+    ``first_probe`` frames, and then every ``probe_every_s`` seconds, it tries a
+    neighbouring count (more threads first) for ``probe_frames`` frames and keeps it when
+    that is at least ``gain`` faster. So a machine already busy when the node starts is
+    found within a few frames, however slow they are. A probe frame over ``slow`` x the
     settled time ends the probe at once (one slow frame, not a stalled stream), and each
     failed probe doubles the wait before the next, up to ``max_backoff`` x.
 
     Args:
         most: the most threads (and the start).
         apply: sets the thread count (torch's ``set_num_threads``).
+        clock: seconds, monotonic (tests pass a simulated one).
     """
 
-    def __init__(self, most: int, apply: Callable[[int], None], *, probe_every: int = 50,
-                 probe_frames: int = 3, slow: float = 1.5, gain: float = 0.9,
-                 max_backoff: int = 64) -> None:
+    def __init__(self, most: int, apply: Callable[[int], None], *,
+                 clock: Callable[[], float] = time.monotonic, first_probe: int = 3,
+                 probe_every_s: float = 2.0, probe_frames: int = 3, slow: float = 1.5,
+                 gain: float = 0.9, max_backoff: int = 64) -> None:
         if most < 1:
             raise ConfigError(f'threads must be >= 1, got {most}')
-        self.most, self._apply = most, apply
-        self.probe_every, self.probe_frames = probe_every, probe_frames
+        self.most, self._apply, self._clock = most, apply, clock
+        self.probe_every_s, self.probe_frames = probe_every_s, probe_frames
         self.slow, self.gain, self.max_backoff = slow, gain, max_backoff
         self.count = most
         self.settled_ms: float | None = None  # the median of recent frames at ``count``
@@ -133,15 +138,13 @@ class ThreadGovernor:
         self._trial: list[float] = []
         self._slow_in_a_row = 0
         self._backoff = 1
-        self._until_probe = probe_every
+        self._frames_to_first_probe = first_probe
+        self._next_probe_at: float | None = None  # after the first probe: by the clock
         self._next_probe_up = True
 
     def describe(self) -> str:
         return (f'{self.count} of up to {self.most} (auto: fewer while other processes keep '
                 'CPUs busy)')
-
-    def _set(self, count: int) -> None:
-        self._apply(count)
 
     def frame(self, ms: float) -> None:
         """One inference took ``ms``; may change the thread count for the next."""
@@ -160,15 +163,20 @@ class ThreadGovernor:
             self._slow_in_a_row = 0
         self._recent = (self._recent + [ms])[-5:]
         self.settled_ms = statistics.median(self._recent)
-        self._until_probe -= 1
-        if self._until_probe <= 0 and self.most > 1:
+        if self.most > 1 and self._probe_due():
             up = self.count < self.most and (self._next_probe_up or self.count == 1)
             self._next_probe_up = not self._next_probe_up
             self._start_probe(self.count + 1 if up else self.count - 1)
 
+    def _probe_due(self) -> bool:
+        if self._next_probe_at is None:
+            self._frames_to_first_probe -= 1
+            return self._frames_to_first_probe <= 0
+        return self._clock() >= self._next_probe_at
+
     def _start_probe(self, count: int) -> None:
         self.probing, self._trial, self._slow_in_a_row = count, [], 0
-        self._set(count)
+        self._apply(count)
 
     def _probe_frame(self, ms: float) -> None:
         assert self.probing is not None and self.settled_ms is not None
@@ -187,7 +195,7 @@ class ThreadGovernor:
             self.changes += 1
             self._backoff = 1
         else:
-            self._set(self.count)
+            self._apply(self.count)
             self._backoff = min(self._backoff * 2, self.max_backoff)
         self.probing = None
-        self._until_probe = self.probe_every * self._backoff
+        self._next_probe_at = self._clock() + self.probe_every_s * self._backoff
