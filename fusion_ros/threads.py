@@ -122,7 +122,7 @@ class ThreadGovernor:
     """
 
     def __init__(self, most: int, apply: Callable[[int], None], *,
-                 clock: Callable[[], float] = time.monotonic, first_probe: int = 3,
+                 clock: Callable[[], float] = time.monotonic, first_probe: int = 2,
                  probe_every_s: float = 2.0, probe_frames: int = 3, slow: float = 1.5,
                  gain: float = 0.9, max_backoff: int = 64) -> None:
         if most < 1:
@@ -145,6 +145,11 @@ class ThreadGovernor:
     def describe(self) -> str:
         return (f'{self.count} of up to {self.most} (auto: fewer while other processes keep '
                 'CPUs busy)')
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the first probe has ended (a warm-up runs frames until it has)."""
+        return self._next_probe_at is not None or self.most == 1
 
     def frame(self, ms: float) -> None:
         """One inference took ``ms``; may change the thread count for the next."""

@@ -211,9 +211,10 @@ def test_a_machine_busy_from_the_start_is_found_in_a_few_frames():
     change to notice, so the first probe, a few frames in, finds it."""
     sim = _Clock()
     counts = sim.run(60, LOADED)
-    assert counts[:3] == [2, 2, 2], counts  # three frames to settle, then the probe
-    assert counts[3:38] == [1] * 35, counts  # kept; the next probe is 2 s later
-    assert counts[3:].count(2) <= 2, counts  # each one frame long
+    assert counts[:2] == [2, 2], counts  # two frames to settle, then the probe
+    assert counts[2:37] == [1] * 35, counts  # kept; the next probe is 2 s later
+    assert counts[2:].count(2) <= 2, counts  # each one frame long
+    assert sim.governor.calibrated
     assert sim.governor.count == 1 and sim.governor.changes == 1
 
 
@@ -231,3 +232,14 @@ def test_one_cpu_never_probes():
     sim = _Clock(governor_most=1)
     assert sim.run(200, {1: 40.0}) == [1] * 200
     assert sim.applied == []
+
+
+def test_the_warm_up_calibrates_auto_before_the_first_real_frame():
+    from fusion_ros.engine import FusionEngine
+
+    engine = FusionEngine('max', threads='auto')
+    if engine.governor.most == 1:
+        pytest.skip('one usable CPU: nothing to calibrate')
+    assert not engine.governor.calibrated
+    engine.warmup(32, 24)
+    assert engine.governor.calibrated

@@ -398,13 +398,28 @@ class FusionEngine:
             self._forward = self.model
             return self.model(ir, y)
 
-    def warmup(self, width: int, height: int, colour: bool = True, runs: int = 1) -> None:
+    def warmup(self, width: int, height: int, colour: bool = True, runs: int = 1,
+               calibrate_s: float = 5.0) -> None:
         """Run ``runs`` dummy frames so the first real frame does not pay for allocator and
         kernel selection (cuDNN autotuning, oneDNN primitive caches) or ``torch.compile``.
-        Call it on the thread that runs inference, at the size of the frames to come."""
+        Call it on the thread that runs inference, at the size of the frames to come.
+
+        With threads ``auto`` it then runs frames (for at most ``calibrate_s``) until the
+        thread governor has timed its first probe, so a machine already busy is found before
+        the first real frame, not during the stream; the first frame, slowed by set-up, is
+        not timed for it.
+        """
         thermal = np.zeros((height, width), np.uint8)
         visible = np.zeros((height, width, 3) if colour else (height, width), np.uint8)
-        for _ in range(runs):
+        governor, self.governor = self.governor, None
+        try:
+            self.fuse(thermal, visible)
+        finally:
+            self.governor = governor
+        for _ in range(runs - 1):
+            self.fuse(thermal, visible)
+        deadline = time.monotonic() + calibrate_s
+        while governor is not None and not governor.calibrated and time.monotonic() < deadline:
             self.fuse(thermal, visible)
 
     def _to_host(self, fused: torch.Tensor, enhanced: torch.Tensor | None,
