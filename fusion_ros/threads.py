@@ -108,12 +108,14 @@ class ThreadGovernor:
     thread count belongs to the thread that sets it). It keeps ``count`` threads while
     frames take what they took; two frames in a row over ``slow`` x the settled time mean
     another process took a core, and it tries one thread fewer. After its first
-    ``first_probe`` frames, and then every ``probe_every_s`` seconds, it tries a
-    neighbouring count (more threads first) for ``probe_frames`` frames and keeps it when
-    that is at least ``gain`` faster. So a machine already busy when the node starts is
-    found within a few frames, however slow they are. A probe frame over ``slow`` x the
-    settled time ends the probe at once (one slow frame, not a stalled stream), and each
-    failed probe doubles the wait before the next, up to ``max_backoff`` x.
+    ``first_probe`` frames it tries one thread fewer, and later a neighbouring count (more
+    threads first) for ``probe_frames`` frames, keeping it when that is at least ``gain``
+    faster: so a machine already busy when the node starts is found within a few frames,
+    however slow they are. A probe frame over ``slow`` x the settled time ends the probe at
+    once. Trying fewer threads costs little (one frame at half speed on a quiet machine):
+    every ``probe_every_s`` seconds; trying more on a busy machine costs a whole stalled
+    frame (1.5 s for FastFusion on 2 cores): every ``probe_up_every_s``. Each failed probe
+    doubles its wait, up to ``max_backoff`` x.
 
     Args:
         most: the most threads (and the start).
@@ -123,12 +125,14 @@ class ThreadGovernor:
 
     def __init__(self, most: int, apply: Callable[[int], None], *,
                  clock: Callable[[], float] = time.monotonic, first_probe: int = 2,
-                 probe_every_s: float = 2.0, probe_frames: int = 3, slow: float = 1.5,
-                 gain: float = 0.9, max_backoff: int = 64) -> None:
+                 probe_every_s: float = 2.0, probe_up_every_s: float = 15.0,
+                 probe_frames: int = 3, slow: float = 1.5, gain: float = 0.9,
+                 max_backoff: int = 32) -> None:
         if most < 1:
             raise ConfigError(f'threads must be >= 1, got {most}')
         self.most, self._apply, self._clock = most, apply, clock
-        self.probe_every_s, self.probe_frames = probe_every_s, probe_frames
+        self.probe_every_s, self.probe_up_every_s = probe_every_s, probe_up_every_s
+        self.probe_frames = probe_frames
         self.slow, self.gain, self.max_backoff = slow, gain, max_backoff
         self.count = most
         self.settled_ms: float | None = None  # the median of recent frames at ``count``
@@ -137,10 +141,9 @@ class ThreadGovernor:
         self._recent: list[float] = []
         self._trial: list[float] = []
         self._slow_in_a_row = 0
-        self._backoff = 1
+        self._backoff = {True: 1, False: 1}  # by direction: up (more threads) or down
         self._frames_to_first_probe = first_probe
-        self._next_probe_at: float | None = None  # after the first probe: by the clock
-        self._next_probe_up = True
+        self._next_probe_at: dict[bool, float] | None = None  # after the first probe: by clock
 
     def describe(self) -> str:
         return (f'{self.count} of up to {self.most} (auto: fewer while other processes keep '
@@ -168,16 +171,19 @@ class ThreadGovernor:
             self._slow_in_a_row = 0
         self._recent = (self._recent + [ms])[-5:]
         self.settled_ms = statistics.median(self._recent)
-        if self.most > 1 and self._probe_due():
-            up = self.count < self.most and (self._next_probe_up or self.count == 1)
-            self._next_probe_up = not self._next_probe_up
-            self._start_probe(self.count + 1 if up else self.count - 1)
-
-    def _probe_due(self) -> bool:
-        if self._next_probe_at is None:
+        if self.most == 1:
+            return
+        if self._next_probe_at is None:  # the first: one thread fewer, a few frames in
             self._frames_to_first_probe -= 1
-            return self._frames_to_first_probe <= 0
-        return self._clock() >= self._next_probe_at
+            if self._frames_to_first_probe <= 0:
+                self._start_probe(self.count - 1)
+            return
+        now = self._clock()
+        for up in (True, False):  # more threads first
+            target = self.count + 1 if up else self.count - 1
+            if 1 <= target <= self.most and now >= self._next_probe_at[up]:
+                self._start_probe(target)
+                return
 
     def _start_probe(self, count: int) -> None:
         self.probing, self._trial, self._slow_in_a_row = count, [], 0
@@ -195,12 +201,19 @@ class ThreadGovernor:
 
     def _end_probe(self, keep: bool, median: float | None = None) -> None:
         assert self.probing is not None
+        up = self.probing > self.count
         if keep:
             self.count, self.settled_ms, self._recent = self.probing, median, [median or 0.0]
             self.changes += 1
-            self._backoff = 1
+            self._backoff = {True: 1, False: 1}
         else:
             self._apply(self.count)
-            self._backoff = min(self._backoff * 2, self.max_backoff)
+            self._backoff[up] = min(self._backoff[up] * 2, self.max_backoff)
         self.probing = None
-        self._next_probe_at = self._clock() + self.probe_every_s * self._backoff
+        now = self._clock()
+        if self._next_probe_at is None:
+            self._next_probe_at = {True: now, False: now}
+        for direction in (True, False):
+            if keep or direction == up:
+                every = self.probe_up_every_s if direction else self.probe_every_s
+                self._next_probe_at[direction] = now + every * self._backoff[direction]
