@@ -31,6 +31,10 @@ class EncodingError(FusionError, ValueError):
     """An image message has an unsupported encoding or inconsistent layout."""
 
 
+class RegistrationError(FusionError):
+    """The frames do not determine a transform (textureless, or no consistent answer)."""
+
+
 class ModelNotFoundError(FusionError, LookupError):
     """A model name is not in the registry."""
 

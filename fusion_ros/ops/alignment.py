@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from fusion_ros.errors import FusionError
+from fusion_ros.errors import RegistrationError
 
 __all__ = ['MODELS', 'Registration', 'RegistrationError', 'corner_error', 'edge_agreement',
            'edge_features', 'estimate_registration', 'grey_unit', 'resize_homography',
@@ -75,10 +75,6 @@ MIN_SCORE = 0.15
 # thermal px from where it started, 103 of the 106 right ones less than 5
 CHECK_MAX_FRAMES = 3
 CONSISTENCY_PX = 5.0         # thermal pixels (per 640 of thermal width, at least 5)
-
-
-class RegistrationError(FusionError):
-    """The frames do not determine a transform (textureless, or no consistent answer)."""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,18 @@ def as_fp32(value: Any) -> Any:
     return value
 
 
+def weighted_sum(w: Mapping[str, float], terms: Mapping[str, torch.Tensor],
+                 names: tuple[str, ...], optional: tuple[str, ...] = ()) -> torch.Tensor:
+    """sum of ``w[name] * terms[name]`` in the order given (each term and weight must be
+    there), then of the ``optional`` ones that are (a missing weight or term counts 0)."""
+    total: Any = 0.0
+    for name in names:
+        total = total + w[name] * terms[name]
+    for name in optional:
+        total = total + w.get(name, 0.0) * terms.get(name, 0.0)
+    return total
+
+
 class Objective(nn.Module):
     """Base: ``model`` (registry name ``model_name``) plus the loss weights ``w``.
 
@@ -233,8 +245,7 @@ class PIAFusionObjective(Objective):
     def _reweight(self, out: dict[str, torch.Tensor], fused: torch.Tensor, ir: torch.Tensor,
                   y: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.settings.get('variant', 'paper') == 'paper':
-            out['total'] = (self.w['intensity'] * out['intensity'] + self.w['max'] * out['max']
-                            + self.w['texture'] * out['texture'])
+            out['total'] = weighted_sum(self.w, out, ('intensity', 'max', 'texture'))
         out['total'] = out['total'] + self.edge_term(out, fused, ir, y)  # not the authors'
         return out
 
@@ -274,9 +285,8 @@ class FastFusionObjective(Objective):
         losses['day_bce'] = F.binary_cross_entropy(
             out.day_probability.clamp(1e-6, 1 - 1e-6), p_day.to(out.day_probability))
         w = self.w
-        losses['total'] = (w['intensity'] * losses['intensity'] + w['max'] * losses['max']
-                           + w['texture'] * losses['texture'] + w['exposure'] * losses['exposure']
-                           + w['curve_tv'] * losses['curve_tv'] + w['day_bce'] * losses['day_bce'])
+        losses['total'] = weighted_sum(w, losses, ('intensity', 'max', 'texture', 'exposure',
+                                                   'curve_tv', 'day_bce'))
         losses['total'] = losses['total'] + self.edge_term(losses, out.fused, ir, y)
         return losses, out.fused
 
@@ -386,16 +396,13 @@ class DFVOObjective(Objective):
                 vi_t = L.overexposure_corrected(en_t, en_rgb_t, ir_t)
         fused_rgb = to_rgb(torch.cat((out.fused, chroma), 1))
         terms.update(L.dfvo_fusion_losses(out.fused, fused_rgb, vi_t, ir_t, en_rgb_t, en_t))
-        fusion = (w['sobel'] * terms['sobel'] + w['content'] * terms['content']
-                  + w['colour'] * terms['colour'])
+        fusion = weighted_sum(w, terms, ('sobel', 'content', 'colour'))
         if self.settings.get('fusion_terms') == 'max':
             # L1 terms towards the brighter pixel and the stronger gradient of the two targets
             # (PIAFusion's max and texture terms): the MSE terms are small next to retinex and
             # let the network leave the visible detail out of the fused image
             terms.update(L.max_fusion_losses(out.fused, vi_t, ir_t))
-            fusion = (w['max_intensity'] * terms['max_intensity']
-                      + w['max_texture'] * terms['max_texture']
-                      + w['colour'] * terms['colour'])
+            fusion = weighted_sum(w, terms, ('max_intensity', 'max_texture', 'colour'))
         elif self.settings.get('fusion_terms') == 'tf':
             # the max term alone pulls every pixel to the brighter source (max's VIF, not its
             # Qabf); 0.3 of the day-weighted mean keeps each source's contrast in the mix
@@ -407,13 +414,9 @@ class DFVOObjective(Objective):
                         + self.settings.get('fusion_per_epoch', 0.1) * self.epoch)
         # on the batch's device: the trainer stacks every term (a CPU scalar broke CUDA runs)
         terms['fusion_scale'] = torch.tensor(float(fusion_scale), device=out.fused.device)
-        terms['total'] = (
-            w['ir_rec'] * terms['ir_rec'] + w['retinex'] * terms['retinex']
-            + w['il_mg'] * terms['il_mg'] + w['il_smooth'] * terms['il_smooth']
-            + w['perceptual'] * terms.get('perceptual', 0.0)
-            + w.get('enhance', 0.0) * terms.get('enhance', 0.0)
-            + w.get('enhance_noise', 0.0) * terms.get('enhance_noise', 0.0)
-            + fusion_scale * fusion)
+        terms['total'] = (weighted_sum(w, terms, ('ir_rec', 'retinex', 'il_mg', 'il_smooth'),
+                                       ('perceptual', 'enhance', 'enhance_noise'))
+                          + fusion_scale * fusion)
         return terms, out.fused
 
     def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
