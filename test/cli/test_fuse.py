@@ -69,7 +69,7 @@ def test_bench_model_json(capsys):
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {'model', 'size', 'device', 'precision', 'precision_requested',
                            'precision_text', 'channels_last', 'compiled', 'compile_error',
-                           'ms_median', 'ms_p95', 'peak_mem_mb', 'params', 'backend'}
+                           'ms_median', 'ms_p95', 'peak_mem_mb', 'params', 'backend', 'threads'}
     assert result['backend'] == 'torch'  # auto keeps the classical rules in torch
     assert result['size'] == '64x48' and result['device'] == 'cpu'
     # the default is auto, and the report says what it resolved to (fp32 for a baseline)

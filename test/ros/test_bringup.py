@@ -236,6 +236,8 @@ def test_bench_pipeline_reports_latency_and_overhead():
     assert {'decode', 'prepare', 'model', 'finish', 'publish'} <= set(stages)
     assert 'registration check' not in stages  # --param reached the node: check off
     assert all(v >= 0 for v in stages.values())
+    # the node's threads as its /diagnostics said: auto, adapting (fusion_ros.threads)
+    assert 'of up to' in doc['node_threads'] and doc['load'] == 0
 
 
 def test_bench_pipeline_refuses_a_parameter_without_a_value():
