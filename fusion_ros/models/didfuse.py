@@ -102,6 +102,9 @@ class DIDFuse(FusionModel):
     """
 
     needs_weights = True
+    # ours, trained here on the shared pairs (models/didfuse.md); the authors' release
+    # still loads with weights=FOLDER
+    default_weights = 'models/didfuse.pt'
     auto_precision = True
     auto_runtime = True  # OpenVINO on CPUs, bf16 with AMX (engine.runtimes)
     option_ranges = {'channels': (1, 1024)}

@@ -80,7 +80,8 @@ def test_models_json(capsys):
     assert rows['laplacian']['params'] == 0 and rows['laplacian']['weights'] == 'none needed'
     assert rows['fastfusion']['shipped_weights'] and rows['fastfusion']['weights'].endswith('.pt')
     assert rows['dfvo']['shipped_weights'] and rows['dfvo']['weights'].endswith('dfvo.pt')
-    assert not rows['didfuse']['shipped_weights'] and '--weights' in rows['didfuse']['weights']
+    assert rows['didfuse']['shipped_weights'] and rows['didfuse']['weights'].endswith(
+        'didfuse.pt')
     assert rows['didfuse']['description'].startswith('DIDFuse')
     assert rows['fastfusion']['auto_precision'] and not rows['max']['auto_precision']
 

@@ -60,7 +60,7 @@ def test_openvino_ir_at_a_fixed_size_with_the_models_facts(tmp_path):
 
 
 @pytest.mark.parametrize('argv, message', [
-    (['--model', 'didfuse'], 'needs trained weights'),
+    (['--model', 'piafusion', '--option', 'flavour=port'], 'needs trained weights'),
     (['--model', 'dfvo', '--random-init'], 'row strips'),
     (['--model', 'fastfusion', '--size', '66x48'], 'multiples of 4'),
 ])

@@ -120,3 +120,15 @@ def test_bad_frames_are_skipped_and_the_node_keeps_serving(tmp_path):
     if lost == 0 and dropped == 0:
         assert log.count("unsupported image encoding 'yuv422'") == 1
         assert 'step 10 is smaller' in log and 'differ in size' in log
+
+
+def test_didfuse_runs_from_its_shipped_weights(small_bag, tmp_path):
+    """``model:=didfuse`` with no ``weights``: the file trained here (models/didfuse.md)."""
+    report = run_pipeline(small_bag, tmp_path / 'fused', ['-p', 'model:=didfuse'], env=env())
+    assert report.node_returncode == 0, report.node_log
+    assert "'didfuse'" in report.node_log and 'needs trained weights' not in report.node_log
+    assert report.fused >= 1, report.node_log
+    assert_every_pair_accounted({k: str(v) for k, v in report.node_counts.items()},
+                                report.expected_pairs, report.fused)
+    fused = [image_to_array(m.decode()) for m in read_bag(tmp_path / 'fused', [FUSED_TOPIC])]
+    assert fused and all(f.shape[:2] == (128, 160) and f.std() > 5 for f in fused)

@@ -172,7 +172,6 @@ class _Capture:
     ({'model': 'no_such_model'}, 'no_such_model'),
     ({'weights': 'CORRUPT'}, 'weights_only=True'),
     ({'weights': 'MISSING'}, 'does not exist'),
-    ({'model': 'didfuse'}, 'needs trained weights'),
 ])
 def test_model_that_fails_to_load_keeps_the_node_up_and_recovers(ros_context, tmp_path,
                                                                  overrides, message):
