@@ -49,7 +49,8 @@ def test_fuse_folders_names_every_failure(tmp_path, capsys):
 def test_fuse_refuses_untrained_model_and_writes_enhanced(tmp_path, capsys):
     write_pair(tmp_path, 'a.png', size=(16, 24))
     args = ['fuse', '--ir', str(tmp_path / 'ir' / 'a.png'), '--vi', str(tmp_path / 'vi' / 'a.png')]
-    assert main([*args, '--model', 'didfuse', '--out', str(tmp_path / 'f.png')]) == 1
+    assert main([*args, '--model', 'piafusion', '--option', 'flavour=port', '--out',
+                 str(tmp_path / 'f.png')]) == 1
     assert 'needs trained weights' in capsys.readouterr().err
     assert main([*args, '--model', 'dfvo', '--option', 'variant=full', '--random-init',
                  '--out', str(tmp_path / 'f.png'), '--enhanced-out', str(tmp_path / 'e.png')]) == 0

@@ -108,10 +108,12 @@ def test_parameter_count_matches_the_paper():
     assert build_model('didfuse').num_params() == 260_935
 
 
-def test_engine_refuses_untrained_didfuse():
+def test_engine_loads_the_shipped_file_and_refuses_to_run_untrained():
+    assert FusionEngine('didfuse').model.weights_source.endswith('didfuse.pt')  # ours
+    # the shipped file fits the default architecture only: another width runs untrained
     with pytest.raises(WeightsError, match='needs trained weights'):
-        FusionEngine('didfuse')
-    FusionEngine('didfuse', random_init=True)
+        FusionEngine('didfuse', model_options={'channels': 32})
+    FusionEngine('didfuse', model_options={'channels': 32}, random_init=True)
 
 
 def test_deterministic():
