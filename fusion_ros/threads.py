@@ -154,6 +154,12 @@ class ThreadGovernor:
         """Whether the first probe has ended (a warm-up runs frames until it has)."""
         return self._next_probe_at is not None or self.most == 1
 
+    def begin(self) -> None:
+        """Set the current count on the calling thread (the inference thread: OpenMP's count
+        belongs to the thread, and a model swapped in at run time finds the worker still at
+        what the old engine's governor had chosen)."""
+        self._apply(self.count)
+
     def frame(self, ms: float) -> None:
         """One inference took ``ms``; may change the thread count for the next."""
         if self.probing is not None:

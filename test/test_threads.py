@@ -132,10 +132,11 @@ def test_busy_loops_run_for_the_block_and_are_gone_after():
 
 def test_busy_loops_die_with_a_killed_parent():
     """A benchmark killed with SIGKILL runs no cleanup: the kernel ends its loops."""
-    code = ('import sys, time; from fusion_ros.load import busy_load\n'
+    code = ('import sys; from fusion_ros.load import busy_load\n'
             'with busy_load(1) as loops:\n'
-            '    print(loops[0].pid, flush=True); time.sleep(600)\n')
-    parent = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
+            '    print(loops[0].pid, flush=True); sys.stdin.read()\n')  # until killed
+    parent = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
     try:
         pid = int(parent.stdout.readline())
         assert _alive(pid)
@@ -226,6 +227,15 @@ def test_the_threads_come_back_when_the_machine_is_quiet_again():
     sim.run(4000, QUIET)  # the longest wait between probes is 64 x 2 s
     assert sim.governor.count == 2
     assert sim.applied[-1] == 2  # and torch was told
+
+
+def test_begin_sets_the_count_on_the_calling_thread():
+    sim = _Clock()
+    sim.run(100, LOADED)
+    assert sim.governor.count == 1
+    sim.applied.clear()
+    sim.governor.begin()  # e.g. a swapped-in engine warming up on the worker
+    assert sim.applied == [1]
 
 
 def test_one_cpu_never_probes():

@@ -412,6 +412,8 @@ class FusionEngine:
         thermal = np.zeros((height, width), np.uint8)
         visible = np.zeros((height, width, 3) if colour else (height, width), np.uint8)
         governor, self.governor = self.governor, None
+        if governor is not None:
+            governor.begin()
         try:
             self.fuse(thermal, visible)
         finally:

@@ -61,7 +61,7 @@ from fusion_ros.ros.node_support import (
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import check_reliability, make_qos
-from fusion_ros.threads import THREADS_AUTO, apply_threads, resolve_threads
+from fusion_ros.threads import apply_threads, resolve_threads
 from fusion_ros.topics import (
     DETECTIONS_IMAGE_TOPIC,
     DETECTIONS_JSON_TOPIC,
@@ -135,7 +135,7 @@ class DetectorNode(Node):
         names, ids = _class_filter(p['classes'])
         self.keep_names = names
         self.keep_ids = ids
-        self.threads = resolve_threads(p['threads'] or THREADS_AUTO, adaptive=False)
+        self.threads = resolve_threads(p['threads'], adaptive=False)  # 0: auto
         apply_threads(self.threads)
         self.detector = build_detector(
             p['backend'], model_path=p['model_path'], score_threshold=p['score_threshold'],

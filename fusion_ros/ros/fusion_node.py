@@ -92,7 +92,6 @@ from fusion_ros.ros.node_support import (
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import check_reliability, make_qos
-from fusion_ros.threads import THREADS_AUTO
 from fusion_ros.topics import (
     DAY_TOPIC,
     DIAG_TOPIC,
@@ -738,7 +737,7 @@ def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
     engine = FusionEngine(cfg.model, weights=cfg.weights or None, device=cfg.device,
                           precision=cfg.precision, thermal_agc=cfg.thermal_agc,
                           compile=cfg.compile, backend=cfg.backend,
-                          threads=cfg.threads or THREADS_AUTO,
+                          threads=cfg.threads,  # 0: auto
                           enhanced=cfg.publish_enhanced, homography=cfg.homography)
     return engine  # the worker warms it up (FusionNode._warm_up)
 

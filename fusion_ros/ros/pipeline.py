@@ -192,7 +192,7 @@ def _wait_ready(player: BagPlayer, recorder: TopicRecorder, proc: NodeProcess,
     deadline = time.monotonic() + timeout_s
     while player.subscriber_count() < 1 or recorder.publisher_count() < 1:
         if not proc.running():
-            raise RuntimeError(f'fusion node exited with code {proc.proc.returncode} before '
+            raise RuntimeError(f'fusion node exited with code {proc.returncode} before '
                                f'ready:\n{proc.output[-2000:]}')
         if time.monotonic() > deadline:
             raise TimeoutError(f'fusion node did not connect within {timeout_s:.0f} s')

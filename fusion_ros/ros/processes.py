@@ -55,6 +55,10 @@ class NodeProcess:
         """Everything the node printed so far."""
         return ''.join(self.lines)
 
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
     def running(self) -> bool:
         return self.proc.poll() is None
 
