@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'takes cuda:LOCAL_RANK')
     parser.add_argument('--precision', default=None, choices=PRECISIONS,
                         help='auto (default): bf16 autocast + channels_last on CPUs with '
-                             'native bf16 and on recent GPUs, fp16 with a gradient scaler on '
+                             'AMX and on recent GPUs, fp16 with a gradient scaler on '
                              'older GPUs, else fp32; fp32 master weights always')
     parser.add_argument('--out', type=Path, required=True, metavar='RUN_DIR', help='run folder')
     parser.add_argument('--resume', action='store_true',

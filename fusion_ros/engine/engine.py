@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from fusion_ros.defaults import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_PRECISION, THERMAL_AGC
 from fusion_ros.engine.precision import (
     Precision,
-    cpu_has_amx,
     model_gains,
     resolve_precision,
 )
@@ -188,11 +187,6 @@ class FusionEngine:
         self.resolved: Precision = resolve_precision(
             precision, self.device, model_gains(self.model, self.device), channels_last)
         self.backend, self.backend_note = resolve_backend(backend, self.model, self.device)
-        if (self.backend == 'openvino' and precision == 'auto' and self.resolved.name == 'bf16'
-                and not cpu_has_amx()):
-            # OpenVINO's bf16 without AMX ran slower than its fp32 (PIAFusion 4.6 s against
-            # 2.6 s at 640x512 on an EPYC with AVX512-BF16): auto keeps fp32 there
-            self.resolved = Precision('fp32', False, precision)
         if self.backend == 'onnxruntime' and self.resolved.name != 'fp32':
             if precision != 'auto':
                 raise ConfigError(f'backend onnxruntime runs fp32 on the CPU, not '
@@ -266,7 +260,10 @@ class FusionEngine:
         ``..., openvino 2026.4.1`` when a runtime runs the network."""
         text = f'{self.model_name!r} on {self.device}, {self.resolved.describe()}'
         if self.network is not None:
-            return f'{text}, {self.network.name} {self.network.version}'
+            text = f'{text}, {self.network.name} {self.network.version}'
+            if (limit := self.model.runtime_max_pixels) is not None:
+                text += f' (torch fp32 above {limit:,} pixels)'
+            return text
         if self.compiled:
             return text + ', compiled'
         return text + (f', eager ({self.compile_error})' if self.compile_error else '')
@@ -386,8 +383,10 @@ class FusionEngine:
     def run_model(self, ir: torch.Tensor, y: torch.Tensor) -> Any:
         """The network's forward on ready tensors (compiled when it is, or in the runtime
         that runs it), no pre/post work."""
-        if self.network is not None:
+        if self.network is not None and self._runtime_takes(ir):
             return self.network(ir.contiguous(), y.contiguous())
+        if self.network is not None:  # a frame larger than the runtime's graph may hold
+            return self.model(ir, y)
         if not self.compiled:
             return self.model(ir, y)
         try:
@@ -397,6 +396,10 @@ class FusionEngine:
                 f'{str(err).splitlines()[0] if str(err) else ""}'[:300]
             self._forward = self.model
             return self.model(ir, y)
+
+    def _runtime_takes(self, ir: torch.Tensor) -> bool:
+        limit = self.model.runtime_max_pixels
+        return limit is None or ir.shape[-2] * ir.shape[-1] <= limit
 
     def warmup(self, width: int, height: int, colour: bool = True, runs: int = 1,
                calibrate_s: float = 5.0) -> None:

@@ -4,8 +4,10 @@
 ``auto`` picks the fastest format that keeps a model's output faithful:
 
 - CUDA: bf16 where the GPU has it (Ampere and later: fp32's range, no overflow), else fp16;
-- a CPU with native bf16 arithmetic (AVX512-BF16 or AMX, as torch reports them): bf16 with
-  channels_last, where oneDNN runs bf16 convolutions 2.5-3x faster than fp32;
+- a CPU with AMX tiles (Xeon 4th gen and later): bf16 with channels_last, where oneDNN
+  runs bf16 convolutions 2.5-3x faster than fp32. AVX512-BF16 alone computes bf16 natively
+  but was slower than fp32 on every model but DIDFuse (AMD EPYC: PIAFusion 5.3 s against
+  4.4 s; an Intel Xeon without AMX: DFVO 32.9 s against 29.2 s; docs/BENCHMARKS.md);
 - anything else, and models that do not gain (``FusionModel.auto_precision`` False, e.g.
   the classical per-pixel rules; ``auto_precision_cpu`` False on a CPU, e.g. FastFusion):
   fp32.
@@ -107,7 +109,7 @@ def resolve_precision(precision: str, device: torch.device, model_gains: bool = 
         elif device.type == 'cuda':
             name = 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
         else:
-            name = 'bf16' if cpu_has_native_bf16() else 'fp32'
+            name = 'bf16' if cpu_has_amx() else 'fp32'
     layout = name != 'fp32' if channels_last is None else bool(channels_last)
     emulated = name == 'bf16' and device.type == 'cpu' and not cpu_has_native_bf16()
     return Precision(name, layout, precision, emulated)

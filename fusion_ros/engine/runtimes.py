@@ -5,14 +5,16 @@
 Only the network call moves: gain control, registration, colour, padding, illumination and
 batching stay the engine's. The ONNX file is exported on first use into a cache
 (``$FUSION_ROS_CACHE``, default ``~/.cache/fusion_ros``), keyed by model, options, weights,
-outputs, opset and the torch version that traced it, and written atomically; an entry that
-does not load or carries another key is rebuilt, never used.
+outputs, opset, the torch version that traced it and the source of the model and exporter,
+and written atomically; an entry that does not load or carries another key is rebuilt, never
+used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import os
 import tempfile
@@ -30,7 +32,7 @@ from fusion_ros.defaults import BACKENDS
 from fusion_ros.errors import ConfigError
 from fusion_ros.models import FusionModel, FusionOutput
 
-__all__ = ['BACKENDS', 'RUNTIMES', 'RuntimeNetwork', 'cache_dir', 'export_onnx',
+__all__ = ['BACKENDS', 'RUNTIMES', 'RuntimeNetwork', 'cache_dir', 'code_hash', 'export_onnx',
            'fix_onnx_size', 'load_network', 'onnx_for', 'resolve_backend', 'runtime_missing',
            'save_openvino', 'weights_hash']
 
@@ -171,10 +173,21 @@ def _check_exportable(model: FusionModel) -> None:
                           f'{model.export_blocker}; use backend torch')
 
 
-def _entry_key(model_name: str, options: dict[str, Any], digest: str, enhanced: bool) -> str:
+def code_hash(model: nn.Module) -> str:
+    """A short digest of the source of ``model``'s module and of this exporter: a changed
+    forward (a fix, an upgrade of the package) must not reuse a graph traced from the old."""
+    digest = hashlib.sha256()
+    for source in (inspect.getsourcefile(type(model)), __file__):
+        if source and os.path.isfile(source):
+            digest.update(Path(source).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _entry_key(model: nn.Module, model_name: str, options: dict[str, Any], digest: str,
+               enhanced: bool) -> str:
     text = json.dumps({'model': model_name, 'options': options, 'weights': digest,
-                       'enhanced': enhanced, 'opset': OPSET, 'torch': torch.__version__},
-                      sort_keys=True, default=str)
+                       'enhanced': enhanced, 'opset': OPSET, 'torch': torch.__version__,
+                       'code': code_hash(model)}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -199,7 +212,7 @@ def onnx_for(model: FusionModel, model_name: str, *, enhanced: bool,
     _check_exportable(model)
     options = dict(options or {})
     digest = weights_hash(model)
-    key = _entry_key(model_name, options, digest, enhanced)
+    key = _entry_key(model, model_name, options, digest, enhanced)
     folder = root or cache_dir()
     path = folder / f'{model_name}-{key}.onnx'
     if path.is_file() and (meta := _read_entry(path, key)) is not None:

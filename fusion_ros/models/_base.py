@@ -74,6 +74,9 @@ class FusionModel(nn.Module):
     auto_runtime: bool = False
     # why the network cannot be exported to ONNX as it is (empty: it can)
     export_blocker: str = ''
+    # the largest frame (H x W, padded) a runtime runs; larger frames run in torch, whose
+    # forward may bound its memory in ways a traced graph cannot (DFVO's row strips)
+    runtime_max_pixels: int | None = None
     # submodules that stay fp32 under bf16/fp16, fed fp32 inputs: the output layer, since
     # bf16's 8-bit mantissa cannot hold 256 grey levels near 1.0 (engine.precision)
     fp32_modules: tuple[str, ...] = ()

@@ -18,6 +18,9 @@ Differences from the authors' code, each with an option:
   chunks (``chunked``, default) or ``scaled_dot_product_attention`` (``sdpa``), all with the
   authors' unscaled logits. In inference the full-resolution parts run in row strips with an
   exact halo, so 1280x1024 fits in a few GB.
+* Exported to ONNX (``engine.runtimes``), the whole frame runs at once and the queries are
+  split into a fixed number of chunks: a count that follows the frame size would trace to
+  one size only, a fixed count traces to slices of any size.
 * Inputs are padded to a multiple of 4 by the engine instead of failing.
 """
 
@@ -41,6 +44,9 @@ VARIANTS = ('full', 'inference')
 ATTENTION_MODES = ('chunked', 'sdpa', 'dense')
 TRAINING_ONLY_PREFIXES = ('IL.', 'EnDecode', 'EnSigmoid', 'IrDecode', 'IrSigmoid')
 _SCORE_BUDGET = 1 << 25  # elements of one query chunk's score matrix (128 MB in fp32)
+# query chunks of the exported attention: 640x512 has 20,480 tokens (a chunk's scores 105 MB
+# in fp32), 1280x1024 has 81,920 (1.7 GB)
+_EXPORT_CHUNKS = 16
 # rows of halo that make strip inference exact: encoder 4 (four 3x3), DEM 3 x 2 + de-conv 1,
 # fusion head 5 (four transposed 3x3 + one 3x3)
 _ENCODER_HALO = 4
@@ -123,6 +129,14 @@ def _attention_fp32(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                     mode: str) -> torch.Tensor:
     if mode == 'dense':
         return torch.softmax(q @ k.transpose(1, 2), -1) @ v
+    if torch.onnx.is_in_onnx_export():
+        # bounds from the traced token count (q.chunk would trace its chunk *count* at the
+        # export size: fewer than asked where the size does not divide)
+        n_q = q.shape[1]
+        bounds = [n_q * i // _EXPORT_CHUNKS for i in range(_EXPORT_CHUNKS + 1)]
+        kt = k.transpose(1, 2)
+        return torch.cat([torch.softmax(q[:, a:b] @ kt, -1) @ v
+                          for a, b in zip(bounds[:-1], bounds[1:])], 1)
     if mode == 'sdpa':
         # 4-D (B, heads, N, D): the layout CUDA's memory-efficient kernel takes (fp32 too);
         # 3-D inputs fall back to the math kernel, which builds the N x N scores
@@ -285,8 +299,11 @@ class DFVO(FusionModel):
     # training heads on loading and variant='full' keeps the enhancement head
     default_weights = 'models/dfvo.pt'
     auto_precision = True
-    export_blocker = ('its attention runs Python loops over row strips and chunks whose count '
-                      'follows the frame size: a traced graph would hold one size only')
+    # OpenVINO f32 ran 640x512 2x faster than torch fp32 (docs/BENCHMARKS.md), but its graph
+    # holds the whole frame (no strips): 5.6 GB there against torch's 1.3 GB, about 4x more
+    # at 1280x1024; larger frames stay in torch
+    auto_runtime = True
+    runtime_max_pixels = 640 * 512
     weight_formats = ('dfvo-official',)
     option_ranges = {'bn_momentum': (0.0, 1.0), 'strip_rows': (0, None)}
 
@@ -360,7 +377,8 @@ class DFVO(FusionModel):
         h, w = thermal.shape[-2:]
         if h % 4 or w % 4:
             raise ShapeError(f'DFVO needs H and W multiples of 4, got {w}x{h} (the engine pads)')
-        if self.strip_rows and not self.training and not torch.is_grad_enabled():
+        if (self.strip_rows and not self.training and not torch.is_grad_enabled()
+                and not torch.onnx.is_in_onnx_export()):  # strips: a loop sized by the frame
             return self._forward_strips(thermal, visible_y)
         out, _ = self.forward_all(thermal, visible_y)
         return out

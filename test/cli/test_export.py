@@ -61,10 +61,33 @@ def test_openvino_ir_at_a_fixed_size_with_the_models_facts(tmp_path):
 
 @pytest.mark.parametrize('argv, message', [
     (['--model', 'piafusion', '--option', 'flavour=port'], 'needs trained weights'),
-    (['--model', 'dfvo', '--random-init'], 'row strips'),
     (['--model', 'fastfusion', '--size', '66x48'], 'multiples of 4'),
 ])
 def test_what_cannot_be_exported_is_refused_with_the_reason(tmp_path, capsys, argv, message):
     assert main(['export', *argv, '--out', str(tmp_path / 'out')]) == 1
     assert message in capsys.readouterr().err
     assert not any((tmp_path / 'out').glob('*.onnx'))
+
+
+def test_a_model_the_exporter_cannot_trace_is_refused_naming_it(tmp_path, capsys, monkeypatch):
+    from fusion_ros.models.fastfusion import FastFusion
+
+    monkeypatch.setattr(FastFusion, 'export_blocker', 'its forward loops over the frame')
+    assert main(['export', '--model', 'fastfusion', '--out', str(tmp_path / 'out')]) == 1
+    assert 'cannot export FastFusion to ONNX: its forward loops over the frame' in \
+        capsys.readouterr().err
+    assert not any((tmp_path / 'out').glob('*.onnx'))
+
+
+def test_dfvo_exports_and_runs_in_onnx_runtime_at_another_size(tmp_path, capsys):
+    ort = pytest.importorskip('onnxruntime')
+    out = tmp_path / 'out'
+    assert main(['export', '--model', 'dfvo', '--out', str(out)]) == 0
+    (path,) = out.glob('*.onnx')
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    rng = np.random.default_rng(2)
+    # 100x60: 375 attention tokens, not a multiple of the export's query chunks
+    for h, w in ((64, 80), (100, 60)):
+        ir, y = (rng.random((1, 1, h, w), np.float32) for _ in range(2))
+        (got,) = session.run(['fused'], {'thermal': ir, 'visible_y': y})
+        np.testing.assert_allclose(got, _torch_fused('dfvo', ir, y), atol=1e-4)

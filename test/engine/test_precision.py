@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """precision auto: what it resolves to, and that reduced precision stays faithful.
 
-The accuracy tests run bf16 explicitly (what ``auto`` resolves to on CPUs with native bf16)
-so they also run on CPUs where ``auto`` stays fp32.
+The accuracy tests run bf16 explicitly (what ``auto`` resolves to on CPUs with AMX) so they
+also run on CPUs where ``auto`` stays fp32.
 """
 
 import json
@@ -22,17 +22,24 @@ CPU = torch.device('cpu')
 
 @pytest.fixture
 def native_bf16(monkeypatch):
-    def set_native(value: bool) -> None:
+    """``native_bf16(avx512_bf16, amx=avx512_bf16)``: what this CPU is said to have."""
+    def set_native(value: bool, amx: bool | None = None) -> None:
         monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: value)
-        monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: value)
+        monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported',
+                            lambda: value if amx is None else amx)
     return set_native
 
 
-def test_auto_on_cpu_follows_native_bf16(native_bf16):
+def test_auto_on_cpu_is_bf16_with_amx_only(native_bf16):
     native_bf16(True)
     got = P.resolve_precision('auto', CPU)
     assert (got.name, got.channels_last, got.dtype) == ('bf16', True, torch.bfloat16)
     assert got.describe() == 'bf16 channels_last (auto)'
+    # AVX512-BF16 without AMX (AMD EPYC, some Xeons): native, but slower than fp32 there
+    native_bf16(True, amx=False)
+    got = P.resolve_precision('auto', CPU)
+    assert (got.name, got.channels_last, got.describe()) == ('fp32', False, 'fp32 (auto)')
+    assert not P.resolve_precision('bf16', CPU).emulated  # asked: native, not emulated
     native_bf16(False)
     got = P.resolve_precision('auto', CPU)
     assert (got.name, got.channels_last, got.describe()) == ('fp32', False, 'fp32 (auto)')

@@ -12,13 +12,12 @@ import torch
 
 from fusion_ros.engine import FusionEngine
 from fusion_ros.engine import runtimes as rt
-from fusion_ros.engine.precision import Precision as P
 from fusion_ros.errors import ConfigError
 from fusion_ros.models import build_model
 
 pytest.importorskip('onnx')
 pytestmark = pytest.mark.openvino
-EXPORTABLE = ['fastfusion', 'didfuse', 'piafusion']
+EXPORTABLE = ['fastfusion', 'didfuse', 'piafusion', 'dfvo']
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +83,8 @@ def test_openvino_bf16_stays_within_a_grey_level(model):
     assert diff.mean() <= 1.0 and np.percentile(diff, 99.9) <= 4, (diff.mean(), diff.max())
 
 
-def test_the_cache_is_reused_rebuilt_when_damaged_and_renewed_with_new_weights(tmp_path):
+def test_the_cache_is_reused_rebuilt_when_damaged_and_renewed_with_new_weights(tmp_path,
+                                                                               monkeypatch):
     _installed('onnxruntime')
     root = tmp_path / 'entries'
     model = build_model('fastfusion')
@@ -106,6 +106,10 @@ def test_the_cache_is_reused_rebuilt_when_damaged_and_renewed_with_new_weights(t
     # without the enhanced head: another entry with one output fewer
     plain, names, _ = rt.onnx_for(model, 'fastfusion', enhanced=False, root=root)
     assert plain not in (path, other) and 'enhanced' not in names
+    # a changed forward (a fix in the model's code, a new release): never the old graph
+    monkeypatch.setattr(rt, 'code_hash', lambda model: 'another-source')
+    newer, _, exported = rt.onnx_for(model, 'fastfusion', enhanced=False, root=root)
+    assert newer != plain and exported
     assert not [p for p in os.listdir(root) if p.startswith('.')]  # no temporary files left
 
 
@@ -125,24 +129,25 @@ def test_the_export_carries_its_metadata(tmp_path):
     assert dims == ['batch', '', 'height', 'width']
 
 
-def test_a_model_that_cannot_be_exported_is_refused_with_the_reason():
-    with pytest.raises(ConfigError, match='DFVO.*row strips'):
-        _engine('dfvo', precision='fp32', backend='onnxruntime')
+def test_a_model_that_cannot_be_exported_is_refused_with_the_reason(monkeypatch):
+    from fusion_ros.models.didfuse import DIDFuse
+
+    monkeypatch.setattr(DIDFuse, 'export_blocker', 'its forward loops over the frame')
+    with pytest.raises(ConfigError, match='DIDFuse.*loops over the frame'):
+        _engine('didfuse', precision='fp32', backend='onnxruntime')
 
 
 def test_auto_runs_openvino_for_heavy_models_on_a_cpu_only(monkeypatch):
-    from fusion_ros.engine import engine as engine_module
-
     cpu = torch.device('cpu')
     heavy, light = build_model('didfuse', pretrained=False), build_model('fastfusion')
     if rt.runtime_missing('openvino') is None:
         assert rt.resolve_backend('auto', heavy, cpu) == ('openvino', None)
         # precision auto: bf16 where AMX makes it pay, fp32 where it would be slower
+        monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: True)
         for amx, want in ((True, 'bf16'), (False, 'fp32')):
-            monkeypatch.setattr(engine_module, 'cpu_has_amx', lambda amx=amx: amx)
-            monkeypatch.setattr(engine_module, 'resolve_precision', lambda *a, **k: P(
-                'bf16', True, 'auto'))
-            assert _engine('didfuse', precision='auto', backend='auto').precision == want
+            monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda amx=amx: amx)
+            engine = _engine('didfuse', precision='auto', backend='auto')
+            assert (engine.backend, engine.precision) == ('openvino', want)
     assert rt.resolve_backend('auto', light, cpu) == ('torch', None)
     assert rt.resolve_backend('auto', heavy, torch.device('meta')) == ('torch', None)
     with pytest.raises(ConfigError, match='unknown backend'):
@@ -163,3 +168,24 @@ def test_onnxruntime_refuses_bf16_and_auto_resolves_it_to_fp32():
     with pytest.raises(ConfigError, match='fp32'):
         _engine('didfuse', precision='bf16', backend='onnxruntime')
     assert _engine('didfuse', precision='auto', backend='onnxruntime').precision == 'fp32'
+
+
+def test_frames_above_the_runtimes_limit_run_in_torch(monkeypatch):
+    """DFVO's graph holds the whole frame (no row strips): larger frames stay in torch."""
+    _installed('onnxruntime')
+    from fusion_ros.models.dfvo import DFVO
+
+    monkeypatch.setattr(DFVO, 'runtime_max_pixels', 64 * 64)
+    eng = _engine('dfvo', precision='fp32', backend='onnxruntime')
+    assert 'torch fp32 above 4,096 pixels' in eng.describe()
+    calls = []
+    network = eng.network
+    monkeypatch.setattr(eng, 'network', lambda *a: calls.append(a) or network(*a))
+    small, large = (torch.rand(1, 1, 64, 64),) * 2, (torch.rand(1, 1, 64, 80),) * 2
+    with torch.inference_mode():
+        eng.run_model(*small)
+        assert len(calls) == 1
+        got = eng.run_model(*large)
+        assert len(calls) == 1  # the runtime was not asked
+        want = eng.model(*large)
+    assert torch.equal(got.fused, want.fused)
