@@ -27,7 +27,7 @@ from fusion_ros.bagtools import fuse, info, pairs
 from fusion_ros.cli.main import build_parser
 from fusion_ros.engine.engine import FusionEngine
 from fusion_ros.engine.registration_monitor import RegistrationMonitor
-from fusion_ros.ros.fusion_node import PARAMS
+from fusion_ros.ros.fusion_params import PARAMS
 
 def default(fn, name):
     return inspect.signature(fn).parameters[name].default

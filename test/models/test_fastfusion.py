@@ -103,7 +103,7 @@ def test_shipped_weights_load_by_default():
 
 def test_engine_and_node_default_is_fastfusion():
     from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
-    from fusion_ros.ros.fusion_node import PARAMS
+    from fusion_ros.ros.fusion_params import PARAMS
 
     assert DEFAULT_MODEL == 'fastfusion'
     assert {p.name: p.default for p in PARAMS}['model'] == 'fastfusion'
