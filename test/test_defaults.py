@@ -24,6 +24,7 @@ for key, value in json.loads(sys.argv[1]).items():
     setattr(defaults, key, tuple(value) if isinstance(value, list) else value)
 
 from fusion_ros.bagtools import fuse, info, pairs
+from fusion_ros.cli import bag as bag_cli
 from fusion_ros.cli.main import build_parser
 from fusion_ros.engine.engine import FusionEngine
 from fusion_ros.engine.registration_monitor import RegistrationMonitor
@@ -32,18 +33,17 @@ from fusion_ros.ros.fusion_params import PARAMS
 def default(fn, name):
     return inspect.signature(fn).parameters[name].default
 
-night = fuse._Outputs.__new__(fuse._Outputs)
-fuse._Outputs.__init__(night, type('Bag', (), {'types': {}})(), False, None)
+stream = fuse.FusionStream(None).settings  # what fuse_bag runs without settings
 bag_args = build_parser().parse_args(['bag', 'fuse', 'in', 'out'])
+cli = bag_cli._stream_settings(bag_args)
 monitor = RegistrationMonitor()
 print(json.dumps({
     'node': {p.name: p.default for p in PARAMS},
-    'bag fuse': [default(fuse.fuse_bag, 'slop_s'), default(fuse.fuse_bag, 'queue_size')],
-    'bag fuse night': [night.night.night_threshold, night.night.day_threshold,
-                       night.night.min_dwell_s],
+    'bag fuse': [stream.slop_s, stream.queue_size, stream.policy],
+    'bag fuse night': [stream.night_threshold, stream.day_threshold, stream.min_dwell_s],
     'pairs': [default(pairs.SyncedPairs, 'slop_s'), default(pairs.SyncedPairs, 'queue_size')],
     'bag info': [default(info.count_pairs, 'slop_s'), default(info.count_pairs, 'queue_size')],
-    'cli': [bag_args.slop, bag_args.queue_size],
+    'cli': [cli.slop_s, cli.queue_size, cli.policy],
     'engine agc': list(default(FusionEngine.__init__, 'thermal_agc')),
     'monitor': [monitor.every, monitor.warn_ratio],
 }))
@@ -68,7 +68,8 @@ def test_a_default_changed_in_its_one_home_changes_everywhere():
             ('night_threshold', 'day_threshold', 'min_dwell_s')] == [
         c['NIGHT_THRESHOLD'], c['DAY_THRESHOLD'], c['MIN_DWELL_S']]
     pairing = [c['SYNC_SLOP_S'], c['SYNC_QUEUE_SIZE']]
-    assert seen['bag fuse'] == seen['pairs'] == seen['bag info'] == seen['cli'] == pairing
+    assert seen['pairs'] == seen['bag info'] == pairing
+    assert seen['bag fuse'] == seen['cli'] == [*pairing, c['SYNC_POLICY']]
     assert seen['bag fuse night'] == [c['NIGHT_THRESHOLD'], c['DAY_THRESHOLD'],
                                       c['MIN_DWELL_S']]
     assert seen['engine agc'] == c['THERMAL_AGC']

@@ -20,12 +20,11 @@ import numpy as np
 
 from fusion_ros.bagtools.info import image_pair_topics
 from fusion_ros.bagtools.pairs import SyncedPairs
-from fusion_ros.defaults import SYNC_QUEUE_SIZE, SYNC_SLOP_S
 from fusion_ros.engine.engine import FusionEngine, FusionResult
-from fusion_ros.engine.illumination_state import NightHysteresis
+from fusion_ros.engine.stream import FusionStream, StreamSettings
 from fusion_ros.errors import BagError, BagWriteError, FusionError
 from fusion_ros.io.bag import BagMessage, BagWriter, bag_topics
-from fusion_ros.io.stamps import NS_PER_S, stamp_ns
+from fusion_ros.io.stamps import stamp_ns
 from fusion_ros.topics import (
     DAY_TOPIC,
     DETECTIONS_IMAGE_TOPIC,
@@ -74,10 +73,10 @@ class _Outputs:
     """Writes one fused pair's outputs (and the detections when a detector is given)."""
 
     def __init__(self, bag: BagWriter, enhanced: bool,
-                 detect: Callable[[np.ndarray, Any, int], list[tuple[str, Any]]] | None
-                 ) -> None:
+                 detect: Callable[[np.ndarray, Any, int], list[tuple[str, Any]]] | None,
+                 stream: FusionStream) -> None:
         self.bag, self.enhanced, self.detect = bag, enhanced, detect
-        self.night = NightHysteresis()
+        self.stream = stream  # day/night with the node's hysteresis
         self.types = bag.types
 
     def write(self, rgb: BagMessage, header: Any, result: FusionResult) -> None:
@@ -92,7 +91,7 @@ class _Outputs:
             bag.write_msg(ENHANCED_TOPIC, msg, t)
         bag.write_msg(DAY_TOPIC, self.types['std_msgs/msg/Float32'](
             data=float(result.day_probability)), t)
-        night = self.night.update(result.day_probability, stamp / NS_PER_S)
+        night = self.stream.is_night(result.day_probability, stamp)
         bag.write_msg(NIGHT_TOPIC, self.types['std_msgs/msg/Bool'](data=bool(night)), t)
         if self.detect is not None:
             for topic, msg in self.detect(result.fused, header, stamp):
@@ -106,8 +105,7 @@ def fuse_bag(
     *,
     thermal_topic: str | None = None,
     rgb_topic: str | None = None,
-    slop_s: float = SYNC_SLOP_S,
-    queue_size: int = SYNC_QUEUE_SIZE,
+    stream: StreamSettings | None = None,
     batch: int = 1,
     copy_inputs: bool = True,
     storage: str = 'mcap',
@@ -119,6 +117,8 @@ def fuse_bag(
 
     A frame that cannot be decoded or fused is named in ``report.failed`` (by RGB stamp);
     the others are still written. ``detect(fused, header, stamp)`` may add messages.
+    ``stream``: pairing and day/night settings (default: the node's defaults; a node's
+    parameters file gives its own: ``StreamSettings.from_params_file``).
 
     Raises:
         BagError: the input has no thermal + RGB image topics, or a bag cannot be opened.
@@ -134,7 +134,8 @@ def fuse_bag(
     pending: list[_Pair] = []
     start = time.perf_counter()
     with BagWriter(Path(out_bag), storage=storage, version=version) as bag:
-        outputs = _Outputs(bag, engine.want_enhanced, detect)
+        fusion_stream = FusionStream(stream)
+        outputs = _Outputs(bag, engine.want_enhanced, detect, fusion_stream)
 
         def each_message(m: BagMessage) -> None:
             if copy_inputs:
@@ -142,7 +143,7 @@ def fuse_bag(
             if on_message is not None:
                 on_message(m)
 
-        pairs = SyncedPairs(in_bag, topics, slop_s, queue_size, on_message=each_message)
+        pairs = SyncedPairs(in_bag, topics, on_message=each_message, stream=fusion_stream)
         try:
             for matched in pairs:
                 report.pairs += 1

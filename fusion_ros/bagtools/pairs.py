@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fusion_ros.defaults import SYNC_QUEUE_SIZE, SYNC_SLOP_S
+from fusion_ros.engine.stream import FusionStream, StreamSettings
 from fusion_ros.errors import BagError
 from fusion_ros.io.bag import BagMessage, read_bag
-from fusion_ros.io.sync import StreamPairer
 
 __all__ = ['SyncedPairs']
 
@@ -30,16 +30,20 @@ class SyncedPairs:
 
     def __init__(self, bag: Path, topics: tuple[str, str], slop_s: float = SYNC_SLOP_S,
                  queue_size: int = SYNC_QUEUE_SIZE,
-                 on_message: Callable[[BagMessage], None] | None = None) -> None:
-        self.bag, self.topics = Path(bag), topics
-        self.slop_s, self.queue_size, self.on_message = slop_s, queue_size, on_message
+                 on_message: Callable[[BagMessage], None] | None = None, *,
+                 stream: FusionStream | None = None) -> None:
+        self.bag, self.topics, self.on_message = Path(bag), topics, on_message
+        # the node's stream object: pairing policy and day/night too (bag fuse passes one)
+        self.stream = stream or FusionStream(StreamSettings(slop_s=slop_s,
+                                                            queue_size=queue_size))
         self.messages = 0
         self.time_jumps = 0
         self.unstamped: list[tuple[int, str]] = []
 
     def __iter__(self) -> Iterator[tuple[BagMessage, BagMessage]]:
         index = {self.topics[0]: 0, self.topics[1]: 1}
-        pairer = StreamPairer(2, self.queue_size, self.slop_s)
+        pairer = self.stream
+        pairer.reset()
         for m in read_bag(self.bag, None if self.on_message else index):
             self.messages += 1
             if self.on_message is not None:
@@ -51,7 +55,6 @@ class SyncedPairs:
             except BagError as err:
                 self.unstamped.append((m.time_ns, f'{m.topic}: {err}'))
                 continue
-            pair = pairer.add(index[m.topic], stamp, m)
+            completed = pairer.add(index[m.topic], stamp, m)
             self.time_jumps = pairer.time_jumps
-            if pair is not None:
-                yield pair
+            yield from completed

@@ -23,10 +23,13 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from fusion_ros.cli._args import add_model_arguments, engine_from_args, positive_float
 from fusion_ros.defaults import DEFAULT_MODEL, SYNC_QUEUE_SIZE, SYNC_SLOP_S
+from fusion_ros.errors import FusionError
 
 INTERRUPTED = 130  # Ctrl-C / SIGTERM, as every fusion-ros command (shell convention)
 
@@ -43,10 +46,10 @@ def _add_sync_options(p: argparse.ArgumentParser) -> None:
                    help='thermal image topic (default: /thermal/image_raw[/compressed])')
     p.add_argument('--rgb-topic', default=None,
                    help='RGB image topic (default: /rgb/image_raw[/compressed])')
-    p.add_argument('--slop', type=float, default=SYNC_SLOP_S,
-                   help='synchronizer slop in seconds, as the node (default: %(default)s)')
-    p.add_argument('--queue-size', type=int, default=SYNC_QUEUE_SIZE,
-                   help='synchronizer queue size, as the node (default: %(default)s)')
+    p.add_argument('--slop', type=float, default=None,
+                   help=f'synchronizer slop in seconds, as the node (default: {SYNC_SLOP_S})')
+    p.add_argument('--queue-size', type=int, default=None,
+                   help=f'synchronizer queue size, as the node (default: {SYNC_QUEUE_SIZE})')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +126,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument('--detector-model', default='', metavar='ONNX',
                    help='YOLOv5/YOLOv8 ONNX export for --detect onnx')
     _add_sync_options(p)
+    p.add_argument('--params-file', type=Path, default=None, metavar='YAML',
+                   help="the fusion node's parameters file (config/fusion.yaml or yours): "
+                        'pair (sync.*) and switch day/night (illumination.*) as that node '
+                        'would; --slop and --queue-size given here still win')
     _add_output_options(p)
 
     p = sub.add_parser('info', formatter_class=fmt, help='what a bag holds',
@@ -151,7 +158,8 @@ Layouts:
 _FUSE_DOC = """Fuse a recording offline, as fast as the hardware allows.
 
 Reads the thermal and RGB image topics (Image or CompressedImage), pairs them with the
-node's synchronizer (--slop, --queue-size), fuses in batches and writes fused/image_raw,
+node's synchronizer and day/night hysteresis (--params-file: the node's parameters file;
+--slop, --queue-size), fuses in batches and writes fused/image_raw,
 enhanced/image_raw, illumination/day_probability and illumination/is_night (and with
 --detect, detections/image and detections/json) with the RGB stamps into OUT_BAG, next
 to a copy of the inputs. Frames that fail are named; the rest is written. Prints the throughput.
@@ -263,6 +271,22 @@ def _record(args: argparse.Namespace) -> int:
     return INTERRUPTED if stop.is_set() else 0  # the bag is closed and complete either way
 
 
+def _stream_settings(args: argparse.Namespace) -> Any:
+    """Pairing and day/night of ``bag fuse``: the node's defaults, its parameters file,
+    then --slop / --queue-size where given."""
+    from fusion_ros.engine.stream import StreamSettings
+    from fusion_ros.errors import UsageError
+
+    flags = {'slop_s': args.slop, 'queue_size': args.queue_size}
+    try:
+        settings = StreamSettings()
+        if args.params_file is not None:
+            settings = StreamSettings.from_params_file(args.params_file)
+        return replace(settings, **{k: v for k, v in flags.items() if v is not None}).check()
+    except FusionError as err:
+        raise UsageError(str(err)) from err
+
+
 def _fuse(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -270,6 +294,7 @@ def _fuse(args: argparse.Namespace) -> int:
     from fusion_ros.bagtools.info import bag_info
     from fusion_ros.errors import BagError
 
+    stream = _stream_settings(args)  # a wrong setting: one line before any work
     try:
         total = sum(t.count for t in bag_info(args.in_bag).topics.values())
     except BagError as err:  # damaged: fuse_bag reads what it can and reports the damage
@@ -284,8 +309,7 @@ def _fuse(args: argparse.Namespace) -> int:
         detect = detection_writer(build_detector(args.detect, model_path=args.detector_model))
     with tqdm(total=total, unit='msg', desc='fuse') as bar:
         report = fuse_bag(args.in_bag, args.out_bag, engine, thermal_topic=args.thermal_topic,
-                          rgb_topic=args.rgb_topic, slop_s=args.slop,
-                          queue_size=args.queue_size, batch=args.batch,
+                          rgb_topic=args.rgb_topic, stream=stream, batch=args.batch,
                           copy_inputs=not args.outputs_only, storage=args.storage,
                           version=_version(args), detect=detect,
                           on_message=lambda _: bar.update())
@@ -306,7 +330,8 @@ def _info(args: argparse.Namespace) -> int:
     from fusion_ros.bagtools.info import bag_info
 
     info = bag_info(args.bag, thermal=args.thermal_topic, rgb=args.rgb_topic,
-                    slop_s=args.slop, queue_size=args.queue_size)
+                    slop_s=SYNC_SLOP_S if args.slop is None else args.slop,
+                    queue_size=SYNC_QUEUE_SIZE if args.queue_size is None else args.queue_size)
     if args.json:
         json.dump(info.as_dict(), sys.stdout, indent=2)
         print()

@@ -55,13 +55,12 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 
 from fusion_ros.engine import FusionEngine
-from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.engine.registration_monitor import RegistrationMonitor
 from fusion_ros.engine.slot import LatestSlot
+from fusion_ros.engine.stream import FusionStream
 from fusion_ros.errors import FusionError, ModelNotFoundError, WeightsError
 from fusion_ros.io.image_msg import decode_image
-from fusion_ros.io.stamps import NS_PER_S, stamp_key, stamp_ns
-from fusion_ros.io.sync import StreamPairer
+from fusion_ros.io.stamps import stamp_key, stamp_ns
 from fusion_ros.ops.alignment import edge_agreement
 from fusion_ros.ops.registration import parse_homography
 from fusion_ros.ros.fusion_params import PARAMS, FusionNodeConfig
@@ -152,10 +151,10 @@ class FusionNode(LifecycleNode):
         self._camera_infos: OrderedDict[tuple[int, int], CameraInfo] = OrderedDict()
         self._diag_timer: Any = None
         self._window = ReportWindow(NodeStats)
-        self._night: NightHysteresis | None = None
         self._registration = RegistrationMonitor(every=0)  # set up at configure
         self._registration_warned = False
-        self._sync: StreamPairer | None = None
+        # pairing and day/night, as bag fuse runs them (engine.stream)
+        self._stream: FusionStream | None = None
         self._inference_ms: deque[float] = deque(maxlen=200)  # last frames' engine time
         self._latency_ms: deque[float] = deque(maxlen=200)  # pair complete -> published
         # where a frame's time goes (the engine's stages between decode and publish)
@@ -177,9 +176,8 @@ class FusionNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             cfg = FusionNodeConfig.from_params(read_params(self, PARAMS))
-            night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
-            self._sync = StreamPairer(2, cfg.queue_size, cfg.slop, callback=self.image_pair_cb,
-                                      on_jump=self._on_time_jump, policy=cfg.sync_policy)
+            stream = FusionStream(cfg.stream, on_pair=self.image_pair_cb,
+                                  on_jump=self._on_time_jump)
         except FusionError as err:
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
@@ -196,7 +194,7 @@ class FusionNode(LifecycleNode):
         except FusionError as err:
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
-        self.config, self.engine, self._night = cfg, engine, night
+        self.config, self.engine, self._stream = cfg, engine, stream
         self._registration = RegistrationMonitor(cfg.check_every, warn_ratio=cfg.warn_ratio)
         qos_out = make_qos(*cfg.qos_output)
         self._pub_fused = self.create_lifecycle_publisher(Image, relative(FUSED_TOPIC),
@@ -228,8 +226,8 @@ class FusionNode(LifecycleNode):
         assert self.config is not None
         cfg = self.config
         self.stats = NodeStats()
-        if self._sync is not None:
-            self._sync.reset()
+        if self._stream is not None:
+            self._stream.reset()
         self._slot = LatestSlot()
         self._warm_done.clear()
         self._worker = threading.Thread(target=self._work, name='fusion_worker', daemon=True)
@@ -287,7 +285,7 @@ class FusionNode(LifecycleNode):
         self._pub_fused_info = self._pub_enhanced_info = self._pub_compressed = None
         self._camera_info = None
         self._camera_infos.clear()
-        self.engine = self.config = self._sync = None
+        self.engine = self.config = self._stream = None
         return TransitionCallbackReturn.SUCCESS
 
     @guarded('lifecycle', _transition_failed)
@@ -306,8 +304,8 @@ class FusionNode(LifecycleNode):
         if self._worker is not None:
             self._worker.join(timeout=2.0)
             self._worker = None
-        if self._sync is not None:
-            self._sync.reset()
+        if self._stream is not None:
+            self._stream.reset()
 
     # run-time parameter changes ------------------------------------------------------------
     @guarded('parameter', _change_failed)
@@ -318,7 +316,7 @@ class FusionNode(LifecycleNode):
         values.update({p.name: p.value for p in params})
         try:
             cfg = FusionNodeConfig.from_params(values)
-            night = NightHysteresis(cfg.night_threshold, cfg.day_threshold, cfg.min_dwell_s)
+            cfg.stream.check()  # before building an engine for nothing
             engine = self.engine
             swap = any(getattr(cfg, k) != getattr(self.config, k)
                        for k in ('model', 'weights', 'device', 'precision', 'compile',
@@ -338,9 +336,9 @@ class FusionNode(LifecycleNode):
         if swap:
             self.engine, self.load_error = engine, None  # the worker takes it with the next pair
             self._log_engine(engine, 'switched to model')
-        if self._night is not None:
-            night.is_night = self._night.is_night
-        self._night = night
+        if self._stream is not None:
+            self._stream.set_illumination(cfg.night_threshold, cfg.day_threshold,
+                                          cfg.min_dwell_s)
         live = ('model', 'weights', 'device', 'precision', 'compile', 'backend',
                 'night_threshold',
                 'day_threshold', 'min_dwell_s', 'homography', 'check_every', 'warn_ratio',
@@ -377,8 +375,8 @@ class FusionNode(LifecycleNode):
             self._camera_infos.popitem(last=False)
 
     def _add(self, index: int, msg: Image) -> None:
-        if self._sync is not None:
-            self._sync.add(index, stamp_ns(msg.header.stamp), msg)
+        if self._stream is not None:
+            self._stream.add(index, stamp_ns(msg.header.stamp), msg)
 
     def _on_time_jump(self, stamp: int) -> None:
         self.stats.time_jumps += 1
@@ -448,10 +446,10 @@ class FusionNode(LifecycleNode):
             quality = self.config.jpeg_quality if self.config is not None else 80
             self._pub_compressed.publish(jpeg_message(result.fused, rgb_msg.header, quality))
         self._pub_day.publish(Float32(data=result.day_probability))
-        if self._night is not None:
-            stamp_s = stamp_ns(rgb_msg.header.stamp) / NS_PER_S
-            self._pub_night.publish(Bool(data=self._night.update(result.day_probability,
-                                                                 stamp_s)))
+        if self._stream is not None:
+            night = self._stream.is_night(result.day_probability,
+                                          stamp_ns(rgb_msg.header.stamp))
+            self._pub_night.publish(Bool(data=night))
         self.stats.fused += 1
         self._latency_ms.append((time.monotonic() - paired_at) * 1e3)
         t_published = time.perf_counter()
@@ -520,7 +518,7 @@ class FusionNode(LifecycleNode):
                 f'{self._registration.current:.3f} (camera moved?)')
         else:
             level, text = DiagnosticStatus.OK, 'fusing'
-        night = self._night.is_night if self._night is not None else None
+        night = self._stream.night if self._stream is not None else None
         values = {
             'thermal rate (Hz)': per_second(stats.thermal_in, prev.thermal_in, span),
             'rgb rate (Hz)': per_second(stats.rgb_in, prev.rgb_in, span),

@@ -21,6 +21,7 @@ from fusion_ros.defaults import (
     THERMAL_AGC,
 )
 from fusion_ros.engine import DEFAULT_MODEL
+from fusion_ros.engine.stream import StreamSettings
 from fusion_ros.errors import ConfigError
 from fusion_ros.ops.registration import IDENTITY, parse_homography
 from fusion_ros.ros.params import ParamSpec
@@ -131,6 +132,12 @@ class FusionNodeConfig:
     threads: int
     publish_compressed: bool
     jpeg_quality: int
+
+    @property
+    def stream(self) -> StreamSettings:
+        """Pairing and day/night settings, as ``bag fuse --params-file`` reads them."""
+        return StreamSettings(self.slop, self.queue_size, self.sync_policy,
+                              self.night_threshold, self.day_threshold, self.min_dwell_s)
 
     @classmethod
     def from_params(cls, values: dict[str, Any]) -> FusionNodeConfig:

@@ -142,7 +142,7 @@ def test_live_homography_max_rate_and_thresholds(ros_context):
         assert node.set_parameters([Parameter('max_rate', value=5.0)])[0].successful
         assert node.config.max_rate == 5.0
         flipped = node.set_parameters([Parameter('illumination.night_threshold', value=0.3)])
-        assert flipped[0].successful and node._night.night_threshold == 0.3
+        assert flipped[0].successful and node._stream.settings.night_threshold == 0.3
     finally:
         node.destroy_node()
 
@@ -237,7 +237,7 @@ def test_no_exception_escapes_any_callback_kind(ros_context, monkeypatch):
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         # subscription
         with monkeypatch.context() as m:
-            m.setattr(node._sync, 'add', lambda *a: 1 / 0)
+            m.setattr(node._stream, 'add', lambda *a: 1 / 0)
             node.thermal_cb(_image(10**9, 1))
         # timer
         with monkeypatch.context() as m:
