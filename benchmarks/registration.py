@@ -46,15 +46,15 @@ import numpy as np
 
 from fusion_ros.data.synthetic import SynthConfig, generate_sequence
 from fusion_ros.engine import FusionEngine
+from fusion_ros.errors import RegistrationError
 from fusion_ros.io.image_files import read_image, read_thermal
 from fusion_ros.metrics.fusion_metrics import qabf, to_grey_uint8
-from fusion_ros.ops.alignment import (
-    RegistrationError,
+from fusion_ros.registration import (
     corner_error,
     estimate_registration,
     resize_homography,
+    warp_thermal,
 )
-from fusion_ros.ops.registration import warp_thermal
 
 SIZE = (640, 512)
 VIEW = 0.7  # the RGB camera sees the central 70 % (width and height) of each shared pair

@@ -27,6 +27,6 @@ DAY_THRESHOLD = 0.6  # P(day) above this counts towards day
 MIN_DWELL_S = 2.0  # image-time seconds a new state must hold before it switches
 # gain control of 16-bit and float thermal frames: percentiles (low, high)
 THERMAL_AGC = (1.0, 99.0)
-# live registration watch (engine.registration_monitor.RegistrationMonitor)
+# live registration watch (registration.monitor.RegistrationMonitor)
 REGISTRATION_CHECK_EVERY = 30  # score every N-th fused frame (0: never)
 REGISTRATION_WARN_RATIO = 0.6  # WARN below this share of the start-up score

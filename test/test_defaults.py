@@ -27,7 +27,7 @@ from fusion_ros.bagtools import fuse, info, pairs
 from fusion_ros.cli import bag as bag_cli
 from fusion_ros.cli.main import build_parser
 from fusion_ros.engine.engine import FusionEngine
-from fusion_ros.engine.registration_monitor import RegistrationMonitor
+from fusion_ros.registration import RegistrationMonitor
 from fusion_ros.ros.fusion_params import PARAMS
 
 def default(fn, name):

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from fusion_ros.errors import ConfigError, UsageError
     from fusion_ros.metrics.detection import evaluate_detections
     from fusion_ros.ops.convert import thermal_to_unit
-    from fusion_ros.ops.registration import parse_homography, warp_thermal
+    from fusion_ros.registration import parse_homography, warp_thermal
 
     if args.every < 1:
         raise UsageError('--every must be >= 1')

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion_ros.defaults import SYNC_SLOP_S
-from fusion_ros.ops.alignment import MODELS, spaced_indices
+from fusion_ros.registration import MODELS, spaced_indices
 
 DEFAULT_FRAMES = 50
 SHEET_FRAMES = 3
@@ -126,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
     from fusion_ros.cli._args import check_output_folder
     from fusion_ros.errors import UsageError
-    from fusion_ros.ops.alignment import estimate_registration, resize_homography
-    from fusion_ros.viz.registration import registration_sheet
+    from fusion_ros.registration import estimate_registration, resize_homography
+    from fusion_ros.registration.plot import registration_sheet
 
     if args.frames < 1:
         raise UsageError(f'--frames must be >= 1, got {args.frames}')

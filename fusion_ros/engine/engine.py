@@ -39,7 +39,7 @@ from fusion_ros.ops.convert import (
 )
 from fusion_ros.ops.enhance import gamma_enhance
 from fusion_ros.ops.illumination import luminance_day_probability
-from fusion_ros.ops.registration import parse_homography, warp_thermal
+from fusion_ros.registration import parse_homography, warp_thermal
 from fusion_ros.threads import ThreadGovernor, Threads, apply_threads, resolve_threads
 
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']

@@ -55,14 +55,12 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 
 from fusion_ros.engine import FusionEngine
-from fusion_ros.engine.registration_monitor import RegistrationMonitor
 from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.engine.stream import FusionStream
 from fusion_ros.errors import FusionError, ModelNotFoundError, WeightsError
 from fusion_ros.io.image_msg import decode_image
 from fusion_ros.io.stamps import stamp_key, stamp_ns
-from fusion_ros.ops.alignment import edge_agreement
-from fusion_ros.ops.registration import parse_homography
+from fusion_ros.registration import RegistrationMonitor, edge_agreement, parse_homography
 from fusion_ros.ros.fusion_params import PARAMS, FusionNodeConfig
 from fusion_ros.ros.node_support import (
     ReportWindow,

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from fusion_ros.cli.main import main
-from fusion_ros.ops.alignment import corner_error
+from fusion_ros.registration import corner_error
 
 
 @pytest.fixture(scope='module')

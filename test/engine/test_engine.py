@@ -109,7 +109,7 @@ def test_homography_registers_a_thermal_camera_of_another_resolution():
 
 def test_registration_undoes_the_synthetic_thermal_offset():
     from fusion_ros.data.synthetic import SynthConfig, generate_sequence
-    from fusion_ros.ops.registration import warp_thermal
+    from fusion_ros.registration import warp_thermal
 
     cfg = SynthConfig(width=160, height=128, seconds=0.1, thermal_offset=(7.0, 5.0, 1.0))
     plain = next(generate_sequence(SynthConfig(width=160, height=128, seconds=0.1)))

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from fusion_ros.data.synthetic import SynthConfig, generate_sequence
-from fusion_ros.engine.registration_monitor import RegistrationMonitor
-from fusion_ros.errors import ConfigError
-from fusion_ros.ops.alignment import (
-    RegistrationError,
+from fusion_ros.errors import ConfigError, RegistrationError
+from fusion_ros.registration import (
+    RegistrationMonitor,
     corner_error,
     edge_agreement,
     estimate_registration,

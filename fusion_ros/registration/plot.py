@@ -11,8 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fusion_ros.ops.alignment import grey_unit
-from fusion_ros.ops.registration import warp_thermal
+from fusion_ros.registration import grey_unit, warp_thermal
 
 __all__ = ['checkerboard', 'edge_overlay', 'registration_sheet']
 
