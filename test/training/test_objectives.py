@@ -350,3 +350,20 @@ def test_frozen_batchnorm_trains_on_fixed_statistics_so_training_matches_inferen
     assert default.model.FuDecode1.Bn.training  # batch statistics unless asked
     with pytest.raises(ConfigError, match='batchnorm'):
         _objective('dfvo', batchnorm='fixed')
+
+
+def test_each_objective_is_registered_under_its_model_and_names_its_first_stage():
+    from fusion_ros.models import list_models
+    from fusion_ros.training.objectives import OBJECTIVES, objective_class, register_objective
+
+    trainable = {'fastfusion', 'piafusion', 'didfuse', 'dfvo'}
+    assert trainable <= set(OBJECTIVES) <= trainable | {'piafusion-classifier'}
+    assert trainable <= set(list_models())
+    # PIAFusion's recipe trains its classifier first unless one is given or not wanted
+    pia = objective_class('piafusion')
+    assert pia.first_stage({}) == ('piafusion-classifier', 'classifier')
+    assert pia.first_stage({'classifier': 'c.pt'}) is None
+    assert pia.first_stage({'illumination': 'labels'}) is None
+    assert all(objective_class(n).first_stage({}) is None for n in trainable - {'piafusion'})
+    with pytest.raises(ValueError, match='twice'):
+        register_objective('dfvo')(OBJECTIVES['dfvo'])

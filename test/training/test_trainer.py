@@ -291,7 +291,7 @@ def test_piafusion_trains_both_stages_and_resume_skips_the_first(pair_set, tmp_p
     assert torch.equal(bundled(rgb), stage1(rgb))
     capsys.readouterr()
     assert main([*args[:5], '4', *args[6:], '--resume']) == 0
-    assert 'stage 1 (illumination classifier) already done' in capsys.readouterr().out
+    assert 'stage 1 (piafusion-classifier) already done' in capsys.readouterr().out
     # the exported file (fusion net + classifier, as models/piafusion.pt) is a valid --init
     # and --classifier for a fine-tuning run: it starts from the fusion net's weights
     tuned = tmp_path / 'tuned'

@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: Apache-2.0
+"""PIAFusion's two stages: the illumination classifier, then the fusion network it weights."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fusion_ros.errors import ConfigError
+from fusion_ros.training import losses as L
+from fusion_ros.training.objectives.base import (
+    Objective,
+    _classifier_day,
+    _load_classifier,
+    register_objective,
+    weighted_sum,
+)
+
+
+@register_objective('piafusion-classifier')
+class PIAFusionClassifierObjective(Objective):
+    """PIAFusion stage 1: cross-entropy of the illumination classifier on day/night patches
+    (labels from the data; unlabelled patches by the luminance estimate)."""
+
+    def build(self, options: Mapping[str, Any]) -> nn.Module:
+        from fusion_ros.models.piafusion import IlluminationClassifier
+
+        try:
+            return IlluminationClassifier(**dict(options))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f'bad classifier options: {err}') from err
+
+    def labels(self, rgb: torch.Tensor, day: torch.Tensor) -> torch.Tensor:
+        return (self.day_weights(rgb, day) < 0.5).long()  # class 0 day, 1 night
+
+    def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], None]:
+        scores = self.network(self.model, rgb)
+        labels = self.labels(rgb, day)
+        ce = F.cross_entropy(scores, labels)
+        accuracy = (scores.argmax(1) == labels).float().mean().detach()
+        return {'total': self.w.get('cross_entropy', 1.0) * ce, 'cross_entropy': ce,
+                'accuracy': accuracy}, None
+
+    def fused(self, ir: torch.Tensor, rgb: torch.Tensor) -> None:
+        return None
+
+
+@register_objective('piafusion')
+class PIAFusionObjective(Objective):
+    """PIAFusion stage 2: the illumination-aware loss weighted by the frozen classifier on
+    each patch (``illumination: classifier``), or by the data's labels / the luminance."""
+
+    model_name = 'piafusion'
+
+    @classmethod
+    def first_stage(cls, settings: Mapping[str, Any]) -> tuple[str, str] | None:
+        # the paper's recipe: train the illumination classifier first, then freeze it
+        if settings.get('illumination', 'classifier') == 'classifier' \
+                and not settings.get('classifier'):
+            return 'piafusion-classifier', 'classifier'
+        return None
+
+    def __init__(self, options: Mapping[str, Any], weights: Mapping[str, float],
+                 settings: Mapping[str, Any]) -> None:
+        super().__init__(options, weights, settings)
+        self.source = self.settings.get('illumination', 'classifier')
+        if self.source not in ('classifier', 'labels'):
+            raise ConfigError(f"illumination must be 'classifier' or 'labels', got "
+                              f'{self.source!r}')
+        self.classifier = None
+        if self.source == 'classifier':
+            path = self.settings.get('classifier')
+            if not path:
+                raise ConfigError('PIAFusion fusion training needs the stage-1 classifier '
+                                  '(--classifier PATH), or illumination: labels')
+            self.classifier = self.freeze(_load_classifier(path))
+
+    def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        y = self.luminance(rgb)
+        p_day = (self.network(_classifier_day, self.classifier, rgb)
+                 if self.classifier is not None else self.day_weights(rgb, day))
+        fused = self.network(self.model, ir, y).fused
+        out = L.piafusion_loss(fused, ir, y, p_day, self.settings.get('variant', 'paper'))
+        return self._reweight(out, fused, ir, y), fused
+
+    def _reweight(self, out: dict[str, torch.Tensor], fused: torch.Tensor, ir: torch.Tensor,
+                  y: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.settings.get('variant', 'paper') == 'paper':
+            out['total'] = weighted_sum(self.w, out, ('intensity', 'max', 'texture'))
+        out['total'] = out['total'] + self.edge_term(out, fused, ir, y)  # not the authors'
+        return out
+
+    def export(self) -> dict[str, torch.Tensor]:
+        # the frozen classifier ships inside the fusion file ('classifier.*'), so the node
+        # publishes its day probability with model:=piafusion
+        state = dict(self.model.state_dict())
+        if self.classifier is not None:
+            state.update({f'classifier.{k}': v for k, v in self.classifier.state_dict().items()})
+        return state
+
+    def import_state(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        # a shipped or exported file carries its classifier: --init trains the fusion net
+        # (the classifier in use is the one --classifier names)
+        return {k: v for k, v in state.items() if not k.startswith('classifier.')}
+
+    def export_meta(self) -> dict[str, Any]:
+        if self.classifier is None:
+            return {}
+        return {'classifier_options': {'head': self.classifier.head}}
