@@ -21,7 +21,7 @@ DEFAULT_BACKEND = os.environ.get('FUSION_ROS_BACKEND') or 'auto'
 SYNC_SLOP_S = 0.025  # largest stamp difference within a pair, seconds
 SYNC_QUEUE_SIZE = 10  # messages kept per input while waiting for a partner
 SYNC_POLICY = 'approximate'
-# day/night switching of illumination/is_night (engine.illumination_state.NightHysteresis)
+# day/night switching of illumination/is_night (stream.hysteresis.NightHysteresis)
 NIGHT_THRESHOLD = 0.4  # P(day) below this counts towards night
 DAY_THRESHOLD = 0.6  # P(day) above this counts towards day
 MIN_DWELL_S = 2.0  # image-time seconds a new state must hold before it switches

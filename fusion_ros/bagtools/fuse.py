@@ -21,10 +21,10 @@ import numpy as np
 from fusion_ros.bagtools.info import image_pair_topics
 from fusion_ros.bagtools.pairs import SyncedPairs
 from fusion_ros.engine.engine import FusionEngine, FusionResult
-from fusion_ros.engine.stream import FusionStream, StreamSettings
 from fusion_ros.errors import BagError, BagWriteError, FusionError
 from fusion_ros.io.bag import BagMessage, BagWriter, bag_topics
 from fusion_ros.io.stamps import stamp_ns
+from fusion_ros.stream.pairing import FusionStream, StreamSettings
 from fusion_ros.topics import (
     DAY_TOPIC,
     DETECTIONS_IMAGE_TOPIC,

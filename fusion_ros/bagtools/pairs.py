@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fusion_ros.defaults import SYNC_QUEUE_SIZE, SYNC_SLOP_S
-from fusion_ros.engine.stream import FusionStream, StreamSettings
 from fusion_ros.errors import BagError
 from fusion_ros.io.bag import BagMessage, read_bag
+from fusion_ros.stream.pairing import FusionStream, StreamSettings
 
 __all__ = ['SyncedPairs']
 

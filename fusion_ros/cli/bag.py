@@ -274,8 +274,8 @@ def _record(args: argparse.Namespace) -> int:
 def _stream_settings(args: argparse.Namespace) -> Any:
     """Pairing and day/night of ``bag fuse``: the node's defaults, its parameters file,
     then --slop / --queue-size where given."""
-    from fusion_ros.engine.stream import StreamSettings
     from fusion_ros.errors import UsageError
+    from fusion_ros.stream.pairing import StreamSettings
 
     flags = {'slop_s': args.slop, 'queue_size': args.queue_size}
     try:

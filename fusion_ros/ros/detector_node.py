@@ -42,7 +42,6 @@ from std_msgs.msg import String
 
 from fusion_ros.detect import Detection, build_detector, draw_detections
 from fusion_ros.detect.report import detections_json
-from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import ConfigError, FusionError
 from fusion_ros.io.image_msg import image_to_array, to_rgb_or_grey
 from fusion_ros.io.stamps import stamp_ns
@@ -61,6 +60,7 @@ from fusion_ros.ros.node_support import (
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import check_reliability, make_qos
+from fusion_ros.stream.slot import LatestSlot
 from fusion_ros.threads import apply_threads, resolve_threads
 from fusion_ros.topics import (
     DETECTIONS_IMAGE_TOPIC,

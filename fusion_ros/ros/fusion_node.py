@@ -55,8 +55,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 
 from fusion_ros.engine import FusionEngine
-from fusion_ros.engine.slot import LatestSlot
-from fusion_ros.engine.stream import FusionStream
 from fusion_ros.errors import FusionError, ModelNotFoundError, WeightsError
 from fusion_ros.io.image_msg import decode_image
 from fusion_ros.io.stamps import stamp_key, stamp_ns
@@ -78,6 +76,8 @@ from fusion_ros.ros.node_support import (
 )
 from fusion_ros.ros.params import declare_params, read_params
 from fusion_ros.ros.qos import make_qos
+from fusion_ros.stream.pairing import FusionStream
+from fusion_ros.stream.slot import LatestSlot
 from fusion_ros.topics import (
     DAY_TOPIC,
     DIAG_TOPIC,
@@ -151,7 +151,7 @@ class FusionNode(LifecycleNode):
         self._window = ReportWindow(NodeStats)
         self._registration = RegistrationMonitor(every=0)  # set up at configure
         self._registration_warned = False
-        # pairing and day/night, as bag fuse runs them (engine.stream)
+        # pairing and day/night, as bag fuse runs them (fusion_ros.stream)
         self._stream: FusionStream | None = None
         self._inference_ms: deque[float] = deque(maxlen=200)  # last frames' engine time
         self._latency_ms: deque[float] = deque(maxlen=200)  # pair complete -> published

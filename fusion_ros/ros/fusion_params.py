@@ -21,11 +21,11 @@ from fusion_ros.defaults import (
     THERMAL_AGC,
 )
 from fusion_ros.engine import DEFAULT_MODEL
-from fusion_ros.engine.stream import StreamSettings
 from fusion_ros.errors import ConfigError
 from fusion_ros.registration import IDENTITY, parse_homography
 from fusion_ros.ros.params import ParamSpec
 from fusion_ros.ros.qos import check_reliability
+from fusion_ros.stream.pairing import StreamSettings
 from fusion_ros.topics import RGB_TOPIC, THERMAL_TOPIC, relative
 
 __all__ = ['PARAMS', 'TRANSPORTS', 'FusionNodeConfig']

@@ -21,10 +21,10 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
-from fusion_ros.engine.slot import LatestSlot
 from fusion_ros.errors import FusionError
 from fusion_ros.interrupt import forget_caught_interrupt
 from fusion_ros.io.image_msg import array_to_fields
+from fusion_ros.stream.slot import LatestSlot
 
 __all__ = ['ThrottledLog', 'TransportLoss', 'callback_errors_text', 'diagnostic_array', 'guarded',
            'image_message', 'init_node_process', 'jpeg_message', 'serve_slot', 'NodeExecutor',

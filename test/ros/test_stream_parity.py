@@ -17,10 +17,10 @@ from std_msgs.msg import Header  # noqa: E402
 from fusion_ros.bagtools.fuse import fuse_bag  # noqa: E402
 from fusion_ros.bagtools.pairs import SyncedPairs  # noqa: E402
 from fusion_ros.engine import FusionEngine  # noqa: E402
-from fusion_ros.engine.stream import FusionStream, StreamSettings  # noqa: E402
 from fusion_ros.io.bag import BagWriter, read_bag  # noqa: E402
 from fusion_ros.ros.fusion_node import FusionNode  # noqa: E402
 from fusion_ros.ros.node_support import image_message  # noqa: E402
+from fusion_ros.stream.pairing import FusionStream, StreamSettings  # noqa: E402
 from fusion_ros.topics import FUSED_TOPIC, NIGHT_TOPIC, RGB_TOPIC, THERMAL_TOPIC  # noqa: E402
 
 pytestmark = pytest.mark.ros

@@ -3,7 +3,7 @@
 
 import threading
 
-from fusion_ros.engine.slot import LatestSlot
+from fusion_ros.stream.slot import LatestSlot
 
 
 def test_newer_replaces_older_and_counts_drop():

@@ -10,8 +10,8 @@ import pytest
 
 from fusion_ros import defaults
 from fusion_ros.cli.main import main
-from fusion_ros.engine.stream import FusionStream, StreamSettings
 from fusion_ros.errors import ConfigError
+from fusion_ros.stream.pairing import FusionStream, StreamSettings
 
 MS = 1_000_000
 

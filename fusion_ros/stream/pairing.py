@@ -22,10 +22,10 @@ from fusion_ros.defaults import (
     SYNC_QUEUE_SIZE,
     SYNC_SLOP_S,
 )
-from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.errors import ConfigError
 from fusion_ros.io.stamps import NS_PER_S
 from fusion_ros.io.sync import StreamPairer
+from fusion_ros.stream.hysteresis import NightHysteresis
 
 __all__ = ['STREAM_PARAMS', 'FusionStream', 'StreamSettings']
 

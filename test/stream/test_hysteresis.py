@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from fusion_ros.engine.illumination_state import NightHysteresis
 from fusion_ros.errors import ConfigError
 from fusion_ros.ops.enhance import gamma_enhance
+from fusion_ros.stream.hysteresis import NightHysteresis
 from test.lowlight import night_frame, noise
 
 
