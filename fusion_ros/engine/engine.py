@@ -243,7 +243,22 @@ class FusionEngine:
     def runtime(self) -> str:
         """What runs the network: ``torch``, or a runtime and its version
         (``openvino 2026.4.1``)."""
-        return 'torch' if self.network is None else f'{self.network.name} {self.network.version}'
+        if self.network is None:
+            return 'torch'
+        text = f'{self.network.name} {self.network.version}'
+        if (limit := self.model.runtime_max_pixels) is not None:
+            text += f' (torch fp32 above {limit:,} pixels)'
+        return text
+
+    def runtime_for(self, width: int, height: int) -> str:
+        """What runs the network on frames of this size (``runtime_max_pixels``)."""
+        m = self.model.size_multiple
+        if self.network is not None and not self._runtime_takes(
+                torch.empty(0, 0, height + (-height) % m, width + (-width) % m)):
+            return f'torch (above the {self.network.name} limit of ' \
+                   f'{self.model.runtime_max_pixels:,} pixels)'
+        return self.runtime if self.network is None else \
+            f'{self.network.name} {self.network.version}'
 
     @property
     def threads_text(self) -> str:
@@ -260,10 +275,7 @@ class FusionEngine:
         ``..., openvino 2026.4.1`` when a runtime runs the network."""
         text = f'{self.model_name!r} on {self.device}, {self.resolved.describe()}'
         if self.network is not None:
-            text = f'{text}, {self.network.name} {self.network.version}'
-            if (limit := self.model.runtime_max_pixels) is not None:
-                text += f' (torch fp32 above {limit:,} pixels)'
-            return text
+            return f'{text}, {self.runtime}'
         if self.compiled:
             return text + ', compiled'
         return text + (f', eager ({self.compile_error})' if self.compile_error else '')

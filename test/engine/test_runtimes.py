@@ -178,6 +178,8 @@ def test_frames_above_the_runtimes_limit_run_in_torch(monkeypatch):
     monkeypatch.setattr(DFVO, 'runtime_max_pixels', 64 * 64)
     eng = _engine('dfvo', precision='fp32', backend='onnxruntime')
     assert 'torch fp32 above 4,096 pixels' in eng.describe()
+    assert eng.runtime_for(64, 64).startswith('onnxruntime ')
+    assert eng.runtime_for(80, 62) == 'torch (above the onnxruntime limit of 4,096 pixels)'
     calls = []
     network = eng.network
     monkeypatch.setattr(eng, 'network', lambda *a: calls.append(a) or network(*a))
