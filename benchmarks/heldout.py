@@ -85,8 +85,19 @@ def main() -> None:
     if (args.run is None) == (not args.data):
         parser.error('give a RUN_DIR or --data, not both')
     runs = dict(_model_spec(m) for m in args.models)  # label -> (model, weights or None)
-    metrics = tuple(args.metrics)
     held = heldout_pairs(args.run) if args.run else load_sources(args.data)
+    what = f'Held-out pairs of {args.run}' if args.run else 'Pairs of ' + ', '.join(args.data)
+    table = score_table(held, runs, tuple(args.metrics), options, what)
+    print(table)
+    if args.out:
+        args.out.write_text(table + '\n')
+
+
+def score_table(held: list, runs: dict[str, tuple[str, str | None]], metrics: tuple[str, ...],
+                options: dict[str, dict] | None = None, what: str = 'Pairs') -> str:
+    """Fuse ``held`` with every model of ``runs`` (label -> (model, weights or None)) and
+    the baselines; a Markdown table of the mean of each metric per source set."""
+    options = options or {}
     scores: dict[tuple[str, str], list[dict]] = defaultdict(list)
     light: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     for name in (*runs, *BASELINES):
@@ -105,7 +116,6 @@ def main() -> None:
                 en = cv2.cvtColor(res.enhanced, cv2.COLOR_RGB2GRAY)
                 light[name].append((vi_grey.mean(), en.mean(), _noise(vi_grey), _noise(en)))
         print(f'{name} done ({engine.describe()})', flush=True)
-    what = f'Held-out pairs of {args.run}' if args.run else 'Pairs of ' + ', '.join(args.data)
     lines = [f'{what} ({len(held)}: '
              + ', '.join(f'{s} {sum(_set_of(p) == s for p in held)}'
                          for s in sorted({_set_of(p) for p in held})) + ')', '',
@@ -120,10 +130,7 @@ def main() -> None:
         lines += ['', f'{name} enhanced output on the held-out LLVIP night pairs ({len(a)}): '
                   f'mean luminance {a[:, 0].mean():.1f} -> {a[:, 1].mean():.1f}, noise '
                   f'(median |Laplacian|) {a[:, 2].mean():.2f} -> {a[:, 3].mean():.2f}']
-    table = '\n'.join(lines)
-    print(table)
-    if args.out:
-        args.out.write_text(table + '\n')
+    return '\n'.join(lines)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Leave one set out: train a model with its own recipe on every shared pair set but one,
+then score it on every pair of the one left out (never trained on, never used to choose
+anything), beside the classical baselines and the shipped file, for each set in turn.
+
+    .venv/bin/python benchmarks/leave_one_out.py --model fastfusion \\
+        [--sets llvip roadscene msrs] [--runs runs/loo] [--metrics Qabf VIF] \\
+        [--train-args "--threads 1 --config config/train/X.yaml"] [--out table.md]
+
+Each run folder (``RUNS/MODEL-without-SET``) is reused when it holds a finished run and
+resumed when it holds an interrupted one, so the script can be stopped and started again.
+Only the fusion stage is trained (FastFusion's stage 2 retrains its day head alone and
+leaves the fused image bit for bit the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heldout import METRICS, score_table
+
+from fusion_ros.training.sources import load_sources
+
+SETS = ('llvip', 'roadscene', 'msrs')
+
+
+def shared_pairs() -> Path:
+    return Path(os.environ.get('FUSION_ROS_SHARED', '../shared')) / 'data' / 'pairs'
+
+
+def train_without(model: str, left_out: str, sets: list[str], run: Path,
+                  extra: list[str]) -> Path:
+    """Train ``model`` on ``sets`` except ``left_out`` into ``run``; its best checkpoint."""
+    if (run / 'final.pt').is_file():
+        print(f'{run}: finished run reused', flush=True)
+        return run / 'best.pt'
+    data = [a for s in sets if s != left_out for a in ('--data', str(shared_pairs() / s))]
+    cmd = [sys.executable, '-m', 'fusion_ros', 'train', model, *data, '--out', str(run),
+           '--no-progress', *extra]
+    if (run / 'last.pt').is_file():
+        cmd.append('--resume')
+    print('$ ' + shlex.join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    return run / 'best.pt'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--model', default='fastfusion')
+    parser.add_argument('--sets', nargs='+', default=list(SETS), choices=SETS,
+                        help='the sets left out in turn (all three are trained on otherwise)')
+    parser.add_argument('--runs', type=Path, default=Path('runs/loo'))
+    parser.add_argument('--metrics', nargs='+', default=['Qabf', 'VIF', 'SF', 'AG'],
+                        choices=METRICS)
+    parser.add_argument('--train-args', default='', help='more `fusion-ros train` arguments')
+    parser.add_argument('--out', type=Path, default=None)
+    args = parser.parse_args()
+    tables = []
+    for left_out in args.sets:
+        run = args.runs / f'{args.model}-without-{left_out}'
+        best = train_without(args.model, left_out, list(SETS), run,
+                             shlex.split(args.train_args))
+        pairs = load_sources([str(shared_pairs() / left_out)])
+        runs = {args.model: (args.model, None),
+                f'{args.model} without {left_out}': (args.model, str(best))}
+        tables.append(score_table(pairs, runs, tuple(args.metrics),
+                                  what=f'{left_out} left out: every pair of it'))
+        print(tables[-1], flush=True)
+    text = '\n\n'.join(tables)
+    print(text)
+    if args.out:
+        args.out.write_text(text + '\n')
+
+
+if __name__ == '__main__':
+    main()
