@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Fuse many recordings: one output bag per input bag, a manifest line per bag, resumable.
+
+Each output is written under a temporary name and renamed once complete, so a job killed
+mid-bag leaves nothing that looks finished; a bag whose manifest line says ``done`` and
+whose output still holds the messages it recorded is skipped on a re-run; a damaged or
+unreadable input fails that bag alone (its line says why), never the job. The engine is
+built once and reused for every bag (this process: the local, sequential engine).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fusion_ros.bagtools.fuse import fuse_bag
+from fusion_ros.engine.engine import FusionEngine
+from fusion_ros.errors import BagError, ConfigError, FusionError
+from fusion_ros.io.bag import bag_in_place, discard_bag, remove_bag
+
+__all__ = ['MANIFEST', 'BagJob', 'find_bags', 'fuse_many', 'plan_jobs', 'read_manifest']
+
+MANIFEST = 'manifest.jsonl'
+
+
+@dataclass(frozen=True)
+class BagJob:
+    """One input bag and where its output goes (``rel``: the output's path under OUT)."""
+
+    source: Path
+    output: Path
+    rel: str
+
+
+def _is_bag(path: Path) -> bool:
+    return (path / 'metadata.yaml').is_file()
+
+
+def find_bags(sources: Iterable[str]) -> list[Path]:
+    """Bag folders from ``sources``: a bag folder, a folder holding bags (searched
+    recursively), a glob, or a text file listing any of these, one per line (``#``
+    comments). In the order given, each bag once.
+
+    Raises:
+        ConfigError: a source that names nothing, or a folder without bags.
+    """
+    found: list[Path] = []
+    for text in sources:
+        path = Path(text)
+        if path.is_file() and not _is_bag(path.parent):
+            lines = [ln.strip() for ln in path.read_text().splitlines()]
+            found += find_bags([ln for ln in lines if ln and not ln.startswith('#')])
+            continue
+        matches = [Path(p) for p in sorted(glob.glob(text))] if glob.has_magic(text) else [path]
+        if not matches or not any(m.exists() for m in matches):
+            raise ConfigError(f'{text}: no such bag, folder, glob match or list file')
+        for match in matches:
+            bags = [match] if _is_bag(match) else sorted(
+                p.parent for p in match.rglob('metadata.yaml')
+                if not p.parent.name.endswith('.partial'))
+            if not bags:
+                raise ConfigError(f'{match}: holds no rosbag2 folder (no metadata.yaml)')
+            found += bags
+    unique: dict[Path, None] = {}
+    for bag in found:
+        unique.setdefault(bag.resolve(), None)
+    return list(unique)
+
+
+def plan_jobs(bags: list[Path], out_dir: Path) -> list[BagJob]:
+    """Outputs under ``out_dir`` keep the inputs' layout below their common folder, so two
+    bags of one name in different folders do not collide."""
+    if not bags:
+        return []
+    root = Path(os.path.commonpath([b.parent for b in bags]))
+    jobs = []
+    for bag in bags:
+        rel = bag.relative_to(root).as_posix()
+        jobs.append(BagJob(bag, Path(out_dir) / rel, rel))
+    return jobs
+
+
+def read_manifest(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """The newest manifest line of each input (by its ``rel`` path); damaged lines (a job
+    killed mid-write) are ignored."""
+    path = Path(out_dir) / MANIFEST
+    lines: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        for text in path.read_text().splitlines():
+            try:
+                entry = json.loads(text)
+                lines[entry['rel']] = entry
+            except (ValueError, KeyError, TypeError):
+                continue
+    return lines
+
+
+def _finished(job: BagJob, entry: dict[str, Any] | None) -> bool:
+    if not entry or entry.get('status') != 'done' or not _is_bag(job.output):
+        return False
+    try:
+        return bag_message_count(job.output) == entry.get('messages_out')
+    except BagError:
+        return False
+
+
+def fuse_many(jobs: list[BagJob], engine: FusionEngine, out_dir: Path, *,
+              on_bag: Callable[[dict[str, Any]], None] | None = None,
+              **fuse_options: Any) -> list[dict[str, Any]]:
+    """Fuse every job with ``engine`` (``fuse_options``: as :func:`fuse_bag`); append a
+    manifest line per bag to ``out_dir/manifest.jsonl`` and return this run's lines
+    (``status``: ``done``, ``skipped`` (finished before), ``failed`` with ``reason``)."""
+    from fusion_ros.engine.runtimes import weights_hash
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    before = read_manifest(out_dir)
+    facts = {'model': engine.model_name, 'weights_sha256': weights_hash(engine.model),
+             'backend': engine.runtime, 'precision': engine.precision, 'worker': 'local'}
+    lines = []
+    with open(out_dir / MANIFEST, 'a') as manifest:
+        for job in jobs:
+            if _finished(job, before.get(job.rel)):
+                entry = {**before[job.rel], 'status': 'skipped'}
+            else:
+                entry = {'rel': job.rel, **_fuse_one(job, engine, fuse_options), **facts}
+                manifest.write(json.dumps(entry) + '\n')
+                manifest.flush()
+            lines.append(entry)
+            if on_bag is not None:
+                on_bag(entry)
+    return lines
+
+
+def _fuse_one(job: BagJob, engine: FusionEngine, options: dict[str, Any]) -> dict[str, Any]:
+    start = time.perf_counter()
+    entry: dict[str, Any] = {'input': str(job.source), 'output': str(job.output)}
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    report = None
+    try:
+        remove_bag(job.output)  # not finished by the manifest's account: written again
+        with bag_in_place(job.output) as partial:  # a complete bag or none
+            report = fuse_bag(job.source, partial, engine, **options)
+            if report.input_error:
+                discard_bag(partial)
+    except FusionError as err:  # unreadable input, no image topics: this bag only
+        return {**entry, 'status': 'failed', 'reason': str(err),
+                'wall_s': round(time.perf_counter() - start, 3)}
+    entry.update(pairs=report.pairs, fused=report.fused,
+                 failed=[{'stamp_ns': s, 'reason': r} for s, r in report.failed],
+                 wall_s=round(time.perf_counter() - start, 3))
+    if report.input_error:
+        return {**entry, 'status': 'failed', 'reason': f'damaged input: {report.input_error}'}
+    return {**entry, 'status': 'done', 'messages_out': bag_message_count(job.output)}
+
+
+def bag_message_count(path: Path) -> int:
+    """Messages a bag holds, by its metadata."""
+    from fusion_ros.bagtools.info import bag_info
+
+    return sum(t.count for t in bag_info(path).topics.values())
