@@ -252,13 +252,13 @@ class FusionEngine:
 
     def runtime_for(self, width: int, height: int) -> str:
         """What runs the network on frames of this size (``runtime_max_pixels``)."""
+        if self.network is None:
+            return 'torch'
         m = self.model.size_multiple
-        if self.network is not None and not self._runtime_takes(
-                torch.empty(0, 0, height + (-height) % m, width + (-width) % m)):
+        if not self._runtime_takes(height + (-height) % m, width + (-width) % m):
             return f'torch (above the {self.network.name} limit of ' \
                    f'{self.model.runtime_max_pixels:,} pixels)'
-        return self.runtime if self.network is None else \
-            f'{self.network.name} {self.network.version}'
+        return f'{self.network.name} {self.network.version}'
 
     @property
     def threads_text(self) -> str:
@@ -395,7 +395,7 @@ class FusionEngine:
     def run_model(self, ir: torch.Tensor, y: torch.Tensor) -> Any:
         """The network's forward on ready tensors (compiled when it is, or in the runtime
         that runs it), no pre/post work."""
-        if self.network is not None and self._runtime_takes(ir):
+        if self.network is not None and self._runtime_takes(*ir.shape[-2:]):
             return self.network(ir.contiguous(), y.contiguous())
         if self.network is not None:  # a frame larger than the runtime's graph may hold
             return self.model(ir, y)
@@ -409,9 +409,9 @@ class FusionEngine:
             self._forward = self.model
             return self.model(ir, y)
 
-    def _runtime_takes(self, ir: torch.Tensor) -> bool:
+    def _runtime_takes(self, height: int, width: int) -> bool:
         limit = self.model.runtime_max_pixels
-        return limit is None or ir.shape[-2] * ir.shape[-1] <= limit
+        return limit is None or height * width <= limit
 
     def warmup(self, width: int, height: int, colour: bool = True, runs: int = 1,
                calibrate_s: float = 5.0) -> None:

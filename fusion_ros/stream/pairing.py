@@ -44,12 +44,10 @@ class StreamSettings:
     min_dwell_s: float = MIN_DWELL_S
 
     def check(self) -> StreamSettings:
-        """Raise ConfigError naming the setting out of range; else return self."""
+        """Raise ConfigError naming the setting out of range; else return self (the
+        hysteresis and the synchronizer check their own settings)."""
         NightHysteresis(self.night_threshold, self.day_threshold, self.min_dwell_s)
         StreamPairer(2, self.queue_size, self.slop_s, policy=self.policy)
-        if self.slop_s < 0 or self.queue_size < 1:
-            raise ConfigError(f'need slop_s >= 0 and queue_size >= 1, got {self.slop_s} and '
-                              f'{self.queue_size}')
         return self
 
     @classmethod
