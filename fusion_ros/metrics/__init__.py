@@ -9,5 +9,7 @@ from fusion_ros.metrics.fusion_metrics import (
     compute_metrics,
     to_grey_uint8,
 )
+from fusion_ros.metrics.pooled import POOLED_METRICS, PooledScore
 
-__all__ = ['CONVENTIONS', 'METRICS', 'compute_metrics', 'to_grey_uint8']
+__all__ = ['CONVENTIONS', 'METRICS', 'POOLED_METRICS', 'PooledScore', 'compute_metrics',
+           'to_grey_uint8']

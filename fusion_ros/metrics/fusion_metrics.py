@@ -43,7 +43,7 @@ import numpy as np
 
 from fusion_ros.errors import ConfigError, ShapeError
 
-__all__ = ['CONVENTIONS', 'METRICS', 'compute_metrics', 'to_grey_uint8']
+__all__ = ['CONVENTIONS', 'METRICS', 'compute_metrics', 'edge_preservation_maps', 'to_grey_uint8']
 
 CONVENTIONS = ('tang', 'standard')
 
@@ -253,13 +253,21 @@ def _edge_preservation(g_src: np.ndarray, a_src: np.ndarray, g_f: np.ndarray,
     return tg / (1 + np.exp(kg * (rel - dg))) * (ta / (1 + np.exp(ka * (orient - da))))
 
 
-def qabf(a: np.ndarray, b: np.ndarray, f: np.ndarray, convention: str) -> float:
+def edge_preservation_maps(a: np.ndarray, b: np.ndarray, f: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Qabf's per-pixel parts: edge preservation of each source in ``f`` and each source's
+    edge strength; Qabf = sum(q_af g_a + q_bf g_b) / sum(g_a + g_b) over the pixels scored
+    (``metrics.pooled`` sums them over tiles of a larger image)."""
     a, b, f = (x.astype(np.float64) / 255.0 for x in (a, b, f))
     g_a, a_a = _edges(a)
     g_b, a_b = _edges(b)
     g_f, a_f = _edges(f)
-    q_af = _edge_preservation(g_a, a_a, g_f, a_f)
-    q_bf = _edge_preservation(g_b, a_b, g_f, a_f)
+    return (_edge_preservation(g_a, a_a, g_f, a_f), _edge_preservation(g_b, a_b, g_f, a_f),
+            g_a, g_b)
+
+
+def qabf(a: np.ndarray, b: np.ndarray, f: np.ndarray, convention: str) -> float:
+    q_af, q_bf, g_a, g_b = edge_preservation_maps(a, b, f)
     return float((q_af * g_a + q_bf * g_b).sum() / (g_a + g_b).sum())
 
 

@@ -18,6 +18,8 @@ from fusion_ros.defaults import PRECISIONS
 from fusion_ros.errors import ConfigError
 from fusion_ros.resources import share_file
 
+VALIDATION_METRICS = ('EN', 'SD', 'SF', 'Qabf')  # what training.validation reports
+
 __all__ = ['TrainConfig', 'load_train_config']
 
 
@@ -30,7 +32,15 @@ class TrainConfig:
     out: str = 'runs/train'
     val_data: list[str] = field(default_factory=list)
     val_fraction: float = 0.1
+    # validation windows (training.validation): tiles of val_tile px (0: patch) that cover
+    # each held-out image, each seen with val_margin px of context the metrics never score;
+    # at most val_patches windows in all
     val_patches: int = 64
+    val_tile: int = 0
+    val_margin: int = 8
+    # what best.pt is chosen by: loss (the lowest) or a validation score (the highest: Qabf,
+    # EN, SD, SF)
+    best_by: str = 'loss'
     epochs: int = 30
     steps: int | None = None
     batch: int = 16
@@ -147,6 +157,12 @@ def _validate(c: TrainConfig) -> None:
         problems.append(f'patch must be >= 8, got {c.patch}')
     if c.lr <= 0:
         problems.append(f'lr must be > 0, got {c.lr}')
+    if c.val_tile and c.val_tile < 8 or c.val_tile < 0 or c.val_margin < 0:
+        problems.append(f'val_tile must be 0 or >= 8 and val_margin >= 0, got {c.val_tile}, '
+                        f'{c.val_margin}')
+    if c.best_by not in ('loss', *VALIDATION_METRICS):
+        problems.append(f'best_by must be loss or one of {list(VALIDATION_METRICS)}, got '
+                        f'{c.best_by!r}')
     if not 0 <= c.val_fraction < 1:
         problems.append(f'val_fraction must be in [0, 1), got {c.val_fraction}')
     if len(c.betas) != 2:

@@ -3,7 +3,8 @@
 
 A run folder holds ``config.yaml`` (the resolved settings), ``last.pt`` (model, optimiser,
 scheduler, step and RNG state: ``--resume`` continues it exactly), ``best.pt`` (the weights
-with the lowest validation loss; the engine loads it by ``--weights``), ``final.pt``,
+with the lowest validation loss, or the highest ``best_by`` score; the engine loads it by
+``--weights``), ``final.pt``,
 ``log.csv``, ``val.csv``, TensorBoard events, ``loss.png`` and ``summary.json``.
 Checkpoints are written to a temporary file and renamed, so a crash never leaves a torn
 one, and they hold tensors and plain values only (``weights_only=True`` loads them).
@@ -20,7 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
@@ -33,11 +33,9 @@ from fusion_ros.training.distributed import DistContext, setup_distributed
 from fusion_ros.training.objectives import build_objective
 from fusion_ros.training.runlog import RunLog
 from fusion_ros.training.sources import load_sources
+from fusion_ros.training.validation import HIGHER_IS_BETTER, ValidationWindows, validate
 
-__all__ = ['VALIDATION_METRICS', 'atomic_save', 'train']
-
-VALIDATION_METRICS = ('EN', 'SD', 'SF', 'Qabf')
-
+__all__ = ['atomic_save', 'train']
 
 MAX_SKIPPED = 20  # steps with non-finite gradients a run survives before it gives up
 
@@ -94,9 +92,11 @@ class _Run:
         self.objective = build_objective(config.model, config.model_options, config.loss,
                                          config.settings).to(ctx.device)
         multiple = getattr(self.objective.model, 'size_multiple', 1)
-        if config.patch % multiple:
-            raise ConfigError(f'{config.model} needs patch sizes that are multiples of '
-                              f'{multiple}, got {config.patch}')
+        window = (config.val_tile or config.patch) + 2 * config.val_margin
+        if config.patch % multiple or window % multiple:
+            raise ConfigError(f'{config.model} needs patch and validation window sizes '
+                              f'(val_tile + 2 val_margin) that are multiples of {multiple}, '
+                              f'got {config.patch} and {window}')
         # the weights train_only leaves trainable; None: every weight trains
         self.trainable = (freeze_all_but(self.objective.model, config.train_only)
                           if config.train_only else None)
@@ -216,42 +216,6 @@ class _Run:
         return path
 
 
-def _validate(run: _Run, dataset: PatchDataset | None) -> dict[str, float]:
-    """Mean loss terms over the held-out patches, plus fusion metrics of the fused patches."""
-    from fusion_ros.metrics import compute_metrics
-    from fusion_ros.ops.convert import tensor_to_uint8
-
-    if dataset is None or len(dataset) == 0:
-        return {}
-    sums: dict[str, float] = {}
-    metrics: dict[str, list[float]] = {}
-    count = 0
-    objective = run.objective
-    objective.eval()
-    with torch.no_grad():  # the objective runs its networks under the run's autocast
-        for ir, rgb, day in DataLoader(dataset, batch_size=run.config.batch):
-            ir, rgb, day = run.inputs(ir, rgb, day)
-            terms, fused = objective.compute(ir, rgb, day)  # one forward for both
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(ir)
-            count += len(ir)
-            if fused is None:
-                fused = objective.fused(ir, rgb)
-            if fused is None:
-                continue
-            fused = fused.float()
-            y = objective.luminance(rgb)
-            for i in range(len(ir)):
-                scores = compute_metrics(tensor_to_uint8(ir[i:i + 1]), tensor_to_uint8(y[i:i + 1]),
-                                         tensor_to_uint8(fused[i:i + 1]), VALIDATION_METRICS)
-                for k, v in scores.items():
-                    metrics.setdefault(k, []).append(v)
-    objective.train()
-    row = {('loss' if k == 'total' else k): v / count for k, v in sums.items()}
-    row.update({k: float(np.mean(v)) for k, v in metrics.items()})
-    return row
-
-
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
           log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or continue) the training described by ``config``; returns the summary that is
@@ -267,7 +231,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
 
 
 def _datasets(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]
-              ) -> tuple[PatchDataset, PatchDataset | None]:
+              ) -> tuple[PatchDataset, ValidationWindows | None]:
     pairs = load_sources(config.data, exclude=config.exclude)
     if config.val_data:
         train_pairs, val_pairs = pairs, load_sources(config.val_data, exclude=config.exclude)
@@ -281,9 +245,9 @@ def _datasets(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]
                              config.flips, config.seed, night_augment=config.night_augment)
     val_set = None
     if val_pairs and ctx.is_main:
-        val_set = PatchDataset(PairCache(val_pairs, config.cache_mb), config.patch, 'grid',
-                               seed=config.seed, max_items=config.val_patches,
-                               night_augment=config.night_augment)
+        val_set = ValidationWindows(PairCache(val_pairs, config.cache_mb),
+                                    config.val_tile or config.patch, config.val_margin,
+                                    config.val_patches)
     return train_set, val_set
 
 
@@ -399,8 +363,8 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
                    run.step - start_step, 'epochs': math.ceil(run.step / steps_per_epoch),
                    'seconds': round(seconds, 1), 'best': str(out / 'best.pt'),
                    'best_step': run.best_step, 'skipped_steps': run.skipped,
-                   'best_val_loss': run.best if
-                   math.isfinite(run.best) else None, 'final': str(final),
+                   'best_by': config.best_by, 'best_value': _reported(config.best_by, run.best),
+                   'final': str(final),
                    'final_val': val_row, 'params': n_params, 'device': str(ctx.device),
                    'precision': run.precision.describe(),
                    'ddp': {'world_size': ctx.world, 'backend': ctx.backend,
@@ -477,20 +441,34 @@ def _loader_workers(workers: int, device: torch.device) -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def _end_of_epoch(run: _Run, val_set: PatchDataset | None, runlog: RunLog, epoch: int,
+def _reported(best_by: str, best: float) -> float | None:
+    if not math.isfinite(best):
+        return None
+    return -best if best_by in HIGHER_IS_BETTER else best
+
+
+def _selection_value(best_by: str, row: dict[str, float]) -> float:
+    """What best.pt minimises: the validation loss, or minus a fusion score."""
+    if best_by not in row:  # a model without a fused output scores no metric
+        raise ConfigError(f'best_by {best_by!r}: validation reports only {sorted(row)}')
+    return -row[best_by] if best_by in HIGHER_IS_BETTER else row[best_by]
+
+
+def _end_of_epoch(run: _Run, val_set: ValidationWindows | None, runlog: RunLog, epoch: int,
                   log: Callable[[str], None]) -> dict[str, float]:
     """Validate, keep the best weights, checkpoint (rank 0); the other ranks wait."""
     ctx = run.ctx
     ctx.sync_buffers(run.objective)
     row: dict[str, float] = {}
     if ctx.is_main:
-        row = _validate(run, val_set)
+        row = validate(run, val_set)
         if row:
             runlog.validation({'step': run.step, 'epoch': epoch + 1, **row})
             log(f'epoch {epoch + 1} step {run.step}: validation ' +
                 ' '.join(f'{k} {v:.4g}' for k, v in row.items()))
-            if row['loss'] < run.best:
-                run.best, run.best_step = row['loss'], run.step
+            value = _selection_value(run.config.best_by, row)
+            if value < run.best:
+                run.best, run.best_step = value, run.step
                 run.export('best.pt', row)
         atomic_save(run.checkpoint(), run.out / 'last.pt')
     ctx.barrier()
