@@ -22,6 +22,14 @@ Differences from the authors' code, each with an option:
   split into a fixed number of chunks: a count that follows the frame size would trace to
   one size only, a fixed count traces to slices of any size.
 * Inputs are padded to a multiple of 4 by the engine instead of failing.
+* ``upsample`` (default ``official``): HCAM's transposed convolutions (stride 4, dilation 2)
+  write only odd rows and columns, so three pixels in four of the attention's contribution
+  are its bias alone (a period-2 grid, in the authors' code too). ``filled`` keeps those
+  values where they are and fills the other pixels by bilinear interpolation between them:
+  the same weights, the same official key layout.
+* ``stretch`` (default False): the authors' ``eval.py`` stretches every fused image to its
+  own min-max. A per-frame contrast stretch flickers on video, so the node never sets it;
+  ``fuse``/``eval`` can, to compare with their published numbers.
 """
 
 from __future__ import annotations
@@ -38,9 +46,11 @@ from fusion_ros.models._base import FusionModel, FusionOutput, ReflectionPad
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.shape import check_fusion_inputs
 
-__all__ = ['ATTENTION_MODES', 'DFVO', 'TRAINING_ONLY_PREFIXES', 'VARIANTS', 'hcam_attention']
+__all__ = ['ATTENTION_MODES', 'DFVO', 'TRAINING_ONLY_PREFIXES', 'UPSAMPLING', 'VARIANTS',
+           'fill_odd_lattice', 'hcam_attention', 'stretch_to_range']
 
 VARIANTS = ('full', 'inference')
+UPSAMPLING = ('official', 'filled', 'none')
 ATTENTION_MODES = ('chunked', 'sdpa', 'dense')
 TRAINING_ONLY_PREFIXES = ('IL.', 'EnDecode', 'EnSigmoid', 'IrDecode', 'IrSigmoid')
 _SCORE_BUDGET = 1 << 25  # elements of one query chunk's score matrix (128 MB in fp32)
@@ -271,6 +281,23 @@ def _run_in_strips(fn: Callable[..., tuple[torch.Tensor, ...]], inputs: Sequence
     return tuple(outs)
 
 
+def stretch_to_range(x: torch.Tensor) -> torch.Tensor:
+    """Each image of the batch linearly mapped onto [0, 1] (a flat one to 0)."""
+    low = x.amin(dim=(1, 2, 3), keepdim=True)
+    high = x.amax(dim=(1, 2, 3), keepdim=True)
+    return (x - low) / (high - low).clamp_min(1e-6)
+
+
+def fill_odd_lattice(x: torch.Tensor) -> torch.Tensor:
+    """Keep the pixels at odd (row, column) and fill the rest bilinearly between them (the
+    first row and column copy their neighbours): HCAM's up-convolutions write only those."""
+    h, w = x.shape[-2:]
+    lattice = x[..., 1::2, 1::2]
+    # align_corners: output q sits at lattice coordinate q / 2, i.e. full-size pixel q + 1
+    inner = F.interpolate(lattice, size=(h - 1, w - 1), mode='bilinear', align_corners=True)
+    return F.pad(inner, (1, 0, 1, 0), mode='replicate')
+
+
 class DFVO(FusionModel):
     """DFVO fusion network.
 
@@ -282,6 +309,11 @@ class DFVO(FusionModel):
             code, through ``ViDeConv`` (False).
         bn_momentum: BatchNorm momentum (PyTorch convention; the authors used 0.9).
         strip_rows: rows per strip in inference (no autograd); 0 disables strips.
+        upsample: ``official`` (HCAM's up-convolutions as the authors', with their period-2
+            grid), ``filled`` (the grid's gaps filled bilinearly; same weights) or ``none``
+            (HCAM's contribution left out: a diagnostic of what the attention adds).
+        stretch: stretch each fused image to its own min-max in inference (the authors'
+            evaluation; flickers on video).
 
     Shape:
         thermal, visible_y: :math:`(B, 1, H, W)` in [0, 1], H and W multiples of 4.
@@ -309,10 +341,15 @@ class DFVO(FusionModel):
 
     def __init__(self, variant: str = 'inference', attention: str = 'chunked',
                  fix_ir_detail: bool = True, bn_momentum: float = 0.1,
-                 strip_rows: int = 64) -> None:
+                 strip_rows: int = 64, upsample: str = 'official', stretch: bool = False
+                 ) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f'variant must be one of {VARIANTS}, got {variant!r}')
+        if upsample not in UPSAMPLING:
+            raise ValueError(f'upsample must be one of {UPSAMPLING}, got {upsample!r}')
+        self.upsample = upsample
+        self.stretch = stretch
         if attention not in ATTENTION_MODES:
             raise ValueError(f'attention must be one of {ATTENTION_MODES}, got {attention!r}')
         if strip_rows < 0:
@@ -366,6 +403,13 @@ class DFVO(FusionModel):
         ir_deconv = self.IrDeConv if self.fix_ir_detail else self.ViDeConv
         return self.ViDeConv(self.ViDetail(vi)), ir_deconv(self.IrDetail(ir))
 
+    def _up(self, x: torch.Tensor) -> torch.Tensor:
+        """An up-convolution's output as the ``upsample`` option wants it (linear, so the
+        sum of both sides may be filled at once)."""
+        if self.upsample == 'none':
+            return torch.zeros_like(x)
+        return fill_odd_lattice(x) if self.upsample == 'filled' else x
+
     def _attend(self, vi: torch.Tensor, ir: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vi_down = F.max_pool2d(self.ViConv(vi), 3, 1, 1)
         ir_down = F.max_pool2d(self.IrConv(ir), 3, 1, 1)
@@ -379,8 +423,11 @@ class DFVO(FusionModel):
             raise ShapeError(f'DFVO needs H and W multiples of 4, got {w}x{h} (the engine pads)')
         if (self.strip_rows and not self.training and not torch.is_grad_enabled()
                 and not torch.onnx.is_in_onnx_export()):  # strips: a loop sized by the frame
-            return self._forward_strips(thermal, visible_y)
-        out, _ = self.forward_all(thermal, visible_y)
+            out = self._forward_strips(thermal, visible_y)
+        else:
+            out, _ = self.forward_all(thermal, visible_y)
+        if self.stretch:
+            out.fused = stretch_to_range(out.fused)
         return out
 
     def forward_all(self, thermal: torch.Tensor,
@@ -389,8 +436,8 @@ class DFVO(FusionModel):
         vi = self._encode('Vi', visible_y)
         ir = self._encode('Ir', thermal)
         vi_att, ir_att = self._attend(vi, ir)
-        vi_base = self.ViUpConv(vi_att) + vi
-        ir_base = self.IrUpConv(ir_att) + ir
+        vi_base = self._up(self.ViUpConv(vi_att)) + vi
+        ir_base = self._up(self.IrUpConv(ir_att)) + ir
         vi_detail, ir_detail = self._details(vi, ir)
         fused = self._head('Fu', torch.cat((vi_base + ir_base, vi_detail + ir_detail), 1))
         extras: dict[str, torch.Tensor] = {}
@@ -410,13 +457,13 @@ class DFVO(FusionModel):
                                rows)
         vi_att, ir_att = self._attend(vi, ir)
         if self.variant == 'full':  # the enhancement head needs the visible base alone
-            ups = [self.ViUpConv(vi_att), self.IrUpConv(ir_att)]
+            ups = [self._up(self.ViUpConv(vi_att)), self._up(self.IrUpConv(ir_att))]
         else:  # ViUpConv(a) + IrUpConv(b) as one transposed conv: one full-size tensor
-            ups = [F.conv_transpose2d(
+            ups = [self._up(F.conv_transpose2d(
                 torch.cat((vi_att, ir_att), 1),
                 torch.cat((self.ViUpConv.weight, self.IrUpConv.weight), 0),
                 self.ViUpConv.bias + self.IrUpConv.bias, stride=4, padding=1,
-                output_padding=1, dilation=2)]
+                output_padding=1, dilation=2))]
         del vi_att, ir_att
 
         def decode(vi_s: torch.Tensor, ir_s: torch.Tensor,

@@ -57,6 +57,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
+    schedule: str = 'step'  # step (milestones x gamma) | cosine (to lr_floor x lr); schedule.py
+    lr_floor: float = 0.0
+    warmup_steps: int = 0  # linear warm-up from lr / warmup_steps
+    grad_clip: float = 0.0  # largest gradient norm (all parameters); 0: no clipping
     loss: dict[str, float] = field(default_factory=dict)
     model_options: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -160,6 +164,11 @@ def _validate(c: TrainConfig) -> None:
     if c.val_tile and c.val_tile < 8 or c.val_tile < 0 or c.val_margin < 0:
         problems.append(f'val_tile must be 0 or >= 8 and val_margin >= 0, got {c.val_tile}, '
                         f'{c.val_margin}')
+    if c.schedule not in ('step', 'cosine'):
+        problems.append(f'schedule must be step or cosine, got {c.schedule!r}')
+    if not 0 <= c.lr_floor <= 1 or c.warmup_steps < 0 or c.grad_clip < 0:
+        problems.append(f'lr_floor must be in [0, 1], warmup_steps and grad_clip >= 0, got '
+                        f'{c.lr_floor}, {c.warmup_steps}, {c.grad_clip}')
     if c.best_by not in ('loss', *VALIDATION_METRICS):
         problems.append(f'best_by must be loss or one of {list(VALIDATION_METRICS)}, got '
                         f'{c.best_by!r}')

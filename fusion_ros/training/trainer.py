@@ -2,7 +2,8 @@
 """The training loop shared by every model: resumable, validated, DDP-ready.
 
 A run folder holds ``config.yaml`` (the resolved settings), ``last.pt`` (model, optimiser,
-scheduler, step and RNG state: ``--resume`` continues it exactly), ``best.pt`` (the weights
+step and RNG state; the learning rate is a function of the step, ``training.schedule``:
+``--resume`` continues it exactly), ``best.pt`` (the weights
 with the lowest validation loss, or the highest ``best_by`` score; the engine loads it by
 ``--weights``), ``final.pt``,
 ``log.csv``, ``val.csv``, TensorBoard events, ``loss.png`` and ``summary.json``.
@@ -32,6 +33,7 @@ from fusion_ros.training.data import PairCache, PatchDataset, split_validation
 from fusion_ros.training.distributed import DistContext, setup_distributed
 from fusion_ros.training.objectives import build_objective
 from fusion_ros.training.runlog import RunLog
+from fusion_ros.training.schedule import lr_factor
 from fusion_ros.training.sources import load_sources
 from fusion_ros.training.validation import HIGHER_IS_BETTER, ValidationWindows, validate
 
@@ -105,8 +107,6 @@ class _Run:
         # this CPU) that can skip a step on the device (optimizer_step)
         self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=tuple(config.betas),
                                           weight_decay=config.weight_decay, fused=True)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=list(config.milestones), gamma=config.gamma)
         # mixed precision: fp32 master weights, autocast forward (bf16 on CPUs that compute
         # it natively and on recent GPUs, else fp16 with a gradient scaler), NHWC activations
         gains = getattr(self.objective.model, 'auto_precision', True)  # classifier: a CNN too
@@ -151,6 +151,15 @@ class _Run:
             del self.optimizer.found_inf
         return found
 
+    def clip_gradients(self) -> torch.Tensor:
+        """Scale the gradients down to a norm of ``grad_clip`` at most; returns the norm
+        before (inf/NaN stays so, and the step is then skipped)."""
+        if self.scaler.is_enabled():
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
+        params = [p for group in self.optimizer.param_groups for p in group['params']
+                  if p.grad is not None]
+        return torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip, foreach=True)
+
     def autocast(self) -> Any:
         """The networks' autocast context (a no-op in fp32)."""
         return torch.autocast(self.ctx.device.type, dtype=self.precision.dtype,
@@ -169,7 +178,7 @@ class _Run:
         return {'model': self.objective.model.state_dict(),
                 'optimizer': self.optimizer.state_dict(),
                 'scaler': self.scaler.state_dict(),
-                'scheduler': self.scheduler.state_dict(), 'step': self.step,
+                'step': self.step,
                 'skipped': self.skipped,
                 'best': self.best, 'best_step': self.best_step, 'rng': _rng_state(),
                 'config': self.config.as_dict()}
@@ -187,7 +196,6 @@ class _Run:
         self.objective.model.load_state_dict(ckpt['model'])
         self.optimizer.load_state_dict(ckpt['optimizer'])
         _keep_fused(self.optimizer)
-        self.scheduler.load_state_dict(ckpt['scheduler'])
         if ckpt.get('scaler'):
             self.scaler.load_state_dict(ckpt['scaler'])
         self.step, self.best = int(ckpt['step']), float(ckpt['best'])
@@ -317,17 +325,22 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
         order.items = [(epoch, i) for i in
                        list(sampler)[skip * config.batch:steps_per_epoch * config.batch]]
         for ir, rgb, day in loader:
+            lr = config.lr * lr_factor(config, run.step, steps_per_epoch, total)
+            for group in run.optimizer.param_groups:
+                group['lr'] = lr
             ir, rgb, day = run.inputs(ir, rgb, day)
             terms = model(ir, rgb, day)  # networks under autocast, losses in fp32
             run.optimizer.zero_grad(set_to_none=True)
             run.scaler.scale(terms['total']).backward()
+            if config.grad_clip:
+                terms['grad_norm'] = run.clip_gradients()
             skipped = run.optimizer_step()
             run.scaler.update()
             run.step += 1
             # the step's numbers stay on the device until the next step is queued: a GPU is
             # never left idle while the host reads them (see _StepRecord)
             names = list(terms)
-            record = _StepRecord(run.step, epoch + 1, run.optimizer.param_groups[0]['lr'],
+            record = _StepRecord(run.step, epoch + 1, lr,
                                  names, ctx.mean(torch.stack(
                                      [terms[k].detach().float().reshape(()) for k in names]
                                      + [skipped])))
@@ -339,8 +352,6 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
             if epoch_done or run.step == total or due:  # checkpoints hold the skip count
                 pending.write(run, runlog, bar, log)
                 pending = None
-            if epoch_done:
-                run.scheduler.step()
             if epoch_done or run.step == total:
                 val_row = _end_of_epoch(run, val_set, runlog, epoch, log)
             elif due:

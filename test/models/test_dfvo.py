@@ -9,7 +9,7 @@ import torch
 from fusion_ros.errors import ShapeError, WeightsError
 from fusion_ros.models import build_model
 from fusion_ros.models import dfvo as dfvo_module
-from fusion_ros.models.dfvo import DFVO, hcam_attention
+from fusion_ros.models.dfvo import DFVO, fill_odd_lattice, hcam_attention
 
 
 def _randomise_bn(model):
@@ -40,11 +40,13 @@ def test_attention_forms_agree(monkeypatch, n):
     assert (scaled - dense).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize('variant', ['inference', 'full'])
-def test_strip_inference_equals_plain_forward(monkeypatch, variant):
+@pytest.mark.parametrize('variant,upsample', [('inference', 'official'), ('full', 'official'),
+                                              ('inference', 'filled'), ('full', 'filled'),
+                                              ('inference', 'none')])
+def test_strip_inference_equals_plain_forward(monkeypatch, variant, upsample):
     monkeypatch.setattr(dfvo_module, '_SCORE_BUDGET', 64)  # chunked attention too
     torch.manual_seed(0)
-    model = _randomise_bn(DFVO(variant, strip_rows=5)).eval()
+    model = _randomise_bn(DFVO(variant, strip_rows=5, upsample=upsample)).eval()
     ir, vi = torch.rand(1, 1, 44, 28), torch.rand(1, 1, 44, 28)
     with torch.no_grad():
         plain, extras = model.forward_all(ir, vi)
@@ -60,6 +62,44 @@ def test_strip_inference_equals_plain_forward(monkeypatch, variant):
         assert extras['illumination'].shape == extras['ir_reconstructed'].shape == ir.shape
     else:
         assert strips.enhanced is None and extras == {}
+
+
+def test_hcam_up_convolutions_leave_a_grid_that_filled_closes():
+    torch.manual_seed(0)
+    model = DFVO()
+    x = torch.rand(1, 256, 6, 5)
+    with torch.no_grad():
+        up = model.ViUpConv(x) - model.ViUpConv.bias.view(1, -1, 1, 1)
+    assert up.shape[-2:] == (24, 20)
+    # the authors' layer writes odd rows and columns only: 3 pixels in 4 get the bias alone
+    assert up[..., 0::2, :].abs().max() == 0 and up[..., :, 0::2].abs().max() == 0
+    assert up[..., 1::2, 1::2].abs().min() > 0
+    filled = fill_odd_lattice(up)
+    assert torch.equal(filled[..., 1::2, 1::2], up[..., 1::2, 1::2])  # kept where written
+    # a gap between two written pixels is their mean; the first row/column copy the next
+    torch.testing.assert_close(filled[..., 2, 3], (up[..., 1, 3] + up[..., 3, 3]) / 2)
+    torch.testing.assert_close(filled[..., 4, 6], (up[..., 3, 5] + up[..., 3, 7] +
+                                                    up[..., 5, 5] + up[..., 5, 7]) / 4)
+    torch.testing.assert_close(filled[..., 0, :], filled[..., 1, :])
+    ramp = torch.arange(24.0).view(1, 1, 24, 1).expand(1, 1, 24, 20)
+    torch.testing.assert_close(fill_odd_lattice(ramp)[..., 1:, :], ramp[..., 1:, :])
+    with pytest.raises(ValueError, match='upsample'):
+        DFVO(upsample='nearest')
+
+
+def test_the_authors_stretch_maps_each_fused_image_onto_the_full_range():
+    torch.manual_seed(0)
+    plain = DFVO().eval()
+    stretched = DFVO(stretch=True).eval()
+    stretched.load_state_dict(plain.state_dict())
+    ir, vi = torch.rand(2, 1, 16, 20), torch.rand(2, 1, 16, 20)
+    with torch.no_grad():
+        a, b = plain(ir, vi).fused, stretched(ir, vi).fused
+    for i in range(2):  # per image, linear: the order of the pixels kept
+        assert float(b[i].min()) == 0.0 and float(b[i].max()) == pytest.approx(1.0)
+        want = (a[i] - a[i].min()) / (a[i].max() - a[i].min())
+        torch.testing.assert_close(b[i], want)
+    assert DFVO().stretch is False  # what the node runs
 
 
 def test_ir_detail_fix_and_bug_reproduction():
@@ -105,6 +145,9 @@ def test_official_layouts_load_strictly(shared_dir, tmp_path):
                        weights_format='dfvo-official')
     simple = build_model('dfvo', weights=paths['SimplifiedModel'])
     also = build_model('dfvo', weights=paths['DFLONet'])  # inference drops training heads
+    # the filled up-convolutions keep the official layout (strict load)
+    filled = build_model('dfvo', variant='full', weights=paths['DFLONet'], upsample='filled')
+    torch.testing.assert_close(filled.ViUpConv.weight, full.ViUpConv.weight)
     assert set(simple.state_dict()) == set(shapes['SimplifiedModel'])
     assert set(full.state_dict()) == set(shapes['DFLONet'])
     torch.testing.assert_close(also.FuSigmoid.Conv.weight, full.FuSigmoid.Conv.weight)
