@@ -10,6 +10,7 @@ import numpy as np
 
 from fusion_ros.defaults import REGISTRATION_CHECK_EVERY, REGISTRATION_WARN_RATIO
 from fusion_ros.errors import ConfigError
+from fusion_ros.registration.features import edge_agreement
 
 __all__ = ['RegistrationMonitor']
 
@@ -41,6 +42,7 @@ class RegistrationMonitor:
         self._recent: deque[float] = deque(maxlen=window)
         self._first: list[float] = []
         self._frames = 0
+        self._warned = False
 
     def reset(self) -> None:
         """Forget the baseline (the homography changed: the old scores mean nothing)."""
@@ -54,6 +56,23 @@ class RegistrationMonitor:
             return False
         self._frames += 1
         return (self._frames - 1) % self.every == 0
+
+    def check_frame(self, thermal: np.ndarray, visible: np.ndarray,
+                    homography: np.ndarray | None) -> bool:
+        """Count a frame and, when it is due, score how well the warped thermal edges meet
+        the visible ones (:func:`edge_agreement`); True when this frame was scored."""
+        if not self.due():
+            return False
+        self.add(edge_agreement(thermal, visible, homography))
+        return True
+
+    def newly_dropped(self) -> bool:
+        """True once each time the score falls below the ratio: a warning to log once."""
+        if not self.dropped:
+            self._warned = False
+            return False
+        first, self._warned = not self._warned, True
+        return first
 
     def add(self, score: float) -> None:
         if not np.isfinite(score):

@@ -38,28 +38,43 @@ from fusion_ros.ros.quiet_start import leave_quietly_on_interrupt
 if __name__ == '__main__':  # run as a child of a launch: Ctrl-C while importing
     leave_quietly_on_interrupt()
 
-import copy
 import threading
 import time
-from collections import Counter, OrderedDict, deque
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Bool, Float32
+from sensor_msgs.msg import CameraInfo, Image
 
 from fusion_ros.engine import FusionEngine
 from fusion_ros.errors import FusionError, ModelNotFoundError, WeightsError
 from fusion_ros.io.image_msg import decode_image
-from fusion_ros.io.stamps import stamp_key, stamp_ns
-from fusion_ros.registration import RegistrationMonitor, edge_agreement, parse_homography
-from fusion_ros.ros.fusion_params import PARAMS, FusionNodeConfig
+from fusion_ros.io.stamps import stamp_ns
+from fusion_ros.registration import RegistrationMonitor, parse_homography
+from fusion_ros.ros.fusion_outputs import FusionOutputs
+from fusion_ros.ros.fusion_params import (
+    ENGINE_FIELDS,
+    LIVE_FIELDS,
+    PARAMS,
+    FusionNodeConfig,
+    make_engine,
+)
+from fusion_ros.ros.fusion_report import (
+    CameraInfoCache,
+    FrameTimes,
+    NodeStats,
+    counter_values,
+    engine_values,
+    fusion_status,
+    night_text,
+    registration_values,
+)
 from fusion_ros.ros.node_support import (
     ReportWindow,
     ThrottledLog,
@@ -67,9 +82,8 @@ from fusion_ros.ros.node_support import (
     callback_errors_text,
     diagnostic_array,
     guarded,
-    image_message,
+    image_subscription,
     init_node_process,
-    jpeg_message,
     per_second,
     serve_slot,
     stopping_quietly,
@@ -79,40 +93,9 @@ from fusion_ros.ros.qos import make_qos
 from fusion_ros.stream.pairing import FusionStream
 from fusion_ros.stream.slot import LatestSlot
 from fusion_ros.topics import (
-    DAY_TOPIC,
     DIAG_TOPIC,
-    ENHANCED_INFO_TOPIC,
-    ENHANCED_TOPIC,
-    FUSED_INFO_TOPIC,
-    FUSED_TOPIC,
-    NIGHT_TOPIC,
     camera_info_topic,
-    compressed,
-    relative,
 )
-
-CAMERA_INFOS_KEPT = 64  # about 2 s of a 30 Hz camera: the worker is never further behind
-# per-frame stages timed into /diagnostics ('<stage> p50 (ms)'), in the order they run
-STAGES = ('decode', 'prepare', 'model', 'finish', 'publish', 'registration check')
-
-
-@dataclass
-class NodeStats:
-    """Counters since activation."""
-
-    thermal_in: int = 0
-    rgb_in: int = 0
-    pairs: int = 0
-    fused: int = 0
-    dropped: int = 0
-    errors: int = 0
-    time_jumps: int = 0
-    rate_limited: int = 0  # pairs skipped to honour max_rate
-    thermal_lost: int = 0  # images the middleware dropped before the callback saw them
-    rgb_lost: int = 0
-    no_model: int = 0  # pairs that arrived while no model was loaded
-    last_thermal: float = 0.0  # monotonic time of the last message per input
-    last_rgb: float = 0.0
 
 
 def _transition_failed(err: BaseException) -> TransitionCallbackReturn:
@@ -135,35 +118,24 @@ class FusionNode(LifecycleNode):
         self.stats = NodeStats()
         self._subs: list[Any] = []
         self._lost = {'thermal': TransportLoss(), 'rgb': TransportLoss()}
-        self._pub_fused: Any = None
-        self._pub_day: Any = None
-        self._pub_enhanced: Any = None
-        self._pub_night: Any = None
+        self._out: FusionOutputs | None = None  # the output publishers, from configure on
         self._pub_diag: Any = None
-        self._pub_fused_info: Any = None
-        self._pub_enhanced_info: Any = None
-        self._pub_compressed: Any = None
-        self._camera_info: CameraInfo | None = None  # latest of the RGB camera
-        # recent ones by stamp: the worker publishes a frame after newer infos arrived, and
-        # a frame's info is the one with its stamp (drivers stamp both alike)
-        self._camera_infos: OrderedDict[tuple[int, int], CameraInfo] = OrderedDict()
+        self._camera_infos = CameraInfoCache()  # the RGB camera's, republished with outputs
         self._diag_timer: Any = None
         self._window = ReportWindow(NodeStats)
         self._registration = RegistrationMonitor(every=0)  # set up at configure
-        self._registration_warned = False
         # pairing and day/night, as bag fuse runs them (fusion_ros.stream)
         self._stream: FusionStream | None = None
-        self._inference_ms: deque[float] = deque(maxlen=200)  # last frames' engine time
-        self._latency_ms: deque[float] = deque(maxlen=200)  # pair complete -> published
-        # where a frame's time goes (the engine's stages between decode and publish)
-        self._stage_ms: dict[str, deque[float]] = {name: deque(maxlen=200) for name in STAGES}
+        self._times = FrameTimes()  # engine time, latency and where a frame's time goes
         self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
         self._slot: LatestSlot[tuple[Image, Image, float]] = LatestSlot()
         self._worker: threading.Thread | None = None
         # warm-up runs on the worker (cuDNN/cuBLAS state is per thread) at the frame size seen
         # last (640x512 before any); a swapped-in engine is warmed at its first frame's size
         self._warmed_engine: FusionEngine | None = None
-        self._warm_done = threading.Event()
+        self.warming = False  # the worker is warming up; the node subscribes after
+        self._activation = 0  # counts activations: a late warm-up never subscribes a stale one
+        self._subs_lock = threading.Lock()
         self._frame_size = (640, 512)
         self._log = ThrottledLog(self)
         self.callback_errors: Counter[str] = Counter()  # by cause, see node_support.guarded
@@ -180,7 +152,7 @@ class FusionNode(LifecycleNode):
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
         try:
-            engine: FusionEngine | None = _make_engine(cfg)
+            engine: FusionEngine | None = make_engine(cfg)
             self.load_error = None
         except (WeightsError, ModelNotFoundError) as err:
             # a missing or broken checkpoint must not take the node down: it stays up with an
@@ -194,24 +166,7 @@ class FusionNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.config, self.engine, self._stream = cfg, engine, stream
         self._registration = RegistrationMonitor(cfg.check_every, warn_ratio=cfg.warn_ratio)
-        qos_out = make_qos(*cfg.qos_output)
-        self._pub_fused = self.create_lifecycle_publisher(Image, relative(FUSED_TOPIC),
-                                                           qos_out)
-        self._pub_day = self.create_lifecycle_publisher(
-            Float32, relative(DAY_TOPIC), qos_out
-        )
-        self._pub_night = self.create_lifecycle_publisher(Bool, relative(NIGHT_TOPIC), qos_out)
-        if cfg.publish_enhanced:
-            self._pub_enhanced = self.create_lifecycle_publisher(Image, relative(ENHANCED_TOPIC),
-                                                                 qos_out)
-            self._pub_enhanced_info = self.create_lifecycle_publisher(
-                CameraInfo, relative(ENHANCED_INFO_TOPIC), qos_out)
-        self._pub_fused_info = self.create_lifecycle_publisher(CameraInfo,
-                                                               relative(FUSED_INFO_TOPIC),
-                                                               qos_out)
-        if cfg.publish_compressed:
-            self._pub_compressed = self.create_lifecycle_publisher(
-                CompressedImage, relative(compressed(FUSED_TOPIC)), qos_out)
+        self._out = FusionOutputs(self, cfg)
         self._pub_diag = self.create_lifecycle_publisher(DiagnosticArray, DIAG_TOPIC, 10)
         if engine is not None:
             self._log_engine(engine, 'model')
@@ -222,40 +177,48 @@ class FusionNode(LifecycleNode):
     @guarded('lifecycle', _transition_failed)
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self.config is not None
-        cfg = self.config
         self.stats = NodeStats()
         if self._stream is not None:
             self._stream.reset()
         self._slot = LatestSlot()
-        self._warm_done.clear()
-        self._worker = threading.Thread(target=self._work, name='fusion_worker', daemon=True)
-        self._worker.start()
-        # subscribe once the worker is warm, so the first frames are neither slow nor dropped
-        # while it warms (a slow model on the CPU takes seconds; the old warm-up at configure
-        # took as long)
-        self._warm_done.wait(timeout=120.0)
         self._lost = {'thermal': TransportLoss(), 'rgb': TransportLoss()}
-        self._subs = [
-            self._image_subscription(cfg.thermal_topic, cfg.thermal_transport, 'thermal',
-                                     self.thermal_cb, cfg.qos_thermal),
-            self._image_subscription(cfg.rgb_topic, cfg.rgb_transport, 'rgb', self.rgb_cb,
-                                     cfg.qos_rgb),
-            # the RGB camera's CameraInfo, republished with fused and enhanced frames
-            self.create_subscription(CameraInfo, camera_info_topic(cfg.rgb_topic),
-                                     self.camera_info_cb, make_qos(*cfg.qos_rgb)),
-        ]
+        with self._subs_lock:
+            self._activation += 1
+            self.warming = True
+        # the worker warms the model up and then subscribes, so the first frames are neither
+        # slow nor dropped while it warms, and the transition does not wait for it (a slow
+        # model on a CPU takes seconds): /diagnostics says 'warming up' meanwhile
+        self._worker = threading.Thread(target=self._work, args=(self._activation,),
+                                        name='fusion_worker', daemon=True)
+        self._worker.start()
         self._window.restart()
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
+
+    def _subscribe(self, activation: int) -> None:
+        """Subscribe to the inputs (from the worker, once warm) unless the node was
+        deactivated or activated again since ``activation``."""
+        cfg = self.config
+        with self._subs_lock:
+            if activation != self._activation or cfg is None or not self.warming:
+                return
+            self._subs = [
+                self._image_subscription(cfg.thermal_topic, cfg.thermal_transport, 'thermal',
+                                         self.thermal_cb, cfg.qos_thermal),
+                self._image_subscription(cfg.rgb_topic, cfg.rgb_transport, 'rgb',
+                                         self.rgb_cb, cfg.qos_rgb),
+                # the RGB camera's CameraInfo, republished with fused and enhanced frames
+                self.create_subscription(CameraInfo, camera_info_topic(cfg.rgb_topic),
+                                         self.camera_info_cb, make_qos(*cfg.qos_rgb)),
+            ]
+            self.warming = False
+        self.get_logger().info('warm: subscribed to the inputs')
 
     def _image_subscription(self, topic: str, transport: str, name: str, callback: Any,
                             qos: tuple[str, int]) -> Any:
         receive = self._lost[name].counting(
             callback, lambda missed: self._on_transport_loss(name, missed, qos[1]))
-        if transport == 'compressed':
-            return self.create_subscription(CompressedImage, compressed(topic), receive,
-                                            make_qos(*qos))
-        return self.create_subscription(Image, topic, receive, make_qos(*qos))
+        return image_subscription(self, topic, transport, make_qos(*qos), receive)
 
     @guarded('subscription')
     def _on_transport_loss(self, name: str, missed: int, depth: int) -> None:
@@ -273,15 +236,11 @@ class FusionNode(LifecycleNode):
     @guarded('lifecycle', _transition_failed)
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
-        for pub in (self._pub_fused, self._pub_day, self._pub_night, self._pub_enhanced,
-                    self._pub_diag, self._pub_fused_info, self._pub_enhanced_info,
-                    self._pub_compressed):
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
-        self._pub_fused = self._pub_day = self._pub_night = None
-        self._pub_enhanced = self._pub_diag = None
-        self._pub_fused_info = self._pub_enhanced_info = self._pub_compressed = None
-        self._camera_info = None
+        if self._out is not None:
+            self._out.destroy()
+        if self._pub_diag is not None:
+            self.destroy_lifecycle_publisher(self._pub_diag)
+        self._out = self._pub_diag = None
         self._camera_infos.clear()
         self.engine = self.config = self._stream = None
         return TransitionCallbackReturn.SUCCESS
@@ -291,13 +250,22 @@ class FusionNode(LifecycleNode):
         self._stop()
         return TransitionCallbackReturn.SUCCESS
 
+    def destroy_node(self) -> None:
+        with self._subs_lock:  # a warm-up still running never subscribes now
+            self._activation += 1
+        self._slot.close()  # the worker ends (destroyed without a deactivation)
+        super().destroy_node()
+
     def _stop(self) -> None:
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
-        for sub in self._subs:
-            self.destroy_subscription(sub)
-        self._subs = []
+        with self._subs_lock:
+            self._activation += 1  # a warm-up still running never subscribes now
+            self.warming = False
+            for sub in self._subs:
+                self.destroy_subscription(sub)
+            self._subs = []
         self._slot.close()
         if self._worker is not None:
             self._worker.join(timeout=2.0)
@@ -316,11 +284,9 @@ class FusionNode(LifecycleNode):
             cfg = FusionNodeConfig.from_params(values)
             cfg.stream.check()  # before building an engine for nothing
             engine = self.engine
-            swap = any(getattr(cfg, k) != getattr(self.config, k)
-                       for k in ('model', 'weights', 'device', 'precision', 'compile',
-                                 'backend'))
+            swap = any(getattr(cfg, k) != getattr(self.config, k) for k in ENGINE_FIELDS)
             if swap:
-                engine = _make_engine(replace(cfg, publish_enhanced=self.config.publish_enhanced))
+                engine = make_engine(replace(cfg, publish_enhanced=self.config.publish_enhanced))
         except FusionError as err:
             self.get_logger().warning(f'parameter change rejected: {err}')
             return SetParametersResult(successful=False, reason=str(err))
@@ -337,11 +303,7 @@ class FusionNode(LifecycleNode):
         if self._stream is not None:
             self._stream.set_illumination(cfg.night_threshold, cfg.day_threshold,
                                           cfg.min_dwell_s)
-        live = ('model', 'weights', 'device', 'precision', 'compile', 'backend',
-                'night_threshold',
-                'day_threshold', 'min_dwell_s', 'homography', 'check_every', 'warn_ratio',
-                'max_rate')
-        self.config = replace(self.config, **{k: getattr(cfg, k) for k in live})
+        self.config = replace(self.config, **{k: getattr(cfg, k) for k in LIVE_FIELDS})
         return SetParametersResult(successful=True)
 
     def _log_engine(self, engine: FusionEngine, what: str) -> None:
@@ -367,10 +329,7 @@ class FusionNode(LifecycleNode):
 
     @guarded('subscription')
     def camera_info_cb(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
-        self._camera_infos[stamp_key(msg.header.stamp)] = msg
-        while len(self._camera_infos) > CAMERA_INFOS_KEPT:
-            self._camera_infos.popitem(last=False)
+        self._camera_infos.add(msg)
 
     def _add(self, index: int, msg: Image) -> None:
         if self._stream is not None:
@@ -394,11 +353,11 @@ class FusionNode(LifecycleNode):
             self.stats.dropped += 1
 
     # worker ----------------------------------------------------------------------------
-    def _work(self) -> None:
+    def _work(self, activation: int) -> None:
         try:
             self._warm_up(*self._frame_size)
         finally:
-            self._warm_done.set()
+            self._subscribe(activation)
         serve_slot(self._slot, lambda pair: self._fuse_and_publish(*pair), self._on_error,
                    'frame')
 
@@ -429,148 +388,60 @@ class FusionNode(LifecycleNode):
         self._frame_size = (visible.shape[1], visible.shape[0])
         if engine is not self._warmed_engine:  # swapped in at run time: warm at this size
             self._warm_up(*self._frame_size)
-        # only the work someone asked for (image_proc's lazy nodes): no enhanced output, no
-        # enhancement head, while nobody subscribes to enhanced/image_raw
-        want_enhanced = _listened(self._pub_enhanced)
-        result = engine.fuse(thermal, visible, enhanced=want_enhanced)
+        result = engine.fuse(thermal, visible, enhanced=self._out.wants_enhanced())
         t_fused = time.perf_counter()
-        self._inference_ms.append(result.inference_ms)
-        self._pub_fused.publish(image_message(result.fused, rgb_msg.header))
-        self._publish_camera_info(self._pub_fused_info, rgb_msg.header)
-        if self._pub_enhanced is not None and result.enhanced is not None:
-            self._pub_enhanced.publish(image_message(result.enhanced, rgb_msg.header))
-            self._publish_camera_info(self._pub_enhanced_info, rgb_msg.header)
-        if _listened(self._pub_compressed):
-            quality = self.config.jpeg_quality if self.config is not None else 80
-            self._pub_compressed.publish(jpeg_message(result.fused, rgb_msg.header, quality))
-        self._pub_day.publish(Float32(data=result.day_probability))
+        night = None
         if self._stream is not None:
-            night = self._stream.is_night(result.day_probability,
-                                          stamp_ns(rgb_msg.header.stamp))
-            self._pub_night.publish(Bool(data=night))
+            night = self._stream.is_night(result.day_probability, stamp_ns(rgb_msg.header.stamp))
+        self._out.publish(result, rgb_msg.header, night, self._camera_infos)
         self.stats.fused += 1
-        self._latency_ms.append((time.monotonic() - paired_at) * 1e3)
+        latency_ms = (time.monotonic() - paired_at) * 1e3
         t_published = time.perf_counter()
         stages = {'decode': t_decoded - t_start, 'publish': t_published - t_fused}
         if self._check_registration(engine, thermal, visible):
             stages['registration check'] = time.perf_counter() - t_published
-        stages_ms = {**{k: v * 1e3 for k, v in stages.items()}, **result.stages_ms}
-        for name, ms in stages_ms.items():
-            self._stage_ms.setdefault(name, deque(maxlen=200)).append(ms)
+        self._times.add(result.inference_ms, latency_ms,
+                        {**{k: v * 1e3 for k, v in stages.items()}, **result.stages_ms})
 
     def _check_registration(self, engine: FusionEngine, thermal: np.ndarray,
                             visible: np.ndarray) -> bool:
-        """Every N-th frame (after publishing: off the latency path), score how well the
-        warped thermal edges meet the RGB ones; WARN once when the score falls. True when
-        this frame was scored."""
+        """Every N-th frame (after publishing: off the latency path), score the registration;
+        WARN once when the score falls. True when this frame was scored."""
         monitor = self._registration
-        if not monitor.due():
+        if not monitor.check_frame(thermal, visible, engine.homography):
             return False
-        monitor.add(edge_agreement(thermal, visible, engine.homography))
-        if monitor.dropped and not self._registration_warned:
-            self._registration_warned = True
+        if monitor.newly_dropped():
             self.get_logger().warning(
                 f'registration score fell from {monitor.start:.3f} to {monitor.current:.3f}: '
                 'thermal and RGB no longer line up (a camera moved?); re-run '
                 '"fusion-ros register" and set registration.homography')
-        elif not monitor.dropped:
-            self._registration_warned = False
         return True
-
-    def _publish_camera_info(self, pub: Any, header: Any) -> None:
-        """The RGB camera's CameraInfo with the header of the image it describes (rviz
-        Camera displays and image_proc pair them by stamp); nothing before one arrived."""
-        info = self._camera_infos.get(stamp_key(header.stamp),
-                                      self._camera_info)
-        if info is None or not _listened(pub):
-            return
-        out = copy.copy(info)
-        out.header = header
-        pub.publish(out)
 
     # diagnostics -----------------------------------------------------------------------
     @guarded('timer')
     def _publish_diagnostics(self) -> None:
         if self._pub_diag is None:
             return
-        now = time.monotonic()
         stats = self.stats
         prev, span = self._window.advance(stats)
-        silent = [name for name, last in (('thermal', stats.last_thermal),
-                                          ('rgb', stats.last_rgb))
-                  if now - last > 2.0]
-        if self.engine is None:
-            level, text = DiagnosticStatus.ERROR, f'no model loaded: {self.load_error}'
-        elif stats.errors > prev.errors and stats.fused == prev.fused:
-            level, text = DiagnosticStatus.ERROR, 'every frame of the last second failed'
-        elif silent:
-            level, text = DiagnosticStatus.WARN, f'no {" and no ".join(silent)} images for 2 s'
-        elif lost_now := [f'{n} {name}' for name, n in (
-                ('thermal', stats.thermal_lost - prev.thermal_lost),
-                ('rgb', stats.rgb_lost - prev.rgb_lost)) if n]:
-            level, text = DiagnosticStatus.WARN, (f'{" and ".join(lost_now)} images lost in '
-                                                  'transport since the last report')
-        elif self._registration.dropped:
-            level, text = DiagnosticStatus.WARN, (
-                f'registration score fell from {self._registration.start:.3f} to '
-                f'{self._registration.current:.3f} (camera moved?)')
-        else:
-            level, text = DiagnosticStatus.OK, 'fusing'
-        night = self._stream.night if self._stream is not None else None
+        level, text = fusion_status(stats, prev, time.monotonic(),
+                                    loaded=self.engine is not None, load_error=self.load_error,
+                                    warming=self.warming, registration=self._registration)
         values = {
             'thermal rate (Hz)': per_second(stats.thermal_in, prev.thermal_in, span),
             'rgb rate (Hz)': per_second(stats.rgb_in, prev.rgb_in, span),
             'fused rate (Hz)': per_second(stats.fused, prev.fused, span),
-            'pairs': str(stats.pairs), 'fused': str(stats.fused),
-            'dropped': str(stats.dropped), 'errors': str(stats.errors),
-            'time jumps': str(stats.time_jumps),
-            'thermal lost in transport': str(stats.thermal_lost),
-            'rgb lost in transport': str(stats.rgb_lost),
-            'skipped for max_rate': str(stats.rate_limited),
-            'unfused (no model)': str(stats.no_model),
+            **counter_values(stats),
             'callback errors': callback_errors_text(self.callback_errors),
+            'ready': str(not self.warming and bool(self._subs)).lower(),
             'model': self.config.model if self.config else '',
-            'device': str(self.engine.device) if self.engine else '',
-            'precision': self.engine.resolved.describe() if self.engine else '',
-            'compiled': str(self.engine.compiled).lower() if self.engine else '',
-            'backend': self.engine.runtime if self.engine else '',
-            'threads': self.engine.threads_text if self.engine else '',
-            'illumination': 'unknown' if night is None else ('night' if night else 'day'),
-            'pairing ratio': (f'{stats.pairs / min(stats.thermal_in, stats.rgb_in):.3f}'
-                              if min(stats.thermal_in, stats.rgb_in) else ''),
-            'inference p50 (ms)': _percentile(self._inference_ms, 50),
-            'latency p50 (ms)': _percentile(self._latency_ms, 50),
-            'latency p95 (ms)': _percentile(self._latency_ms, 95),
-            **{f'{name} p50 (ms)': _percentile(ms, 50) for name, ms in self._stage_ms.items()},
-            'registration score': _score(self._registration.current),
-            'registration score at start': _score(self._registration.start),
+            **engine_values(self.engine),
+            'illumination': night_text(self._stream.night if self._stream else None),
+            **self._times.values(),
+            **registration_values(self._registration),
         }
         self._pub_diag.publish(diagnostic_array(self, level, f'{self.get_name()}: fusion', text,
                                                 values['device'], values))
-
-
-def _listened(pub: Any) -> bool:
-    """A publisher that exists and has a subscriber (checked per frame: cheap)."""
-    return pub is not None and pub.get_subscription_count() > 0
-
-
-def _score(value: float | None) -> str:
-    return '' if value is None else f'{value:.3f}'
-
-
-def _percentile(values: deque[float], q: float) -> str:
-    # list() copies under the GIL: the worker may append meanwhile
-    data = list(values)
-    return f'{float(np.percentile(data, q)):.1f}' if data else ''
-
-
-def _make_engine(cfg: FusionNodeConfig) -> FusionEngine:
-    engine = FusionEngine(cfg.model, weights=cfg.weights or None, device=cfg.device,
-                          precision=cfg.precision, thermal_agc=cfg.thermal_agc,
-                          compile=cfg.compile, backend=cfg.backend,
-                          threads=cfg.threads,  # 0: auto
-                          enhanced=cfg.publish_enhanced, homography=cfg.homography)
-    return engine  # the worker warms it up (FusionNode._warm_up)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from fusion_ros.defaults import (
     SYNC_SLOP_S,
     THERMAL_AGC,
 )
-from fusion_ros.engine import DEFAULT_MODEL
+from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
 from fusion_ros.errors import ConfigError
 from fusion_ros.registration import IDENTITY, parse_homography
 from fusion_ros.ros.params import ParamSpec
@@ -28,7 +28,8 @@ from fusion_ros.ros.qos import check_reliability
 from fusion_ros.stream.pairing import StreamSettings
 from fusion_ros.topics import RGB_TOPIC, THERMAL_TOPIC, relative
 
-__all__ = ['PARAMS', 'TRANSPORTS', 'FusionNodeConfig']
+__all__ = ['ENGINE_FIELDS', 'LIVE_FIELDS', 'PARAMS', 'TRANSPORTS', 'FusionNodeConfig',
+           'make_engine']
 
 PARAMS = (
     ParamSpec('model', DEFAULT_MODEL, 'Fusion model registry name (`fusion-ros models`).'),
@@ -188,3 +189,19 @@ class FusionNodeConfig:
             day_threshold=float(values['illumination.day_threshold']),
             min_dwell_s=float(values['illumination.min_dwell_s']),
         )
+
+
+# config fields whose change at run time builds a new engine (swapped in between frames)
+ENGINE_FIELDS = ('model', 'weights', 'device', 'precision', 'compile', 'backend')
+# the fields a parameter change applies at once; the others wait for the next configure
+LIVE_FIELDS = (*ENGINE_FIELDS, 'night_threshold', 'day_threshold', 'min_dwell_s',
+               'homography', 'check_every', 'warn_ratio', 'max_rate')
+
+
+def make_engine(cfg: FusionNodeConfig) -> FusionEngine:
+    """The engine ``cfg`` asks for; the node's worker warms it up (on its own thread)."""
+    return FusionEngine(cfg.model, weights=cfg.weights or None, device=cfg.device,
+                        precision=cfg.precision, thermal_agc=cfg.thermal_agc,
+                        compile=cfg.compile, backend=cfg.backend,
+                        threads=cfg.threads,  # 0: auto
+                        enhanced=cfg.publish_enhanced, homography=cfg.homography)

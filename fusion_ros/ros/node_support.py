@@ -25,6 +25,7 @@ from fusion_ros.errors import FusionError
 from fusion_ros.interrupt import forget_caught_interrupt
 from fusion_ros.io.image_msg import array_to_fields
 from fusion_ros.stream.slot import LatestSlot
+from fusion_ros.topics import compressed
 
 __all__ = ['ThrottledLog', 'TransportLoss', 'callback_errors_text', 'diagnostic_array', 'guarded',
            'image_message', 'init_node_process', 'jpeg_message', 'serve_slot', 'NodeExecutor',
@@ -45,6 +46,15 @@ def image_message(array: np.ndarray, header: Any) -> Image:
     data.frombytes(fields.data)
     msg.data = data
     return msg
+
+
+def image_subscription(node: Node, topic: str, transport: str, qos: Any,
+                       callback: Callable[..., None]) -> Any:
+    """Subscribe to ``topic`` as image_transport would: ``raw`` (sensor_msgs/Image) or
+    ``compressed`` (CompressedImage on ``topic/compressed``)."""
+    if transport == 'compressed':
+        return node.create_subscription(CompressedImage, compressed(topic), callback, qos)
+    return node.create_subscription(Image, topic, callback, qos)
 
 
 def jpeg_message(array: np.ndarray, header: Any, quality: int = 80) -> CompressedImage:

@@ -178,6 +178,13 @@ def test_registration_monitor_baseline_and_drop():
     assert not monitor.dropped  # median of the last two: (0.42 + 0.1) / 2 = 0.26 > 0.205
     monitor.add(0.1)
     assert monitor.dropped
+    assert monitor.newly_dropped() and not monitor.newly_dropped()  # a warning logged once
+    monitor.add(0.4)
+    monitor.add(0.4)
+    assert not monitor.newly_dropped()  # recovered
+    monitor.add(0.1)
+    monitor.add(0.1)
+    assert monitor.newly_dropped()  # fell again: warn again
     monitor.reset()
     assert monitor.start is None and not monitor.dropped
     assert not RegistrationMonitor(every=0).due()

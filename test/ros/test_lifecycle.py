@@ -30,12 +30,18 @@ def make_node(**overrides) -> FusionNode:
     return FusionNode(parameter_overrides=params)
 
 
+def activate(node: FusionNode) -> None:
+    """Activate and wait for the worker to warm up and subscribe (activation does not wait)."""
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    wait_until(lambda: not node.warming and len(node._subs) == 3, 'the warm node to subscribe')
+
+
 def test_configure_activate_deactivate_cleanup(ros_context):
     node = make_node(model='max')
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.engine is not None and node.engine.model_name == 'max'
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        activate(node)
         assert len(node._subs) == 3  # thermal, RGB and the RGB CameraInfo
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
         assert node._subs == []
@@ -104,7 +110,7 @@ def test_backend_swaps_while_serving_and_a_bad_one_keeps_the_old(ros_context, tm
     node = make_node(model='fastfusion', backend='torch', precision='fp32')
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        activate(node)
         torch_engine = node.engine
         assert torch_engine.runtime == 'torch'
         result = node.set_parameters([Parameter('backend', value='onnxruntime')])[0]
@@ -185,7 +191,7 @@ def test_model_that_fails_to_load_keeps_the_node_up_and_recovers(ros_context, tm
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.engine is None and message in node.load_error
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        activate(node)
         node._fuse_and_publish(Image(), Image(), 0.0)  # a pair while nothing is loaded
         assert node.stats.no_model == 1
         node._pub_diag = capture = _Capture()
@@ -226,15 +232,17 @@ def test_no_exception_escapes_any_callback_kind(ros_context, monkeypatch):
     """A failure injected into each kind of rclpy callback is counted by cause and logged;
     the node keeps serving (an exception escaping a callback would end rclpy.spin)."""
     import fusion_ros.ros.fusion_node as fusion_node
+    import fusion_ros.ros.fusion_outputs as fusion_outputs
 
     node = make_node(model='max')
     try:
         # lifecycle transition: configure fails cleanly, then succeeds once the fault is gone
         with monkeypatch.context() as m:
-            m.setattr(fusion_node, 'make_qos', lambda *a: (_ for _ in ()).throw(OSError('boom')))
+            m.setattr(fusion_outputs, 'make_qos',
+                      lambda *a: (_ for _ in ()).throw(OSError('boom')))
             assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        activate(node)
         # subscription
         with monkeypatch.context() as m:
             m.setattr(node._stream, 'add', lambda *a: 1 / 0)
@@ -282,7 +290,7 @@ def test_registration_score_falls_when_a_camera_moves(ros_context):
     node = make_node(model='max', registration__check_every=1)
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        activate(node)
         node._pub_diag = capture = _Capture()
 
         def feed(batch, shift):
@@ -337,7 +345,7 @@ def test_warm_up_runs_on_the_inference_thread_before_subscribing(ros_context, mo
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert calls == []  # not on the configuring thread any more
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        activate(node)
         assert calls == [('max', 'fusion_worker', 640, 512, 0)]  # before the subscriptions
         assert node.set_parameters([Parameter('model', value='laplacian')])[0].successful
         assert len(calls) == 1  # the parameter thread does not warm it
@@ -347,9 +355,52 @@ def test_warm_up_runs_on_the_inference_thread_before_subscribing(ros_context, mo
         assert calls[1:] == [('laplacian', 'fusion_worker', 8, 8, 3)]
         # re-activation with the same engine does not warm again
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        activate(node)
         assert len(calls) == 2
     finally:
+        node.destroy_node()
+
+
+def test_activation_does_not_wait_for_the_warm_up(ros_context, monkeypatch):
+    """A slow model warms up for seconds on a CPU: the transition returns at once, the node
+    says 'warming up' (ready false) on /diagnostics and subscribes when warm; a node
+    deactivated or destroyed while warming never subscribes."""
+    import threading
+
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from fusion_ros.engine.engine import FusionEngine
+
+    release = threading.Event()
+    monkeypatch.setattr(FusionEngine, 'warmup', lambda self, *a, **k: release.wait(30))
+    node = make_node(model='max')
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS  # not blocked
+        assert node.warming and node._subs == []
+        node._pub_diag = capture = _Capture()
+        node._publish_diagnostics()
+        status = capture.msgs[-1].status[0]
+        values = {kv.key: kv.value for kv in status.values}
+        assert status.level == DiagnosticStatus.OK and 'warming up' in status.message
+        assert values['ready'] == 'false'
+        release.set()
+        wait_until(lambda: len(node._subs) == 3, 'the warm node to subscribe')
+        node._publish_diagnostics()
+        assert {kv.key: kv.value for kv in capture.msgs[-1].status[0].values}['ready'] == 'true'
+        # deactivated while warming: the late warm-up does not subscribe
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        release.clear()
+        node._warmed_engine = None  # warm again at this activation
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        warming = node._worker
+        assert warming is not None and node.warming
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        release.set()
+        wait_until(lambda: not warming.is_alive(), 'the late warm-up to end')
+        assert node._subs == [] and not node.warming
+    finally:
+        release.set()
         node.destroy_node()
 
 
@@ -367,7 +418,7 @@ def test_images_lost_in_transport_are_counted_per_input_and_warned(ros_context):
     node = make_node(model='max')
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        activate(node)
         node._pub_diag = capture = _Capture()
         receive_thermal, receive_rgb = (sub.callback for sub in node._subs[:2])
         for k, seq in enumerate((1, 2, 5)):  # thermal 3 and 4 were overwritten

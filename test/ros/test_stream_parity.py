@@ -71,7 +71,7 @@ def _node_run(events, params: dict) -> tuple[list[tuple[int, int]], list[bool]]:
         node.image_pair_cb = lambda thermal, rgb: pairs.append((thermal, rgb))
         node.trigger_configure()
         nights: list[bool] = []
-        node._pub_night.publish = lambda msg: nights.append(msg.data)
+        node._out.night.publish = lambda msg: nights.append(msg.data)
         for index, stamp, bright in events:
             header = Header(frame_id='cam')
             header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)

@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What the fusion node reports on /diagnostics: its counters, the recent frames' timings and
+the status level, kept apart from the node so the node only converts, calls and publishes."""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
+
+from fusion_ros.io.stamps import stamp_key
+from fusion_ros.registration import RegistrationMonitor
+
+__all__ = ['CameraInfoCache', 'FrameTimes', 'NodeStats', 'counter_values', 'engine_values',
+           'fusion_status', 'night_text', 'registration_values']
+
+CAMERA_INFOS_KEPT = 64  # about 2 s of a 30 Hz camera: the worker is never further behind
+# per-frame stages timed into /diagnostics ('<stage> p50 (ms)'), in the order they run
+STAGES = ('decode', 'prepare', 'model', 'finish', 'publish', 'registration check')
+SILENT_S = 2.0  # an input with no image for this long turns the status WARN
+
+
+@dataclass
+class NodeStats:
+    """Counters since activation."""
+
+    thermal_in: int = 0
+    rgb_in: int = 0
+    pairs: int = 0
+    fused: int = 0
+    dropped: int = 0
+    errors: int = 0
+    time_jumps: int = 0
+    rate_limited: int = 0  # pairs skipped to honour max_rate
+    thermal_lost: int = 0  # images the middleware dropped before the callback saw them
+    rgb_lost: int = 0
+    no_model: int = 0  # pairs that arrived while no model was loaded
+    last_thermal: float = 0.0  # monotonic time of the last message per input
+    last_rgb: float = 0.0
+
+
+class FrameTimes:
+    """The last frames' engine time, pair-to-publish latency and per-stage times."""
+
+    def __init__(self, kept: int = 200) -> None:
+        self.kept = kept
+        self.inference_ms: deque[float] = deque(maxlen=kept)
+        self.latency_ms: deque[float] = deque(maxlen=kept)
+        self.stage_ms: dict[str, deque[float]] = {name: deque(maxlen=kept) for name in STAGES}
+
+    def add(self, inference_ms: float, latency_ms: float, stages_ms: dict[str, float]) -> None:
+        self.inference_ms.append(inference_ms)
+        self.latency_ms.append(latency_ms)
+        for name, ms in stages_ms.items():
+            self.stage_ms.setdefault(name, deque(maxlen=self.kept)).append(ms)
+
+    def values(self) -> dict[str, str]:
+        return {'inference p50 (ms)': _percentile(self.inference_ms, 50),
+                'latency p50 (ms)': _percentile(self.latency_ms, 50),
+                'latency p95 (ms)': _percentile(self.latency_ms, 95),
+                **{f'{name} p50 (ms)': _percentile(ms, 50) for name, ms in self.stage_ms.items()}}
+
+
+class CameraInfoCache:
+    """Recent CameraInfo messages of the RGB camera by stamp: the worker publishes a frame
+    after newer infos arrived, and a frame's info is the one with its stamp (drivers stamp
+    both alike), else the latest."""
+
+    def __init__(self) -> None:
+        self.latest: Any = None
+        self._by_stamp: OrderedDict[tuple[int, int], Any] = OrderedDict()
+
+    def add(self, msg: Any) -> None:
+        self.latest = msg
+        self._by_stamp[stamp_key(msg.header.stamp)] = msg
+        while len(self._by_stamp) > CAMERA_INFOS_KEPT:
+            self._by_stamp.popitem(last=False)
+
+    def for_header(self, header: Any) -> Any:
+        """A copy of the info for the frame of ``header``, carrying that header; None before
+        any info arrived."""
+        info = self._by_stamp.get(stamp_key(header.stamp), self.latest)
+        if info is None:
+            return None
+        out = copy.copy(info)
+        out.header = header
+        return out
+
+    def clear(self) -> None:
+        self.latest = None
+        self._by_stamp.clear()
+
+
+def fusion_status(stats: NodeStats, prev: NodeStats, now: float, *, loaded: bool,
+                  load_error: str | None, warming: bool, registration: RegistrationMonitor
+                  ) -> tuple[bytes, str]:
+    """The status level and message: no model (ERROR), every frame of the last report
+    failing (ERROR), warming up (OK, says so), an input silent (WARN), images lost in
+    transport (WARN), a registration score that fell (WARN), else fusing."""
+    silent = [name for name, last in (('thermal', stats.last_thermal), ('rgb', stats.last_rgb))
+              if now - last > SILENT_S]
+    lost_now = [f'{n} {name}' for name, n in (('thermal', stats.thermal_lost - prev.thermal_lost),
+                                              ('rgb', stats.rgb_lost - prev.rgb_lost)) if n]
+    if not loaded:
+        return DiagnosticStatus.ERROR, f'no model loaded: {load_error}'
+    if stats.errors > prev.errors and stats.fused == prev.fused:
+        return DiagnosticStatus.ERROR, 'every frame of the last second failed'
+    if warming:
+        return DiagnosticStatus.OK, 'warming up the model; subscribing when warm'
+    if silent:
+        return DiagnosticStatus.WARN, f'no {" and no ".join(silent)} images for 2 s'
+    if lost_now:
+        return DiagnosticStatus.WARN, (f'{" and ".join(lost_now)} images lost in transport '
+                                       'since the last report')
+    if registration.dropped:
+        return DiagnosticStatus.WARN, (f'registration score fell from {registration.start:.3f}'
+                                       f' to {registration.current:.3f} (camera moved?)')
+    return DiagnosticStatus.OK, 'fusing'
+
+
+def counter_values(stats: NodeStats) -> dict[str, str]:
+    return {'pairs': str(stats.pairs), 'fused': str(stats.fused),
+            'dropped': str(stats.dropped), 'errors': str(stats.errors),
+            'time jumps': str(stats.time_jumps),
+            'thermal lost in transport': str(stats.thermal_lost),
+            'rgb lost in transport': str(stats.rgb_lost),
+            'skipped for max_rate': str(stats.rate_limited),
+            'unfused (no model)': str(stats.no_model),
+            'pairing ratio': (f'{stats.pairs / min(stats.thermal_in, stats.rgb_in):.3f}'
+                              if min(stats.thermal_in, stats.rgb_in) else '')}
+
+
+def engine_values(engine: Any) -> dict[str, str]:
+    """Where and how the model runs ('' for each while no model is loaded)."""
+    if engine is None:
+        return dict.fromkeys(('device', 'precision', 'compiled', 'backend', 'threads'), '')
+    return {'device': str(engine.device), 'precision': engine.resolved.describe(),
+            'compiled': str(engine.compiled).lower(), 'backend': engine.runtime,
+            'threads': engine.threads_text}
+
+
+def night_text(night: bool | None) -> str:
+    return 'unknown' if night is None else ('night' if night else 'day')
+
+
+def registration_values(monitor: RegistrationMonitor) -> dict[str, str]:
+    return {'registration score': _score(monitor.current),
+            'registration score at start': _score(monitor.start)}
+
+
+def _score(value: float | None) -> str:
+    return '' if value is None else f'{value:.3f}'
+
+
+def _percentile(values: deque[float], q: float) -> str:
+    # list() copies under the GIL: the worker may append meanwhile
+    data = list(values)
+    return f'{float(np.percentile(data, q)):.1f}' if data else ''
