@@ -174,10 +174,12 @@ def _check_exportable(model: FusionModel) -> None:
 
 
 def code_hash(model: nn.Module) -> str:
-    """A short digest of the source of ``model``'s module and of this exporter: a changed
-    forward (a fix, an upgrade of the package) must not reuse a graph traced from the old."""
+    """A short digest of the source of the modules that define ``model``'s layers (its own
+    and its building blocks', e.g. ``dfvo_parts``) and of this exporter: a changed forward
+    (a fix, an upgrade of the package) must not reuse a graph traced from the old."""
     digest = hashlib.sha256()
-    for source in (inspect.getsourcefile(type(model)), __file__):
+    files = {inspect.getsourcefile(type(m)) for m in model.modules()}
+    for source in (*sorted(f for f in files if f), __file__):
         if source and os.path.isfile(source):
             digest.update(Path(source).read_bytes())
     return digest.hexdigest()[:16]

@@ -24,7 +24,7 @@ from fusion_ros.training.config import VALIDATION_METRICS
 from fusion_ros.training.data import PairCache, _unit
 
 if TYPE_CHECKING:
-    from fusion_ros.training.trainer import _Run
+    from fusion_ros.training.run import TrainingRun
 
 __all__ = ['VALIDATION_METRICS', 'ValidationWindows', 'validate']
 
@@ -77,7 +77,7 @@ class ValidationWindows(Dataset):
                 torch.tensor(win.box))
 
 
-def validate(run: _Run, dataset: ValidationWindows | None) -> dict[str, float]:
+def validate(run: TrainingRun, dataset: ValidationWindows | None) -> dict[str, float]:
     """Mean loss terms over the windows, plus each fusion metric pooled per held-out image
     and averaged over the images."""
     from fusion_ros.ops.convert import tensor_to_uint8

@@ -8,7 +8,7 @@ import torch
 
 from fusion_ros.errors import ShapeError, WeightsError
 from fusion_ros.models import build_model
-from fusion_ros.models import dfvo as dfvo_module
+from fusion_ros.models import dfvo_parts as dfvo_module
 from fusion_ros.models.dfvo import DFVO, fill_odd_lattice, hcam_attention
 
 

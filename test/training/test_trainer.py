@@ -181,7 +181,7 @@ def test_a_step_with_non_finite_gradients_is_skipped_not_applied(pair_set, tmp_p
     later with an unrelated error. The step is skipped, logged and counted instead."""
     from fusion_ros.training import trainer as trainer_module
 
-    real = trainer_module._Run.non_finite_gradients
+    real = trainer_module.TrainingRun.non_finite_gradients
     poisoned_steps = {3}
 
     def poison(run):
@@ -190,7 +190,7 @@ def test_a_step_with_non_finite_gradients_is_skipped_not_applied(pair_set, tmp_p
             p.grad[...] = float('nan')
         return real(run)
 
-    monkeypatch.setattr(trainer_module._Run, 'non_finite_gradients', poison)
+    monkeypatch.setattr(trainer_module.TrainingRun, 'non_finite_gradients', poison)
     lines = []
     out = tmp_path / 'run'
     summary = train(_config(pair_set, out, steps=6), progress=False, log=lines.append)
