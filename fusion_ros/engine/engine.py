@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from fusion_ros.defaults import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_PRECISION, THERMAL_AGC
+from fusion_ros.engine.device import keep_fp32, resolve_device, use_fast_cuda_kernels
+from fusion_ros.engine.outputs import FusionResult, frames_to_host
 from fusion_ros.engine.precision import (
     Precision,
     model_gains,
@@ -27,13 +28,11 @@ from fusion_ros.engine.precision import (
 from fusion_ros.engine.runtimes import RuntimeNetwork, load_network, onnx_for, resolve_backend
 from fusion_ros.errors import ConfigError, ShapeError, WeightsError
 from fusion_ros.models import FusionModel, build_model
-from fusion_ros.ops.color import COLOUR_TRANSFORMS, ycbcr_to_rgb_offsets
+from fusion_ros.ops.color import COLOUR_TRANSFORMS
 from fusion_ros.ops.convert import (
     array_to_tensor,
-    luma_to_rgb_uint8,
     thermal_plane,
     thermal_to_unit,
-    to_host,
     visible_planes,
     visible_to_unit,
 )
@@ -43,65 +42,6 @@ from fusion_ros.registration import parse_homography, warp_thermal
 from fusion_ros.threads import ThreadGovernor, Threads, apply_threads, resolve_threads
 
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
-
-
-def keep_fp32(model: torch.nn.Module, names: Sequence[str]) -> None:
-    """Run the named submodules of a reduced-precision ``model`` in fp32 on fp32 inputs."""
-    for name in names:
-        module = model.get_submodule(name)
-        module.float()
-        module.register_forward_pre_hook(
-            lambda _m, args: tuple(a.float() if torch.is_tensor(a) else a for a in args))
-
-
-def use_fast_cuda_kernels() -> None:
-    """TF32 matmuls and convolutions (Ampere and newer: about 1e-3 relative error, far below
-    what an 8-bit image shows) and cuDNN autotuning (camera frames keep one size, so the
-    tuning the first frame pays for is reused). Process-wide, like every torch backend flag."""
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    torch.backends.cudnn.benchmark = True
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error."""
-    if device == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise ConfigError(f'invalid device {device!r}: use auto, cpu or cuda[:N]') from err
-    if dev.type == 'cuda':
-        if not torch.cuda.is_available():
-            raise ConfigError(f'device {device!r} requested but CUDA is not available')
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f'device {device!r}: only {torch.cuda.device_count()} GPU(s)')
-    elif dev.type != 'cpu':
-        raise ConfigError(f'device {device!r} is not supported; use auto, cpu or cuda[:N]')
-    return dev
-
-
-@dataclass
-class FusionResult:
-    """One fused frame.
-
-    Attributes:
-        fused: uint8, RGB :math:`(H, W, 3)` when the visible input is colour, else :math:`(H, W)`.
-        day_probability: probability the scene is lit by day, in [0, 1].
-        enhanced: low-light-enhanced visible image (same layout as ``fused``) when asked for:
-            the model's head, else the weight-free gamma lift.
-        inference_ms: wall time of :meth:`FusionEngine.fuse`.
-        stages_ms: where that time went: ``prepare`` (registration warp, gain control,
-            tensors, colour conversion), ``model`` (the network), ``finish`` (illumination,
-            recolouring, back to uint8: on a GPU this waits for the network too). Per frame
-            of a batch.
-    """
-
-    fused: np.ndarray
-    day_probability: float
-    enhanced: np.ndarray | None
-    inference_ms: float
-    stages_ms: dict[str, float] = field(default_factory=dict)
 
 
 class FusionEngine:
@@ -222,7 +162,7 @@ class FusionEngine:
         self._forward: Any = self.model
         if compile:
             self._forward = self._compiled()
-        self._to_ycbcr, self._from_ycbcr = COLOUR_TRANSFORMS[self.model.colour]
+        self._to_ycbcr = COLOUR_TRANSFORMS[self.model.colour][0]
         if self.model.needs_weights and self.model.weights_source is None and not random_init:
             raise WeightsError(
                 f'model {model!r} needs trained weights: pass weights=PATH (the weights '
@@ -356,7 +296,8 @@ class FusionEngine:
             lifted = None
             if want:  # models without an enhancement head get the weight-free gamma lift
                 lifted = out.enhanced if out.enhanced is not None else gamma_enhance(y)
-            fused, enhanced, days = self._to_host(out.fused, lifted, ycbcr, day)
+            fused, enhanced, days = frames_to_host(out.fused, lifted, ycbcr, day,
+                                                   self.model.colour)
             results = [
                 FusionResult(fused=fused[i], day_probability=float(days[i]),
                              enhanced=None if enhanced is None else enhanced[i],
@@ -438,30 +379,3 @@ class FusionEngine:
         deadline = time.monotonic() + calibrate_s
         while governor is not None and not governor.calibrated and time.monotonic() < deadline:
             self.fuse(thermal, visible)
-
-    def _to_host(self, fused: torch.Tensor, enhanced: torch.Tensor | None,
-                 ycbcr: torch.Tensor | None, day: torch.Tensor
-                 ) -> tuple[list[np.ndarray], list[np.ndarray] | None, list[float]]:
-        """Luma outputs -> uint8 images with the frame's chroma, and P(day) per frame, all
-        through one device-to-host copy (:func:`to_host`). Full-range BT.601 (most models)
-        computes the chroma offsets once for both outputs and writes (H, W, 3) directly:
-        the recolouring was a third of the engine's time after the network."""
-        if ycbcr is not None and self.model.colour == 'bt601_full':
-            offsets = ycbcr_to_rgb_offsets(ycbcr)
-            images = [luma_to_rgb_uint8(t, offsets) for t in (fused, enhanced) if t is not None]
-        else:
-            images = [self._rgb_uint8(t, ycbcr) for t in (fused, enhanced) if t is not None]
-        *host, days = to_host(*images, day.float().reshape(-1))
-        arrays = [[img.numpy() for img in batch] for batch in host]
-        return arrays[0], arrays[1] if enhanced is not None else None, days.tolist()
-
-    def _rgb_uint8(self, y: torch.Tensor, ycbcr: torch.Tensor | None) -> torch.Tensor:
-        """Luma -> uint8 (B, H, W, 3) RGB (or (B, H, W) grey) on the device."""
-        rgb = (self._recolour(y.float(), ycbcr).clamp(0.0, 1.0) * 255.0).round_()
-        rgb = rgb.to(torch.uint8).permute(0, 2, 3, 1)
-        return (rgb[..., 0] if rgb.shape[-1] == 1 else rgb).contiguous()
-
-    def _recolour(self, y: torch.Tensor, ycbcr: torch.Tensor | None) -> torch.Tensor:
-        if ycbcr is None:
-            return y.clamp(0.0, 1.0)
-        return self._from_ycbcr(torch.cat((y, ycbcr[:, 1:]), 1))
