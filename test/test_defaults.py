@@ -35,7 +35,7 @@ def default(fn, name):
 
 stream = fuse.FusionStream(None).settings  # what fuse_bag runs without settings
 bag_args = build_parser().parse_args(['bag', 'fuse', 'in', 'out'])
-cli = bag_cli._stream_settings(bag_args)
+cli = bag_cli.stream_settings(bag_args)
 monitor = RegistrationMonitor()
 print(json.dumps({
     'node': {p.name: p.default for p in PARAMS},

@@ -23,13 +23,12 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from fusion_ros.cli._args import add_model_arguments, engine_from_args, positive_float
+from fusion_ros.cli._bag_sync import add_sync_options, stream_settings
+from fusion_ros.cli.bag_many import add_fuse_many_parser, run_fuse_many
 from fusion_ros.defaults import DEFAULT_MODEL, SYNC_QUEUE_SIZE, SYNC_SLOP_S
-from fusion_ros.errors import FusionError
 
 INTERRUPTED = 130  # Ctrl-C / SIGTERM, as every fusion-ros command (shell convention)
 
@@ -39,28 +38,6 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--humble', action='store_true',
                    help='write metadata version 8 so ROS 2 Humble can read the bag')
     p.add_argument('--overwrite', action='store_true', help='replace an existing output bag')
-
-
-def _add_sync_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument('--thermal-topic', default=None,
-                   help='thermal image topic (default: /thermal/image_raw[/compressed])')
-    p.add_argument('--rgb-topic', default=None,
-                   help='RGB image topic (default: /rgb/image_raw[/compressed])')
-    p.add_argument('--slop', type=float, default=None,
-                   help=f'synchronizer slop in seconds, as the node (default: {SYNC_SLOP_S})')
-    p.add_argument('--queue-size', type=int, default=None,
-                   help=f'synchronizer queue size, as the node (default: {SYNC_QUEUE_SIZE})')
-
-
-_FUSE_MANY_DOC = """Fuse many recordings: one output bag per input, as `bag fuse` would write it.
-
-Outputs keep the inputs' layout below their common folder; OUT/manifest.jsonl gets a line
-per bag (input, output, pairs, fused, failed frames, model, weights hash, backend,
-precision, wall time, status). Re-running the same command skips the bags already done
-(their outputs still hold what the manifest recorded) and fuses the rest; a bag that
-cannot be read fails alone, with its reason in the manifest. Outputs appear only when
-complete. Exit 1 when a bag failed.
-"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,38 +113,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'detections/json, as the detector node')
     p.add_argument('--detector-model', default='', metavar='ONNX',
                    help='YOLOv5/YOLOv8 ONNX export for --detect onnx')
-    _add_sync_options(p)
+    add_sync_options(p)
     p.add_argument('--params-file', type=Path, default=None, metavar='YAML',
                    help="the fusion node's parameters file (config/fusion.yaml or yours): "
                         'pair (sync.*) and switch day/night (illumination.*) as that node '
                         'would; --slop and --queue-size given here still win')
     _add_output_options(p)
 
-    p = sub.add_parser('fuse-many', formatter_class=fmt, help='fuse many bags, resumable',
-                       description=_FUSE_MANY_DOC)
-    p.add_argument('sources', nargs='+', metavar='SOURCE',
-                   help='a bag folder, a folder of bags, a glob, or a text file listing them')
-    p.add_argument('--out', type=Path, required=True, metavar='DIR',
-                   help='output folder: one bag per input (same layout) + manifest.jsonl')
-    add_model_arguments(p, DEFAULT_MODEL)
-    p.add_argument('--batch', type=int, default=1, help='pairs per forward pass (default: 1)')
-    p.add_argument('--no-enhanced', action='store_true', help='skip enhanced/image_raw')
-    p.add_argument('--outputs-only', action='store_true',
-                   help='do not copy the input topics into the outputs')
-    _add_sync_options(p)
-    p.add_argument('--params-file', type=Path, default=None, metavar='YAML',
-                   help="the fusion node's parameters file, as for bag fuse")
-    p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
-                   help='rosbag2 storage plugin of the outputs (default: mcap)')
-    p.add_argument('--humble', action='store_true', help='metadata version 8 (ROS 2 Humble)')
-    p.add_argument('--json', action='store_true', help="print this run's manifest lines")
+    add_fuse_many_parser(sub, fmt)
 
     p = sub.add_parser('info', formatter_class=fmt, help='what a bag holds',
                        description='Topics, types, counts, rates, duration, and how many '
                        'pairs the node synchronizer makes.')
     p.add_argument('bag', type=Path)
     p.add_argument('--json', action='store_true', help='print JSON')
-    _add_sync_options(p)
+    add_sync_options(p)
 
 
 _CONVERT_DOC = """Convert a dataset into a rosbag2 with thermal and RGB images and CameraInfo.
@@ -301,22 +261,6 @@ def _record(args: argparse.Namespace) -> int:
     return INTERRUPTED if stop.is_set() else 0  # the bag is closed and complete either way
 
 
-def _stream_settings(args: argparse.Namespace) -> Any:
-    """Pairing and day/night of ``bag fuse``: the node's defaults, its parameters file,
-    then --slop / --queue-size where given."""
-    from fusion_ros.errors import UsageError
-    from fusion_ros.stream.pairing import StreamSettings
-
-    flags = {'slop_s': args.slop, 'queue_size': args.queue_size}
-    try:
-        settings = StreamSettings()
-        if args.params_file is not None:
-            settings = StreamSettings.from_params_file(args.params_file)
-        return replace(settings, **{k: v for k, v in flags.items() if v is not None}).check()
-    except FusionError as err:
-        raise UsageError(str(err)) from err
-
-
 def _fuse(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -324,7 +268,7 @@ def _fuse(args: argparse.Namespace) -> int:
     from fusion_ros.bagtools.info import bag_info
     from fusion_ros.errors import BagError
 
-    stream = _stream_settings(args)  # a wrong setting: one line before any work
+    stream = stream_settings(args)  # a wrong setting: one line before any work
     try:
         total = sum(t.count for t in bag_info(args.in_bag).topics.values())
     except BagError as err:  # damaged: fuse_bag reads what it can and reports the damage
@@ -370,40 +314,5 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fuse_many(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from fusion_ros.bagtools.many import MANIFEST, find_bags, fuse_many, plan_jobs
-    from fusion_ros.errors import UsageError
-
-    stream = _stream_settings(args)
-    try:
-        jobs = plan_jobs(find_bags(args.sources), args.out)
-    except FusionError as err:
-        raise UsageError(str(err)) from err
-    engine = engine_from_args(args, enhanced=not args.no_enhanced)
-    with tqdm(total=len(jobs), unit='bag', desc='fuse-many') as bar:
-        def done(entry: dict) -> None:
-            bar.set_postfix_str(f"{entry['rel']}: {entry['status']}")
-            bar.update()
-
-        lines = fuse_many(jobs, engine, args.out, on_bag=done, stream=stream,
-                          batch=args.batch, copy_inputs=not args.outputs_only,
-                          thermal_topic=args.thermal_topic, rgb_topic=args.rgb_topic,
-                          storage=args.storage, version=_version(args))
-    if args.json:
-        for entry in lines:
-            print(json.dumps(entry))
-    counts = {k: sum(e['status'] == k for e in lines) for k in ('done', 'skipped', 'failed')}
-    fused = sum(e.get('fused', 0) for e in lines if e['status'] == 'done')
-    print(f"{len(lines)} bags with {engine.describe()}: {counts['done']} fused ({fused} pairs), "
-          f"{counts['skipped']} already done, {counts['failed']} failed -> "
-          f'{args.out / MANIFEST}')
-    for entry in lines:
-        if entry['status'] == 'failed':
-            print(f"  failed: {entry['rel']}: {entry['reason']}", file=sys.stderr)
-    return 1 if counts['failed'] else 0
-
-
 _COMMANDS = {'convert': _convert, 'play': _play, 'record': _record, 'fuse': _fuse,
-             'fuse-many': _fuse_many, 'info': _info}
+             'fuse-many': run_fuse_many, 'info': _info}
