@@ -38,7 +38,6 @@ from fusion_ros.ros.quiet_start import leave_quietly_on_interrupt
 if __name__ == '__main__':  # run as a child of a launch: Ctrl-C while importing
     leave_quietly_on_interrupt()
 
-import threading
 import time
 from collections import Counter
 from dataclasses import replace
@@ -83,13 +82,13 @@ from fusion_ros.ros.node_support import (
     diagnostic_array,
     guarded,
     image_subscription,
-    init_node_process,
     per_second,
+    run_node,
     serve_slot,
-    stopping_quietly,
 )
 from fusion_ros.ros.params import declare_params, read_params
 from fusion_ros.ros.qos import make_qos
+from fusion_ros.ros.warm_start import WarmStart
 from fusion_ros.stream.pairing import FusionStream
 from fusion_ros.stream.slot import LatestSlot
 from fusion_ros.topics import (
@@ -129,13 +128,10 @@ class FusionNode(LifecycleNode):
         self._times = FrameTimes()  # engine time, latency and where a frame's time goes
         self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
         self._slot: LatestSlot[tuple[Image, Image, float]] = LatestSlot()
-        self._worker: threading.Thread | None = None
+        self._start: WarmStart | None = None  # this activation's inference thread
         # warm-up runs on the worker (cuDNN/cuBLAS state is per thread) at the frame size seen
         # last (640x512 before any); a swapped-in engine is warmed at its first frame's size
         self._warmed_engine: FusionEngine | None = None
-        self.warming = False  # the worker is warming up; the node subscribes after
-        self._activation = 0  # counts activations: a late warm-up never subscribes a stale one
-        self._subs_lock = threading.Lock()
         self._frame_size = (640, 512)
         self._log = ThrottledLog(self)
         self.callback_errors: Counter[str] = Counter()  # by cause, see node_support.guarded
@@ -182,36 +178,33 @@ class FusionNode(LifecycleNode):
             self._stream.reset()
         self._slot = LatestSlot()
         self._lost = {'thermal': TransportLoss(), 'rgb': TransportLoss()}
-        with self._subs_lock:
-            self._activation += 1
-            self.warming = True
         # the worker warms the model up and then subscribes, so the first frames are neither
         # slow nor dropped while it warms, and the transition does not wait for it (a slow
         # model on a CPU takes seconds): /diagnostics says 'warming up' meanwhile
-        self._worker = threading.Thread(target=self._work, args=(self._activation,),
-                                        name='fusion_worker', daemon=True)
-        self._worker.start()
+        self._start = WarmStart(lambda: self._warm_up(*self._frame_size), self._subscribe,
+                                self._serve, 'fusion_worker').start()
         self._window.restart()
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
 
-    def _subscribe(self, activation: int) -> None:
-        """Subscribe to the inputs (from the worker, once warm) unless the node was
-        deactivated or activated again since ``activation``."""
+    @property
+    def warming(self) -> bool:
+        """Active and still warming up: not subscribed yet."""
+        return self._start is not None and self._start.warming
+
+    def _subscribe(self) -> None:
+        """Subscribe to the inputs (the worker, once warm; see WarmStart)."""
         cfg = self.config
-        with self._subs_lock:
-            if activation != self._activation or cfg is None or not self.warming:
-                return
-            self._subs = [
-                self._image_subscription(cfg.thermal_topic, cfg.thermal_transport, 'thermal',
-                                         self.thermal_cb, cfg.qos_thermal),
-                self._image_subscription(cfg.rgb_topic, cfg.rgb_transport, 'rgb',
-                                         self.rgb_cb, cfg.qos_rgb),
-                # the RGB camera's CameraInfo, republished with fused and enhanced frames
-                self.create_subscription(CameraInfo, camera_info_topic(cfg.rgb_topic),
-                                         self.camera_info_cb, make_qos(*cfg.qos_rgb)),
-            ]
-            self.warming = False
+        assert cfg is not None
+        self._subs = [
+            self._image_subscription(cfg.thermal_topic, cfg.thermal_transport, 'thermal',
+                                     self.thermal_cb, cfg.qos_thermal),
+            self._image_subscription(cfg.rgb_topic, cfg.rgb_transport, 'rgb', self.rgb_cb,
+                                     cfg.qos_rgb),
+            # the RGB camera's CameraInfo, republished with fused and enhanced frames
+            self.create_subscription(CameraInfo, camera_info_topic(cfg.rgb_topic),
+                                     self.camera_info_cb, make_qos(*cfg.qos_rgb)),
+        ]
         self.get_logger().info('warm: subscribed to the inputs')
 
     def _image_subscription(self, topic: str, transport: str, name: str, callback: Any,
@@ -251,8 +244,8 @@ class FusionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def destroy_node(self) -> None:
-        with self._subs_lock:  # a warm-up still running never subscribes now
-            self._activation += 1
+        if self._start is not None:  # a warm-up still running never subscribes now
+            self._start.cancel()
         self._slot.close()  # the worker ends (destroyed without a deactivation)
         super().destroy_node()
 
@@ -260,16 +253,15 @@ class FusionNode(LifecycleNode):
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
-        with self._subs_lock:
-            self._activation += 1  # a warm-up still running never subscribes now
-            self.warming = False
-            for sub in self._subs:
-                self.destroy_subscription(sub)
-            self._subs = []
+        if self._start is not None:  # a warm-up still running never subscribes now
+            self._start.cancel()
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
         self._slot.close()
-        if self._worker is not None:
-            self._worker.join(timeout=2.0)
-            self._worker = None
+        if self._start is not None:
+            self._start.join(2.0)
+            self._start = None
         if self._stream is not None:
             self._stream.reset()
 
@@ -353,11 +345,7 @@ class FusionNode(LifecycleNode):
             self.stats.dropped += 1
 
     # worker ----------------------------------------------------------------------------
-    def _work(self, activation: int) -> None:
-        try:
-            self._warm_up(*self._frame_size)
-        finally:
-            self._subscribe(activation)
+    def _serve(self) -> None:
         serve_slot(self._slot, lambda pair: self._fuse_and_publish(*pair), self._on_error,
                    'frame')
 
@@ -444,31 +432,25 @@ class FusionNode(LifecycleNode):
                                                 values['device'], values))
 
 
+def _start(node: FusionNode) -> int:
+    """``autostart``: configure and activate; exit 1 when configure fails (not a Ctrl-C)."""
+    if not node.get_parameter('autostart').value:
+        return 0
+    if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+        node.trigger_activate()
+        return 0
+    return 1 if rclpy.ok() else 0
+
+
+def _exit(node: FusionNode) -> None:
+    node._stop()
+    # print, not the logger: after Ctrl-C the context (and /rosout) is already gone
+    print(f'[fusion_node] stats at exit: {node.stats}', flush=True)
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM."""
-    node = executor = None
-    code = 0
-    try:
-        with stopping_quietly():  # a Ctrl-C may land while rclpy starts or the node is built
-            executor = init_node_process(args)
-            node = FusionNode()
-            if node.get_parameter('autostart').value:
-                if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                    node.trigger_activate()
-                elif rclpy.ok():  # a failed configure, not a Ctrl-C that landed inside it
-                    code = 1
-            if code == 0:
-                rclpy.spin(node, executor)
-    finally:
-        if node is not None:
-            node._stop()
-            # print, not the logger: after Ctrl-C the context (and /rosout) is already gone
-            print(f'[fusion_node] stats at exit: {node.stats}', flush=True)
-            node.destroy_node()
-        if executor is not None:
-            executor.shutdown(timeout_sec=1.0)
-        rclpy.try_shutdown()
-    return code
+    return run_node(FusionNode, args, start=_start, stop=_exit)
 
 
 if __name__ == '__main__':

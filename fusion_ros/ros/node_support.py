@@ -206,6 +206,32 @@ def stopping_quietly() -> Iterator[None]:
             raise
 
 
+def run_node(make_node: Callable[[], Node], args: list[str] | None, *,
+             start: Callable[[Any], int] = lambda node: 0,
+             stop: Callable[[Any], None] = lambda node: None) -> int:
+    """A node process's main: rclpy up, the node built, ``start(node)`` (an exit code: not
+    0 ends the process without spinning), spun until SIGINT/SIGTERM, then ``stop(node)``,
+    the node destroyed and rclpy shut down, quietly wherever the signal lands
+    (:func:`stopping_quietly`)."""
+    node = executor = None
+    code = 0
+    try:
+        with stopping_quietly():  # a Ctrl-C may land while rclpy starts or the node is built
+            executor = init_node_process(args)
+            node = make_node()
+            code = start(node)
+            if code == 0:
+                rclpy.spin(node, executor)
+    finally:
+        if node is not None:
+            stop(node)
+            node.destroy_node()
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
+        rclpy.try_shutdown()
+    return code
+
+
 def callback_errors_text(counts: Counter[str]) -> str:
     """``cause=N, ...`` for /diagnostics ('' when none)."""
     return ', '.join(f'{cause}={n}' for cause, n in sorted(counts.items()))
