@@ -34,7 +34,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -53,10 +52,9 @@ from fusion_ros.ros.node_support import (
     diagnostic_array,
     guarded,
     image_message,
-    init_node_process,
     per_second,
+    run_node,
     serve_slot,
-    stopping_quietly,
 )
 from fusion_ros.ros.params import ParamSpec, declare_params, read_params
 from fusion_ros.ros.qos import check_reliability, make_qos
@@ -257,25 +255,12 @@ class DetectorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the node until SIGINT/SIGTERM."""
-    node = executor = None
-    code = 0
+    """Run the node until SIGINT/SIGTERM; exit 1 on a configuration it cannot run."""
     try:
-        with stopping_quietly():  # a Ctrl-C may land while rclpy starts or the node is built
-            executor = init_node_process(args)
-            node = DetectorNode()
-            rclpy.spin(node, executor)
+        return run_node(DetectorNode, args, stop=lambda node: node.stop())
     except FusionError as err:
         print(f'detector_node: {err}', flush=True)
-        code = 1
-    finally:
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        if executor is not None:
-            executor.shutdown(timeout_sec=1.0)
-        rclpy.try_shutdown()
-    return code
+        return 1
 
 
 if __name__ == '__main__':

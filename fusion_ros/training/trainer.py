@@ -33,7 +33,7 @@ from fusion_ros.training.run import TrainingRun, atomic_save
 from fusion_ros.training.runlog import RunLog
 from fusion_ros.training.schedule import lr_factor
 from fusion_ros.training.sources import load_sources
-from fusion_ros.training.validation import HIGHER_IS_BETTER, ValidationWindows, validate
+from fusion_ros.training.validation import ValidationWindows, validate
 
 __all__ = ['atomic_save', 'train']
 
@@ -256,17 +256,20 @@ def _loader_workers(workers: int, device: torch.device) -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
+def _sign(best_by: str) -> float:
+    """best.pt minimises the loss, or minus a fusion score (every one: higher is better)."""
+    return 1.0 if best_by == 'loss' else -1.0
+
+
 def _reported(best_by: str, best: float) -> float | None:
-    if not math.isfinite(best):
-        return None
-    return -best if best_by in HIGHER_IS_BETTER else best
+    return _sign(best_by) * best if math.isfinite(best) else None
 
 
 def _selection_value(best_by: str, row: dict[str, float]) -> float:
-    """What best.pt minimises: the validation loss, or minus a fusion score."""
+    """What best.pt minimises (see :func:`_sign`)."""
     if best_by not in row:  # a model without a fused output scores no metric
         raise ConfigError(f'best_by {best_by!r}: validation reports only {sorted(row)}')
-    return -row[best_by] if best_by in HIGHER_IS_BETTER else row[best_by]
+    return _sign(best_by) * row[best_by]
 
 
 def _end_of_epoch(run: TrainingRun, val_set: ValidationWindows | None, runlog: RunLog, epoch: int,

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ['VALIDATION_METRICS', 'ValidationWindows', 'validate']
 
-# validation scores for which larger is better (best.pt by one of them: ``best_by``)
-HIGHER_IS_BETTER = frozenset(VALIDATION_METRICS)
 
 
 class ValidationWindows(Dataset):
