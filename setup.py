@@ -6,6 +6,8 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = 'fusion_ros'
+# optional: `bag fuse-many` on many cores or a cluster (same pin as requirements.txt)
+RAY = 'ray==2.60.0'
 
 setup(
     name=PACKAGE,
@@ -21,6 +23,7 @@ setup(
         (f'share/{PACKAGE}/models', glob('models/*.pt') + glob('models/*.md')),
     ],
     install_requires=['setuptools'],
+    extras_require={'ray': [RAY]},
     zip_safe=False,
     maintainer='fusion_ros maintainers',
     maintainer_email='maintainers@fusion-ros.dev',

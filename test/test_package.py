@@ -29,6 +29,16 @@ def test_setup_declares_node_executables_and_resources():
     assert '$base/lib/fusion_ros' in (ROOT / 'setup.cfg').read_text()
 
 
+def test_the_ray_extra_pins_what_the_suite_installs():
+    tree = ast.parse((ROOT / 'setup.py').read_text())
+    pins = {t.id: n.value.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+            for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+    required = [ln.strip() for ln in (ROOT / 'requirements.txt').read_text().splitlines()
+                if ln.startswith('ray==')]
+    assert required == [pins['RAY']]
+    assert "extras_require={'ray': [RAY]}" in (ROOT / 'setup.py').read_text()
+
+
 def _flatten(d, prefix=''):
     out = {}
     for k, v in d.items():

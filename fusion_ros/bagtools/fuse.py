@@ -112,13 +112,15 @@ def fuse_bag(
     version: int = 9,
     detect: Callable[[np.ndarray, Any, int], list[tuple[str, Any]]] | None = None,
     on_message: Callable[[BagMessage], None] | None = None,
+    read_ahead: int = 0,
 ) -> FuseReport:
     """Fuse every synchronised pair of ``in_bag`` into ``out_bag``.
 
     A frame that cannot be decoded or fused is named in ``report.failed`` (by RGB stamp);
     the others are still written. ``detect(fused, header, stamp)`` may add messages.
     ``stream``: pairing and day/night settings (default: the node's defaults; a node's
-    parameters file gives its own: ``StreamSettings.from_params_file``).
+    parameters file gives its own: ``StreamSettings.from_params_file``). ``read_ahead``:
+    messages a thread reads ahead, so reading the bag overlaps fusion (0: none).
 
     Raises:
         BagError: the input has no thermal + RGB image topics, or a bag cannot be opened.
@@ -143,7 +145,8 @@ def fuse_bag(
             if on_message is not None:
                 on_message(m)
 
-        pairs = SyncedPairs(in_bag, topics, on_message=each_message, stream=fusion_stream)
+        pairs = SyncedPairs(in_bag, topics, on_message=each_message, stream=fusion_stream,
+                            read_ahead=read_ahead)
         try:
             for matched in pairs:
                 report.pairs += 1

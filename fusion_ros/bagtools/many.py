@@ -5,14 +5,18 @@ Each output is written under a temporary name and renamed once complete, so a jo
 mid-bag leaves nothing that looks finished; a bag whose manifest line says ``done`` and
 whose output still holds the messages it recorded is skipped on a re-run; a damaged or
 unreadable input fails that bag alone (its line says why), never the job. The engine is
-built once and reused for every bag (this process: the local, sequential engine).
+built once and reused for every bag. This module is the loop in one process and what
+every worker runs (:func:`fuse_job`); :mod:`fusion_ros.bagtools.fleet` spreads the jobs
+over Ray workers.
 """
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +28,8 @@ from fusion_ros.engine.engine import FusionEngine
 from fusion_ros.errors import BagError, ConfigError, FusionError
 from fusion_ros.io.bag import bag_in_place, discard_bag, remove_bag
 
-__all__ = ['MANIFEST', 'BagJob', 'find_bags', 'fuse_many', 'plan_jobs', 'read_manifest']
+__all__ = ['MANIFEST', 'BagJob', 'Manifest', 'engine_facts', 'find_bags', 'fuse_job', 'fuse_many',
+           'plan_jobs', 'read_manifest']
 
 MANIFEST = 'manifest.jsonl'
 
@@ -101,47 +106,111 @@ def read_manifest(out_dir: Path) -> dict[str, dict[str, Any]]:
     return lines
 
 
-def _finished(job: BagJob, entry: dict[str, Any] | None) -> bool:
-    if not entry or entry.get('status') != 'done' or not _is_bag(job.output):
-        return False
-    try:
-        return bag_message_count(job.output) == entry.get('messages_out')
-    except BagError:
-        return False
+class Manifest:
+    """``OUT/manifest.jsonl`` while a job runs: what was finished before, and a line
+    appended (and flushed) per bag. One job at a time per OUT: a second one is refused
+    (an exclusive lock on the file), since two would fuse the same bags into one place.
+
+    Raises (on entering):
+        ConfigError: another job holds OUT.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = Path(out_dir)
+
+    def __enter__(self) -> Manifest:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.out_dir / MANIFEST, 'a')
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            self._file.close()
+            raise ConfigError(f'{self.out_dir}: another fuse-many job is writing here '
+                              f'(its {MANIFEST} is locked); wait for it or pick another '
+                              f'--out') from err
+        self.before = read_manifest(self.out_dir)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()  # releases the lock
+
+    def finished(self, job: BagJob) -> dict[str, Any] | None:
+        """The manifest line of a bag done before whose output still holds what it
+        recorded, as a ``skipped`` line; None when the bag must be fused."""
+        entry = self.before.get(job.rel)
+        if not entry or entry.get('status') != 'done' or not _is_bag(job.output):
+            return None
+        try:
+            complete = bag_message_count(job.output) == entry.get('messages_out')
+        except BagError:
+            return None
+        return {**entry, 'status': 'skipped'} if complete else None
+
+    def write(self, entry: dict[str, Any]) -> None:
+        self._file.write(json.dumps(entry) + '\n')
+        self._file.flush()
+
+
+def engine_facts(engine: FusionEngine) -> dict[str, Any]:
+    """What a manifest line says of the engine that fused the bag."""
+    from fusion_ros.engine.runtimes import weights_hash
+
+    return {'model': engine.model_name, 'weights_sha256': weights_hash(engine.model),
+            'backend': engine.runtime, 'precision': engine.precision}
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process, as manifest lines name the worker."""
+    return f'{socket.gethostname()}:{os.getpid()}'
 
 
 def fuse_many(jobs: list[BagJob], engine: FusionEngine, out_dir: Path, *,
               on_bag: Callable[[dict[str, Any]], None] | None = None,
               **fuse_options: Any) -> list[dict[str, Any]]:
-    """Fuse every job with ``engine`` (``fuse_options``: as :func:`fuse_bag`); append a
-    manifest line per bag to ``out_dir/manifest.jsonl`` and return this run's lines
-    (``status``: ``done``, ``skipped`` (finished before), ``failed`` with ``reason``)."""
-    from fusion_ros.engine.runtimes import weights_hash
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    before = read_manifest(out_dir)
-    facts = {'model': engine.model_name, 'weights_sha256': weights_hash(engine.model),
-             'backend': engine.runtime, 'precision': engine.precision, 'worker': 'local'}
+    """Fuse every job with ``engine`` in this process, one after another
+    (``fuse_options``: as :func:`fuse_bag`); append a manifest line per bag to
+    ``out_dir/manifest.jsonl`` and return this run's lines (``status``: ``done``,
+    ``skipped`` (finished before), ``failed`` with ``reason``)."""
+    facts = engine_facts(engine)
     lines = []
-    with open(out_dir / MANIFEST, 'a') as manifest:
+    with Manifest(out_dir) as manifest:
         for job in jobs:
-            if _finished(job, before.get(job.rel)):
-                entry = {**before[job.rel], 'status': 'skipped'}
-            else:
-                entry = {'rel': job.rel, **_fuse_one(job, engine, fuse_options), **facts}
-                manifest.write(json.dumps(entry) + '\n')
-                manifest.flush()
+            entry = manifest.finished(job)
+            if entry is None:
+                entry = fuse_job(job, engine, fuse_options, facts=facts)
+                manifest.write(entry)
             lines.append(entry)
             if on_bag is not None:
                 on_bag(entry)
     return lines
 
 
+def fuse_job(job: BagJob, engine: FusionEngine, options: dict[str, Any], *,
+             facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fuse one bag into its output (complete or none) and return its manifest line.
+
+    A marker beside the output counts the attempts at this bag: one left by a worker that
+    died (or a job stopped) mid-bag makes this attempt the second, and the line says so.
+    """
+    marker = job.output.with_name(f'.{job.output.name}.attempts')
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(marker, 'a') as started:  # one line per attempt: who began it
+        started.write(worker_name() + '\n')
+    attempts = len(marker.read_text().splitlines())
+    try:
+        entry = {'rel': job.rel, **_fuse_one(job, engine, options),
+                 **(facts if facts is not None else engine_facts(engine)),
+                 'worker': worker_name(), 'attempts': attempts}
+    except Exception:  # a bug: this attempt ended (a process killed mid-bag leaves it)
+        marker.unlink(missing_ok=True)
+        raise
+    marker.unlink(missing_ok=True)
+    return entry
+
+
 def _fuse_one(job: BagJob, engine: FusionEngine, options: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     entry: dict[str, Any] = {'input': str(job.source), 'output': str(job.output)}
-    job.output.parent.mkdir(parents=True, exist_ok=True)
     report = None
     try:
         remove_bag(job.output)  # not finished by the manifest's account: written again

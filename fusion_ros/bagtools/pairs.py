@@ -10,6 +10,7 @@ from pathlib import Path
 from fusion_ros.defaults import SYNC_QUEUE_SIZE, SYNC_SLOP_S
 from fusion_ros.errors import BagError
 from fusion_ros.io.bag import BagMessage, read_bag
+from fusion_ros.io.read_ahead import read_ahead
 from fusion_ros.stream.pairing import FusionStream, StreamSettings
 
 __all__ = ['SyncedPairs']
@@ -31,8 +32,9 @@ class SyncedPairs:
     def __init__(self, bag: Path, topics: tuple[str, str], slop_s: float = SYNC_SLOP_S,
                  queue_size: int = SYNC_QUEUE_SIZE,
                  on_message: Callable[[BagMessage], None] | None = None, *,
-                 stream: FusionStream | None = None) -> None:
+                 stream: FusionStream | None = None, read_ahead: int = 0) -> None:
         self.bag, self.topics, self.on_message = Path(bag), topics, on_message
+        self.read_ahead = read_ahead  # messages a thread reads ahead (0: none)
         # the node's stream object: pairing policy and day/night too (bag fuse passes one)
         self.stream = stream or FusionStream(StreamSettings(slop_s=slop_s,
                                                             queue_size=queue_size))
@@ -44,7 +46,8 @@ class SyncedPairs:
         index = {self.topics[0]: 0, self.topics[1]: 1}
         pairer = self.stream
         pairer.reset()
-        for m in read_bag(self.bag, None if self.on_message else index):
+        messages = read_bag(self.bag, None if self.on_message else index)
+        for m in read_ahead(messages, self.read_ahead):
             self.messages += 1
             if self.on_message is not None:
                 self.on_message(m)

@@ -93,15 +93,20 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | No
     add_threads_argument(parser)
 
 
+def engine_kwargs(args: argparse.Namespace, *, enhanced: bool) -> dict[str, Any]:
+    """The FusionEngine keyword arguments the model arguments of
+    :func:`add_model_arguments` describe (plain values: they travel to other processes)."""
+    return dict(model=args.model, weights=args.weights, weights_format=args.weights_format,
+                device=args.device, precision=args.precision, model_options=dict(args.options),
+                random_init=args.random_init, compile=args.compile, enhanced=enhanced,
+                backend=args.fusion_backend, threads=args.threads)
+
+
 def engine_from_args(args: argparse.Namespace, *, enhanced: bool) -> Any:
     """The FusionEngine the model arguments of :func:`add_model_arguments` describe."""
     from fusion_ros.engine import FusionEngine
 
-    return FusionEngine(args.model, weights=args.weights, weights_format=args.weights_format,
-                        device=args.device, precision=args.precision,
-                        model_options=dict(args.options), random_init=args.random_init,
-                        compile=args.compile, enhanced=enhanced,
-                        backend=args.fusion_backend, threads=args.threads)
+    return FusionEngine(**engine_kwargs(args, enhanced=enhanced))
 
 
 def check_output_folder(path: Path, option: str = '--out') -> None:

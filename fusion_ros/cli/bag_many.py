@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fusion_ros.cli._args import add_model_arguments, engine_from_args
+from fusion_ros.cli._args import add_model_arguments, engine_from_args, engine_kwargs
 from fusion_ros.cli._bag_sync import add_sync_options, stream_settings
 from fusion_ros.defaults import DEFAULT_MODEL
 from fusion_ros.errors import FusionError
@@ -20,11 +20,23 @@ FUSE_MANY_DOC = """Fuse many recordings: one output bag per input, as `bag fuse`
 
 Outputs keep the inputs' layout below their common folder; OUT/manifest.jsonl gets a line
 per bag (input, output, pairs, fused, failed frames, model, weights hash, backend,
-precision, wall time, status). Re-running the same command skips the bags already done
-(their outputs still hold what the manifest recorded) and fuses the rest; a bag that
-cannot be read fails alone, with its reason in the manifest. Outputs appear only when
-complete. Exit 1 when a bag failed.
+precision, wall time, worker, attempts, status). Re-running the same command skips the
+bags already done (their outputs still hold what the manifest recorded) and fuses the
+rest; a bag that cannot be read fails alone, with its reason in the manifest. Outputs
+appear only when complete. Exit 1 when a bag failed.
+
+Engines: local (default) runs a worker per core (or per --workers) on this machine through
+a local Ray instance, or one process when Ray is not installed; ray runs on an existing
+cluster (--address, or RAY_ADDRESS); loop runs the bags one after another here. Each
+worker builds the model once and keeps it for every bag it is given.
+
+examples:
+  fusion-ros bag fuse-many ~/fleet/ --out ~/fleet_fused --model fastfusion
+  fusion-ros bag fuse-many bags.txt --out /nfs/fused --model piafusion \\
+      --engine ray --address auto --gpus-per-worker 0.5
 """
+
+ENGINES = ('local', 'ray', 'loop')
 
 
 def add_fuse_many_parser(sub: Any, fmt: Any) -> None:
@@ -45,38 +57,128 @@ def add_fuse_many_parser(sub: Any, fmt: Any) -> None:
     p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
                    help='rosbag2 storage plugin of the outputs (default: mcap)')
     p.add_argument('--humble', action='store_true', help='metadata version 8 (ROS 2 Humble)')
+    g = p.add_argument_group('engine')
+    g.add_argument('--engine', choices=ENGINES, default='local',
+                   help='local: workers on this machine (Ray, else one process); ray: an '
+                        'existing cluster; loop: one process (default: %(default)s)')
+    g.add_argument('--address', default=None, metavar='ADDR',
+                   help='the Ray cluster for --engine ray (default: RAY_ADDRESS, else auto)')
+    g.add_argument('--workers', type=int, default=None, metavar='N',
+                   help='bags fused at once (default: local: one per core; ray: what the '
+                        "cluster's CPUs or GPUs allow)")
+    g.add_argument('--cpus-per-worker', type=float, default=1.0, metavar='N',
+                   help='CPUs each worker asks of Ray, and its torch threads (default: 1)')
+    g.add_argument('--gpus-per-worker', type=float, default=0.0, metavar='N',
+                   help='GPUs each worker asks of Ray; 0.5 puts two workers on a GPU so one '
+                        'reads its bag while the other fuses (default: 0)')
+    g.add_argument('--retries', type=int, default=3, metavar='N',
+                   help='runs of a bag whose worker died, before it is failed (default: 3)')
     p.add_argument('--json', action='store_true', help="print this run's manifest lines")
 
 
 def run_fuse_many(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from fusion_ros.bagtools.many import MANIFEST, find_bags, fuse_many, plan_jobs
+    from fusion_ros.bagtools.many import find_bags, plan_jobs
     from fusion_ros.errors import UsageError
 
     stream = stream_settings(args)
     try:
-        jobs = plan_jobs(find_bags(args.sources), args.out)
+        jobs = plan_jobs(find_bags(args.sources), args.out.resolve())
     except FusionError as err:
         raise UsageError(str(err)) from err
-    engine = engine_from_args(args, enhanced=not args.no_enhanced)
-    with tqdm(total=len(jobs), unit='bag', desc='fuse-many') as bar:
-        def done(entry: dict) -> None:
-            bar.set_postfix_str(f"{entry['rel']}: {entry['status']}")
-            bar.update()
+    options = dict(stream=stream, batch=args.batch, copy_inputs=not args.outputs_only,
+                   thermal_topic=args.thermal_topic, rgb_topic=args.rgb_topic,
+                   storage=args.storage, version=8 if args.humble else 9)
+    progress = _Progress(len(jobs))
+    try:
+        lines, engine_text = _fuse(args, jobs, options, progress.bag)
+    finally:
+        progress.close()
+    return _summarise(args, lines, engine_text)
 
-        lines = fuse_many(jobs, engine, args.out, on_bag=done, stream=stream,
-                          batch=args.batch, copy_inputs=not args.outputs_only,
-                          thermal_topic=args.thermal_topic, rgb_topic=args.rgb_topic,
-                          storage=args.storage, version=8 if args.humble else 9)
+
+def _fuse(args: argparse.Namespace, jobs: list, options: dict,
+          on_bag: Any) -> tuple[list[dict], str]:
+    """Run the jobs on the engine asked for; returns the lines and what ran them."""
+    import os
+
+    from fusion_ros.bagtools.fleet import RAY_MISSING, FleetSettings, ray_installed
+    from fusion_ros.errors import UsageError
+
+    settings = FleetSettings(
+        address=(args.address or os.environ.get('RAY_ADDRESS') or 'auto')
+        if args.engine == 'ray' else None,
+        workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker, retries=args.retries)
+    if args.engine == 'ray' and not ray_installed():
+        raise UsageError(RAY_MISSING)
+    local_workers = args.workers or os.cpu_count() or 1
+    if args.engine == 'loop' or (args.engine == 'local' and (
+            local_workers == 1 or not ray_installed())):
+        if args.engine == 'local' and local_workers > 1:
+            print(f'note: {RAY_MISSING}; fusing in this process', file=sys.stderr)
+        from fusion_ros.bagtools.many import fuse_many
+
+        engine = engine_from_args(args, enhanced=not args.no_enhanced)
+        return (fuse_many(jobs, engine, args.out, on_bag=on_bag, **options),
+                engine.describe())
+    from fusion_ros.bagtools.fleet import fuse_many_ray
+
+    spec = engine_kwargs(args, enhanced=not args.no_enhanced)
+    if spec['weights'] is not None:  # workers may start elsewhere than this folder
+        spec['weights'] = str(Path(spec['weights']).resolve())
+    if spec['threads'] is None:  # a worker's torch threads: the CPUs it asked for
+        spec['threads'] = max(1, int(args.cpus_per_worker))
+    lines = fuse_many_ray(jobs, spec, args.out.resolve(), settings, on_bag=on_bag, **options)
+    where = args.engine if args.engine == 'ray' else f'local Ray, {local_workers} workers'
+    return lines, f'{args.model} on {where}'
+
+
+class _Progress:
+    """One bar over all bags, with the pairs fused per second."""
+
+    def __init__(self, total: int) -> None:
+        import time
+
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, unit='bag', desc='fuse-many')
+        self._clock, self._start, self._fused = time.perf_counter, time.perf_counter(), 0
+
+    def bag(self, entry: dict) -> None:
+        if entry['status'] == 'done':
+            self._fused += entry.get('fused', 0)
+        rate = self._fused / max(self._clock() - self._start, 1e-9)
+        self._bar.set_postfix_str(f"{rate:.1f} pairs/s, {entry['rel']}: {entry['status']}")
+        self._bar.update()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _summarise(args: argparse.Namespace, lines: list[dict], engine_text: str) -> int:
+    """The manifest lines (--json) or a table per worker, a line of totals, the failures."""
+    from fusion_ros.bagtools.many import MANIFEST
+
     if args.json:
         for entry in lines:
             print(json.dumps(entry))
     counts = {k: sum(e['status'] == k for e in lines) for k in ('done', 'skipped', 'failed')}
-    fused = sum(e.get('fused', 0) for e in lines if e['status'] == 'done')
-    print(f"{len(lines)} bags with {engine.describe()}: {counts['done']} fused ({fused} pairs), "
-          f"{counts['skipped']} already done, {counts['failed']} failed -> "
-          f'{args.out / MANIFEST}')
+    done = [e for e in lines if e['status'] == 'done']
+    if not args.json and done:
+        workers: dict[str, list[dict]] = {}
+        for entry in done:
+            workers.setdefault(entry.get('worker', '?'), []).append(entry)
+        print(f"{'worker':<28} {'bags':>5} {'pairs':>7} {'seconds':>8} {'pairs/s':>8}")
+        for name, entries in sorted(workers.items()):
+            fused = sum(e['fused'] for e in entries)
+            wall = sum(e['wall_s'] for e in entries)
+            print(f'{name:<28} {len(entries):>5} {fused:>7} {wall:>8.1f} '
+                  f'{fused / max(wall, 1e-9):>8.1f}')
+    retried = sum(e.get('attempts', 1) > 1 for e in lines if e['status'] != 'skipped')
+    fused = sum(e.get('fused', 0) for e in done)
+    print(f"{len(lines)} bags with {engine_text}: {counts['done']} fused ({fused} pairs), "
+          f"{counts['skipped']} already done, {counts['failed']} failed, {retried} retried "
+          f'-> {args.out / MANIFEST}')
     for entry in lines:
         if entry['status'] == 'failed':
             print(f"  failed: {entry['rel']}: {entry['reason']}", file=sys.stderr)

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``bag fuse-many``: one output per input equal to single-bag ``bag fuse``, a manifest
-line per bag, a damaged input failing alone, and a re-run that skips finished bags."""
+"""``bag fuse-many`` in one process (``--engine loop``): one output per input equal to
+single-bag ``bag fuse``, a manifest line per bag, a damaged input failing alone, a re-run
+that skips finished bags, and one job per output folder."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def test_sources_are_bags_folders_globs_and_list_files(fleet, tmp_path):
 def test_fuse_many_matches_bag_fuse_records_failures_and_resumes(fleet, tmp_path, capsys):
     out = tmp_path / 'out'
     argv = ['bag', 'fuse-many', str(fleet), '--out', str(out), '--model', 'laplacian',
-            '--json']
+            '--engine', 'loop', '--json']  # one process (Ray's workers: test_fleet_ray)
     assert main(argv) == 1  # one bag failed
     printed = capsys.readouterr()
     assert 'car2/broken' in printed.err and '3 fused' in printed.out
@@ -111,3 +112,16 @@ def test_a_job_stopped_mid_bag_leaves_no_output_and_the_rerun_finishes(fleet, tm
     monkeypatch.setattr(many, 'fuse_bag', real)
     lines = many.fuse_many(jobs, engine, tmp_path / 'out')
     assert [e['status'] for e in lines] == ['skipped', 'done', 'done']
+
+
+def test_a_second_job_on_the_same_output_folder_is_refused(fleet, tmp_path):
+    from fusion_ros.bagtools.many import Manifest
+
+    with Manifest(tmp_path / 'out'):
+        assert main(['bag', 'fuse-many', str(fleet / 'car1'), '--out', str(tmp_path / 'out'),
+                     '--model', 'laplacian', '--engine', 'loop']) == 1
+        with pytest.raises(ConfigError, match='another fuse-many job'), \
+                Manifest(tmp_path / 'out'):
+            pass
+    # nothing fused beside the first job
+    assert [p.name for p in (tmp_path / 'out').iterdir()] == [MANIFEST]
