@@ -173,7 +173,7 @@ def fuse_many_ray(jobs: list[BagJob], engine_spec: dict[str, Any], out_dir: Path
                               num_gpus=settings.gpus_per_worker,
                               max_retries=settings.retries)(_fuse_task)
             _run(todo, lambda job: task.remote(job, engine_spec, fuse_options),
-                 _slots(settings), record)
+                 _slots(settings), record, cancel=not started)
             return lines
     finally:
         if started:
@@ -181,8 +181,9 @@ def fuse_many_ray(jobs: list[BagJob], engine_spec: dict[str, Any], out_dir: Path
 
 
 def _run(todo: list[BagJob], submit: Callable[[BagJob], Any], slots: int,
-         record: Callable[[dict[str, Any]], None]) -> None:
-    """Keep ``slots`` bags in flight and record each as it ends; Ctrl-C cancels the rest."""
+         record: Callable[[dict[str, Any]], None], *, cancel: bool) -> None:
+    """Keep ``slots`` bags in flight and record each as it ends; on Ctrl-C, ``cancel`` the
+    running bags (on a cluster; a local instance's shutdown ends its workers anyway)."""
     import ray
 
     queue = list(reversed(todo))
@@ -200,6 +201,6 @@ def _run(todo: list[BagJob], submit: Callable[[BagJob], Any], slots: int,
                 except ray.exceptions.RayError as err:
                     record(_lost(job, err))
     except BaseException:  # Ctrl-C: stop the workers' bags (their outputs stay partial)
-        for ref in running:
+        for ref in running if cancel else ():
             ray.cancel(ref, force=True)
         raise

@@ -26,7 +26,7 @@ rest; a bag that cannot be read fails alone, with its reason in the manifest. Ou
 appear only when complete. Exit 1 when a bag failed.
 
 Engines: local (default) runs a worker per core (or per --workers) on this machine through
-a local Ray instance, or one process when Ray is not installed; ray runs on an existing
+a local Ray instance (one process for a single bag, or without Ray); ray runs on an existing
 cluster (--address, or RAY_ADDRESS); loop runs the bags one after another here. Each
 worker builds the model once and keeps it for every bag it is given.
 
@@ -37,6 +37,8 @@ examples:
 """
 
 ENGINES = ('local', 'ray', 'loop')
+# messages a thread reads ahead of fusion in each worker (a few pairs of 640x512 frames)
+READ_AHEAD = 32
 
 
 def add_fuse_many_parser(sub: Any, fmt: Any) -> None:
@@ -64,10 +66,11 @@ def add_fuse_many_parser(sub: Any, fmt: Any) -> None:
     g.add_argument('--address', default=None, metavar='ADDR',
                    help='the Ray cluster for --engine ray (default: RAY_ADDRESS, else auto)')
     g.add_argument('--workers', type=int, default=None, metavar='N',
-                   help='bags fused at once (default: local: one per core; ray: what the '
-                        "cluster's CPUs or GPUs allow)")
-    g.add_argument('--cpus-per-worker', type=float, default=1.0, metavar='N',
-                   help='CPUs each worker asks of Ray, and its torch threads (default: 1)')
+                   help='bags fused at once (default: local: usable cores / CPUs per '
+                        "worker; ray: what the cluster's CPUs or GPUs allow)")
+    g.add_argument('--cpus-per-worker', type=float, default=None, metavar='N',
+                   help='CPUs each worker asks of Ray, and its torch threads (default: 1; 2 '
+                        'for the heavy networks on CPUs: PIAFusion, DIDFuse, DFVO)')
     g.add_argument('--gpus-per-worker', type=float, default=0.0, metavar='N',
                    help='GPUs each worker asks of Ray; 0.5 puts two workers on a GPU so one '
                         'reads its bag while the other fuses (default: 0)')
@@ -87,7 +90,8 @@ def run_fuse_many(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from err
     options = dict(stream=stream, batch=args.batch, copy_inputs=not args.outputs_only,
                    thermal_topic=args.thermal_topic, rgb_topic=args.rgb_topic,
-                   storage=args.storage, version=8 if args.humble else 9)
+                   storage=args.storage, version=8 if args.humble else 9,
+                   read_ahead=READ_AHEAD)
     progress = _Progress(len(jobs))
     try:
         lines, engine_text = _fuse(args, jobs, options, progress.bag)
@@ -104,17 +108,18 @@ def _fuse(args: argparse.Namespace, jobs: list, options: dict,
     from fusion_ros.bagtools.fleet import RAY_MISSING, FleetSettings, ray_installed
     from fusion_ros.errors import UsageError
 
+    if args.engine == 'ray' and not ray_installed():
+        raise UsageError(RAY_MISSING)
+    workers, cpus = _layout(args)
     settings = FleetSettings(
         address=(args.address or os.environ.get('RAY_ADDRESS') or 'auto')
         if args.engine == 'ray' else None,
-        workers=args.workers, cpus_per_worker=args.cpus_per_worker,
-        gpus_per_worker=args.gpus_per_worker, retries=args.retries)
-    if args.engine == 'ray' and not ray_installed():
-        raise UsageError(RAY_MISSING)
-    local_workers = args.workers or os.cpu_count() or 1
+        workers=workers, cpus_per_worker=cpus, gpus_per_worker=args.gpus_per_worker,
+        retries=args.retries)
+    # one worker or one bag: Ray's start-up (seconds) would buy nothing
     if args.engine == 'loop' or (args.engine == 'local' and (
-            local_workers == 1 or not ray_installed())):
-        if args.engine == 'local' and local_workers > 1:
+            workers == 1 or len(jobs) == 1 or not ray_installed())):
+        if args.engine == 'local' and not ray_installed() and workers > 1:
             print(f'note: {RAY_MISSING}; fusing in this process', file=sys.stderr)
         from fusion_ros.bagtools.many import fuse_many
 
@@ -127,10 +132,26 @@ def _fuse(args: argparse.Namespace, jobs: list, options: dict,
     if spec['weights'] is not None:  # workers may start elsewhere than this folder
         spec['weights'] = str(Path(spec['weights']).resolve())
     if spec['threads'] is None:  # a worker's torch threads: the CPUs it asked for
-        spec['threads'] = max(1, int(args.cpus_per_worker))
+        spec['threads'] = max(1, int(cpus))
     lines = fuse_many_ray(jobs, spec, args.out.resolve(), settings, on_bag=on_bag, **options)
-    where = args.engine if args.engine == 'ray' else f'local Ray, {local_workers} workers'
-    return lines, f'{args.model} on {where}'
+    where = 'a Ray cluster' if args.engine == 'ray' else f'local Ray, {workers} workers'
+    return lines, f'{args.model} on {where} x {cpus:g} CPU'
+
+
+def _layout(args: argparse.Namespace) -> tuple[int | None, float]:
+    """Workers and CPUs per worker. As asked; else, on this machine, a worker per usable
+    core, or per two cores for the heavy networks: their kernels use two threads about as
+    well as two processes would (PIAFusion in OpenVINO on a 2-core Xeon: 2.4 s a pair on
+    two threads, 5.0 s on one; docs/BENCHMARKS.md) and every worker pays their compile.
+    On a cluster, None workers: as many as its resources hold."""
+    from fusion_ros.models._registry import heavy_model
+    from fusion_ros.threads import usable_cpus
+
+    heavy = args.model is not None and heavy_model(args.model)
+    cpus = args.cpus_per_worker or (2.0 if heavy and args.gpus_per_worker == 0 else 1.0)
+    if args.workers or args.engine == 'ray':
+        return args.workers, cpus
+    return max(1, int(usable_cpus() // cpus)), cpus
 
 
 class _Progress:

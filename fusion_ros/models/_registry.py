@@ -12,7 +12,8 @@ from torch import nn
 
 from fusion_ros.errors import ModelNotFoundError
 
-__all__ = ['get_model_entrypoint', 'list_models', 'model_option_ranges', 'model_options',
+__all__ = ['get_model_entrypoint', 'heavy_model', 'list_models', 'model_option_ranges',
+           'model_options',
            'register_model']
 
 _ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
@@ -45,6 +46,12 @@ def get_model_entrypoint(name: str) -> Callable[..., nn.Module]:
 def _model_class(name: str) -> type | None:
     """The class ``name``'s entrypoint returns (from its return annotation)."""
     return typing.get_type_hints(get_model_entrypoint(name)).get('return')
+
+
+def heavy_model(name: str) -> bool:
+    """A network that takes seconds a frame on a CPU (``FusionModel.auto_runtime``: what
+    ``backend auto`` runs in OpenVINO there)."""
+    return bool(getattr(_model_class(name), 'auto_runtime', False))
 
 
 def model_options(name: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from fusion_ros.errors import ConfigError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.shape import check_fusion_inputs
@@ -49,7 +50,7 @@ class LaplacianFusion(FusionModel):
     def __init__(self, levels: int = 4) -> None:
         super().__init__()
         if levels < 2:
-            raise ValueError(f'levels must be >= 2, got {levels!r}')
+            raise ConfigError(f'levels must be >= 2, got {levels!r}')
         self.levels = levels
         self.size_multiple = 2 ** (levels - 1)
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusion_ros.errors import ShapeError
+from fusion_ros.errors import ConfigError, ShapeError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.filters import box_blur, self_guided_filter
@@ -114,7 +114,7 @@ class FastFusion(FusionModel):
                  denoise_eps: float = 3e-4) -> None:
         super().__init__()
         if width < 1 or scale < 1 or blur_radius < 1:
-            raise ValueError('width, scale and blur_radius must be >= 1')
+            raise ConfigError('width, scale and blur_radius must be >= 1')
         self.scale = scale
         self.size_multiple = scale
         self.min_size = scale
@@ -126,7 +126,7 @@ class FastFusion(FusionModel):
         self.denoise_enhanced = denoise_enhanced
         self.denoise_eps = denoise_eps
         if learn_mix and not mid_band:
-            raise ValueError('learn_mix needs mid_band > 0')
+            raise ConfigError('learn_mix needs mid_band > 0')
         # inputs: IR, Y, their local contrast (|detail| pooled) -> 4 channels
         self.stem = nn.Conv2d(4, width, 3, padding=1)
         self.blocks = nn.Sequential(*(_SeparableBlock(width, d) for d in (1, 2, 4, 8)))

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusion_ros.errors import WeightsError
+from fusion_ros.errors import ConfigError, WeightsError
 from fusion_ros.models._base import FusionModel, FusionOutput, ReflectionPad
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.color import COLOUR_TRANSFORMS
@@ -91,7 +91,7 @@ class IlluminationClassifier(nn.Module):
     def __init__(self, slope: float = 0.01, head: str = 'relu') -> None:
         super().__init__()
         if head not in HEADS:
-            raise ValueError(f'head must be one of {HEADS}, got {head!r}')
+            raise ConfigError(f'head must be one of {HEADS}, got {head!r}')
         self.head = head
         self.conv1 = _DownBlock(3, 16, slope)
         self.conv2 = _DownBlock(16, 32, slope)
@@ -254,16 +254,16 @@ class PIAFusion(FusionModel):
                  head: str | None = None, colour: str | None = None) -> None:
         super().__init__()
         if flavour not in FLAVOURS:
-            raise ValueError(f'flavour must be one of {list(FLAVOURS)}, got {flavour!r}')
+            raise ConfigError(f'flavour must be one of {list(FLAVOURS)}, got {flavour!r}')
         given = {'share_weights': share_weights, 'cmdaf_sign': cmdaf_sign, 'slope': slope,
                  'head': head, 'colour': colour}
         opts = {**FLAVOURS[flavour], **{k: v for k, v in given.items() if v is not None}}
         if opts['cmdaf_sign'] not in CMDAF_SIGNS:
-            raise ValueError(f'cmdaf_sign must be one of {CMDAF_SIGNS}, got {cmdaf_sign!r}')
+            raise ConfigError(f'cmdaf_sign must be one of {CMDAF_SIGNS}, got {cmdaf_sign!r}')
         if opts['head'] not in FUSION_HEADS:
-            raise ValueError(f'head must be one of {FUSION_HEADS}, got {head!r}')
+            raise ConfigError(f'head must be one of {FUSION_HEADS}, got {head!r}')
         if opts['colour'] not in COLOUR_TRANSFORMS:
-            raise ValueError(f'colour must be one of {list(COLOUR_TRANSFORMS)}, got {colour!r}')
+            raise ConfigError(f'colour must be one of {list(COLOUR_TRANSFORMS)}, got {colour!r}')
         self.flavour = flavour
         self.options = opts
         self.colour = str(opts['colour'])

@@ -52,6 +52,7 @@ from fusion_ros.ros.node_support import (
     diagnostic_array,
     guarded,
     image_message,
+    lost_text,
     per_second,
     run_node,
     serve_slot,
@@ -180,9 +181,7 @@ class DetectorNode(Node):
     @guarded('subscription')
     def _on_transport_loss(self, missed: int, depth: int) -> None:
         self.stats.lost += missed
-        self._log.warn('lost', f'{missed} image(s) lost before the node took them '
-                       f'({self.stats.lost} so far): its queue (qos.depth {depth}) overflowed, '
-                       'the node is starved or the depth too small')
+        self._log.warn('lost', lost_text('image', missed, self.stats.lost, 'qos.depth', depth))
 
     def stop(self) -> None:
         self._slot.close()

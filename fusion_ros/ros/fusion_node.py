@@ -40,7 +40,6 @@ if __name__ == '__main__':  # run as a child of a launch: Ctrl-C while importing
 
 import time
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -52,49 +51,31 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
 from fusion_ros.engine import FusionEngine
-from fusion_ros.errors import FusionError, ModelNotFoundError, WeightsError
+from fusion_ros.errors import FusionError
 from fusion_ros.io.image_msg import decode_image
 from fusion_ros.io.stamps import stamp_ns
 from fusion_ros.registration import RegistrationMonitor, parse_homography
+from fusion_ros.ros import fusion_params
+from fusion_ros.ros import fusion_report as report
 from fusion_ros.ros.fusion_outputs import FusionOutputs
-from fusion_ros.ros.fusion_params import (
-    ENGINE_FIELDS,
-    LIVE_FIELDS,
-    PARAMS,
-    FusionNodeConfig,
-    make_engine,
-)
-from fusion_ros.ros.fusion_report import (
-    CameraInfoCache,
-    FrameTimes,
-    NodeStats,
-    counter_values,
-    engine_values,
-    fusion_status,
-    night_text,
-    registration_values,
-)
+from fusion_ros.ros.fusion_params import PARAMS, FusionNodeConfig, make_engine, plan_change
 from fusion_ros.ros.node_support import (
     ReportWindow,
     ThrottledLog,
     TransportLoss,
-    callback_errors_text,
     diagnostic_array,
     guarded,
     image_subscription,
-    per_second,
+    lost_text,
     run_node,
     serve_slot,
 )
 from fusion_ros.ros.params import declare_params, read_params
 from fusion_ros.ros.qos import make_qos
-from fusion_ros.ros.warm_start import WarmStart
+from fusion_ros.ros.warm_start import EngineWarmer, WarmStart
 from fusion_ros.stream.pairing import FusionStream
-from fusion_ros.stream.slot import LatestSlot
-from fusion_ros.topics import (
-    DIAG_TOPIC,
-    camera_info_topic,
-)
+from fusion_ros.stream.slot import LatestSlot, MaxRate
+from fusion_ros.topics import DIAG_TOPIC, camera_info_topic
 
 
 def _transition_failed(err: BaseException) -> TransitionCallbackReturn:
@@ -114,26 +95,24 @@ class FusionNode(LifecycleNode):
         self.config: FusionNodeConfig | None = None
         self.engine: FusionEngine | None = None
         self.load_error: str | None = None  # why the configured model did not load
-        self.stats = NodeStats()
+        self.stats = report.NodeStats()
         self._subs: list[Any] = []
         self._lost = {'thermal': TransportLoss(), 'rgb': TransportLoss()}
         self._out: FusionOutputs | None = None  # the output publishers, from configure on
         self._pub_diag: Any = None
-        self._camera_infos = CameraInfoCache()  # the RGB camera's, republished with outputs
+        self._camera_infos = report.CameraInfoCache()  # the RGB camera's, republished with outputs
         self._diag_timer: Any = None
-        self._window = ReportWindow(NodeStats)
+        self._window = ReportWindow(report.NodeStats)
         self._registration = RegistrationMonitor(every=0)  # set up at configure
         # pairing and day/night, as bag fuse runs them (fusion_ros.stream)
         self._stream: FusionStream | None = None
-        self._times = FrameTimes()  # engine time, latency and where a frame's time goes
-        self._last_accepted = float('-inf')  # monotonic time of the last pair let through max_rate
+        self._times = report.FrameTimes()  # engine time, latency and where a frame's time goes
+        self._max_rate = MaxRate()  # the max_rate parameter's gate
         self._slot: LatestSlot[tuple[Image, Image, float]] = LatestSlot()
         self._start: WarmStart | None = None  # this activation's inference thread
-        # warm-up runs on the worker (cuDNN/cuBLAS state is per thread) at the frame size seen
-        # last (640x512 before any); a swapped-in engine is warmed at its first frame's size
-        self._warmed_engine: FusionEngine | None = None
-        self._frame_size = (640, 512)
         self._log = ThrottledLog(self)
+        # warm-up runs on the worker (cuDNN/cuBLAS state is per thread), once per engine
+        self._warmer = EngineWarmer(lambda text: self._log.warn('warmup', text))
         self.callback_errors: Counter[str] = Counter()  # by cause, see node_support.guarded
         self.add_on_set_parameters_callback(self._on_set_params)
 
@@ -148,15 +127,13 @@ class FusionNode(LifecycleNode):
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
         try:
-            engine: FusionEngine | None = make_engine(cfg)
-            self.load_error = None
-        except (WeightsError, ModelNotFoundError) as err:
             # a missing or broken checkpoint must not take the node down: it stays up with an
             # ERROR diagnostic, counts the pairs it cannot fuse, and loads the model as soon
             # as the 'model' or 'weights' parameter is fixed
-            engine, self.load_error = None, str(err)
-            self.get_logger().error(f'model failed to load: {err}; fix the model/weights '
-                                    'parameter to start fusing')
+            engine, self.load_error = fusion_params.engine_or_reason(cfg)
+            if self.load_error:
+                self.get_logger().error(f'model failed to load: {self.load_error}; fix the '
+                                        'model/weights parameter to start fusing')
         except FusionError as err:
             self.get_logger().error(f'configuration failed: {err}')
             return TransitionCallbackReturn.FAILURE
@@ -173,7 +150,7 @@ class FusionNode(LifecycleNode):
     @guarded('lifecycle', _transition_failed)
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self.config is not None
-        self.stats = NodeStats()
+        self.stats = report.NodeStats()
         if self._stream is not None:
             self._stream.reset()
         self._slot = LatestSlot()
@@ -181,8 +158,8 @@ class FusionNode(LifecycleNode):
         # the worker warms the model up and then subscribes, so the first frames are neither
         # slow nor dropped while it warms, and the transition does not wait for it (a slow
         # model on a CPU takes seconds): /diagnostics says 'warming up' meanwhile
-        self._start = WarmStart(lambda: self._warm_up(*self._frame_size), self._subscribe,
-                                self._serve, 'fusion_worker').start()
+        self._start = WarmStart(lambda: self._warmer.warm(self.engine), self._subscribe,
+                                self._serve, 'fusion_worker', self._worker_failed).start()
         self._window.restart()
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
@@ -217,9 +194,8 @@ class FusionNode(LifecycleNode):
     def _on_transport_loss(self, name: str, missed: int, depth: int) -> None:
         total = getattr(self.stats, f'{name}_lost') + missed
         setattr(self.stats, f'{name}_lost', total)
-        self._log.warn(f'{name} lost', f'{missed} {name} image(s) lost before the node took '
-                       f'them ({total} so far): its queue (qos.{name}.depth '
-                       f'{depth}) overflowed, the node is starved or the depth too small')
+        self._log.warn(f'{name} lost', lost_text(f'{name} image', missed, total,
+                                                 f'qos.{name}.depth', depth))
 
     @guarded('lifecycle', _transition_failed)
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -270,41 +246,30 @@ class FusionNode(LifecycleNode):
     def _on_set_params(self, params: list[Parameter]) -> SetParametersResult:
         if self.config is None:  # not configured: values are read at configure
             return SetParametersResult(successful=True)
-        values = read_params(self, PARAMS)
-        values.update({p.name: p.value for p in params})
+        values = {**read_params(self, PARAMS), **{p.name: p.value for p in params}}
         try:
-            cfg = FusionNodeConfig.from_params(values)
-            cfg.stream.check()  # before building an engine for nothing
-            engine = self.engine
-            swap = any(getattr(cfg, k) != getattr(self.config, k) for k in ENGINE_FIELDS)
-            if swap:
-                engine = make_engine(replace(cfg, publish_enhanced=self.config.publish_enhanced))
+            change = plan_change(self.config, values)
+            engine = make_engine(change.engine_config) if change.new_engine else self.engine
         except FusionError as err:
             self.get_logger().warning(f'parameter change rejected: {err}')
             return SetParametersResult(successful=False, reason=str(err))
-        if not swap and engine is not None and cfg.homography != self.config.homography:
+        cfg = change.config
+        if change.new_homography and engine is not None:
             engine.homography = parse_homography(cfg.homography)  # takes effect next frame
-        if (cfg.homography, cfg.check_every, cfg.warn_ratio) != (
-                self.config.homography, self.config.check_every, self.config.warn_ratio):
-            # a new homography: the start-up score no longer applies
-            self._registration = RegistrationMonitor(cfg.check_every,
-                                                     warn_ratio=cfg.warn_ratio)
-        if swap:
+        if change.new_monitor:  # a new homography: the start-up score no longer applies
+            self._registration = RegistrationMonitor(cfg.check_every, warn_ratio=cfg.warn_ratio)
+        if change.new_engine:
             self.engine, self.load_error = engine, None  # the worker takes it with the next pair
             self._log_engine(engine, 'switched to model')
         if self._stream is not None:
             self._stream.set_illumination(cfg.night_threshold, cfg.day_threshold,
                                           cfg.min_dwell_s)
-        self.config = replace(self.config, **{k: getattr(cfg, k) for k in LIVE_FIELDS})
+        self.config = cfg
         return SetParametersResult(successful=True)
 
     def _log_engine(self, engine: FusionEngine, what: str) -> None:
-        self.get_logger().info(f'{what} {engine.describe()} ({engine.model.num_params()} params, '
-                               f'{engine.threads_text} CPU threads)')
-        if engine.compile_error:
-            self.get_logger().warning(engine.compile_error)
-        if engine.backend_note:
-            self.get_logger().info(engine.backend_note)
+        for level, text in report.engine_log(engine, what):
+            getattr(self.get_logger(), level)(text)
 
     # callbacks -------------------------------------------------------------------------
     @guarded('subscription')
@@ -335,12 +300,9 @@ class FusionNode(LifecycleNode):
     def image_pair_cb(self, thermal: Image, rgb: Image) -> None:
         self.stats.pairs += 1
         max_rate = self.config.max_rate if self.config is not None else 0.0
-        if max_rate > 0:
-            now = time.monotonic()
-            if now - self._last_accepted < 1.0 / max_rate:
-                self.stats.rate_limited += 1
-                return
-            self._last_accepted = now
+        if not self._max_rate.allow(max_rate, time.monotonic()):
+            self.stats.rate_limited += 1
+            return
         if self._slot.put((thermal, rgb, time.monotonic())):
             self.stats.dropped += 1
 
@@ -349,17 +311,9 @@ class FusionNode(LifecycleNode):
         serve_slot(self._slot, lambda pair: self._fuse_and_publish(*pair), self._on_error,
                    'frame')
 
-    def _warm_up(self, width: int, height: int) -> None:
-        """Warm the current engine on this (the inference) thread; a failure is logged, and
-        the frames then pay for the set-up instead."""
-        engine = self.engine
-        if engine is None or engine is self._warmed_engine:
-            return
-        self._warmed_engine = engine
-        try:
-            engine.warmup(width, height)
-        except Exception as err:  # noqa: BLE001 - warming up is an optimisation only
-            self._log.warn('warmup', f'warm-up at {width}x{height} failed: {err!r}')
+    def _worker_failed(self, err: Exception) -> None:
+        if self.context.ok():  # after Ctrl-C the context is gone: subscribing fails, quietly
+            self._on_error('worker', f'the inference thread stopped: {err!r}')
 
     def _on_error(self, cause: str, text: str) -> None:
         self.stats.errors += 1
@@ -373,9 +327,7 @@ class FusionNode(LifecycleNode):
         t_start = time.perf_counter()
         thermal, visible = decode_image(thermal_msg), decode_image(rgb_msg)
         t_decoded = time.perf_counter()
-        self._frame_size = (visible.shape[1], visible.shape[0])
-        if engine is not self._warmed_engine:  # swapped in at run time: warm at this size
-            self._warm_up(*self._frame_size)
+        self._warmer.before_frame(engine, visible.shape[1], visible.shape[0])  # a new engine
         result = engine.fuse(thermal, visible, enhanced=self._out.wants_enhanced())
         t_fused = time.perf_counter()
         night = None
@@ -395,15 +347,10 @@ class FusionNode(LifecycleNode):
                             visible: np.ndarray) -> bool:
         """Every N-th frame (after publishing: off the latency path), score the registration;
         WARN once when the score falls. True when this frame was scored."""
-        monitor = self._registration
-        if not monitor.check_frame(thermal, visible, engine.homography):
-            return False
-        if monitor.newly_dropped():
-            self.get_logger().warning(
-                f'registration score fell from {monitor.start:.3f} to {monitor.current:.3f}: '
-                'thermal and RGB no longer line up (a camera moved?); re-run '
-                '"fusion-ros register" and set registration.homography')
-        return True
+        scored = self._registration.check_frame(thermal, visible, engine.homography)
+        if scored and self._registration.newly_dropped():
+            self.get_logger().warning(report.registration_warning(self._registration))
+        return scored
 
     # diagnostics -----------------------------------------------------------------------
     @guarded('timer')
@@ -412,22 +359,15 @@ class FusionNode(LifecycleNode):
             return
         stats = self.stats
         prev, span = self._window.advance(stats)
-        level, text = fusion_status(stats, prev, time.monotonic(),
+        level, text = report.fusion_status(stats, prev, time.monotonic(),
                                     loaded=self.engine is not None, load_error=self.load_error,
                                     warming=self.warming, registration=self._registration)
-        values = {
-            'thermal rate (Hz)': per_second(stats.thermal_in, prev.thermal_in, span),
-            'rgb rate (Hz)': per_second(stats.rgb_in, prev.rgb_in, span),
-            'fused rate (Hz)': per_second(stats.fused, prev.fused, span),
-            **counter_values(stats),
-            'callback errors': callback_errors_text(self.callback_errors),
-            'ready': str(not self.warming and bool(self._subs)).lower(),
-            'model': self.config.model if self.config else '',
-            **engine_values(self.engine),
-            'illumination': night_text(self._stream.night if self._stream else None),
-            **self._times.values(),
-            **registration_values(self._registration),
-        }
+        values = report.status_values(
+            stats, prev, span, callback_errors=self.callback_errors,
+            ready=not self.warming and bool(self._subs),
+            model=self.config.model if self.config else '', engine=self.engine,
+            night=self._stream.night if self._stream else None, times=self._times,
+            registration=self._registration)
         self._pub_diag.publish(diagnostic_array(self, level, f'{self.get_name()}: fusion', text,
                                                 values['device'], values))
 

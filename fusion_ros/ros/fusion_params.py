@@ -5,7 +5,7 @@ and the validated values built from it (``FusionNodeConfig``). Every default com
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fusion_ros.defaults import (
@@ -21,7 +21,7 @@ from fusion_ros.defaults import (
     THERMAL_AGC,
 )
 from fusion_ros.engine import DEFAULT_MODEL, FusionEngine
-from fusion_ros.errors import ConfigError
+from fusion_ros.errors import ConfigError, ModelNotFoundError, WeightsError
 from fusion_ros.registration import IDENTITY, parse_homography
 from fusion_ros.ros.params import ParamSpec
 from fusion_ros.ros.qos import check_reliability
@@ -29,7 +29,7 @@ from fusion_ros.stream.pairing import StreamSettings
 from fusion_ros.topics import RGB_TOPIC, THERMAL_TOPIC, relative
 
 __all__ = ['ENGINE_FIELDS', 'LIVE_FIELDS', 'PARAMS', 'TRANSPORTS', 'FusionNodeConfig',
-           'make_engine']
+           'ParamChange', 'engine_or_reason', 'make_engine', 'plan_change']
 
 PARAMS = (
     ParamSpec('model', DEFAULT_MODEL, 'Fusion model registry name (`fusion-ros models`).'),
@@ -205,3 +205,48 @@ def make_engine(cfg: FusionNodeConfig) -> FusionEngine:
                         compile=cfg.compile, backend=cfg.backend,
                         threads=cfg.threads,  # 0: auto
                         enhanced=cfg.publish_enhanced, homography=cfg.homography)
+
+
+def engine_or_reason(cfg: FusionNodeConfig) -> tuple[FusionEngine | None, str | None]:
+    """The engine, or None and why when its checkpoint or model name is bad (a node stays
+    up and waits for a fixed parameter); other configuration errors raise."""
+    try:
+        return make_engine(cfg), None
+    except (WeightsError, ModelNotFoundError) as err:
+        return None, str(err)
+
+
+@dataclass(frozen=True)
+class ParamChange:
+    """What a run-time parameter change does to a running node (see :func:`plan_change`).
+
+    config: the node's values after the change (the live fields changed, the rest as
+        configured); engine_config: what a new engine is built from.
+    new_engine: an engine field changed (build one, swap it in between frames);
+    new_homography: the running engine only needs the new warp;
+    new_monitor: the registration watch starts over (a new warp or new settings).
+    """
+
+    config: FusionNodeConfig
+    engine_config: FusionNodeConfig
+    new_engine: bool
+    new_homography: bool
+    new_monitor: bool
+
+
+def plan_change(old: FusionNodeConfig, values: dict[str, Any]) -> ParamChange:
+    """Validate the parameter ``values`` (all of them, the changed ones included) against
+    the running ``old`` config, building nothing.
+
+    Raises:
+        ConfigError: a value is invalid (the node rejects the change, nothing changes).
+    """
+    new = FusionNodeConfig.from_params(values)
+    new.stream.check()  # before building an engine for nothing
+    swap = any(getattr(new, k) != getattr(old, k) for k in ENGINE_FIELDS)
+    watch = ('homography', 'check_every', 'warn_ratio')
+    return ParamChange(
+        config=replace(old, **{k: getattr(new, k) for k in LIVE_FIELDS}),
+        engine_config=replace(new, publish_enhanced=old.publish_enhanced),
+        new_engine=swap, new_homography=not swap and new.homography != old.homography,
+        new_monitor=any(getattr(new, k) != getattr(old, k) for k in watch))

@@ -5,7 +5,7 @@ the status level, kept apart from the node so the node only converts, calls and 
 from __future__ import annotations
 
 import copy
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +14,11 @@ from diagnostic_msgs.msg import DiagnosticStatus
 
 from fusion_ros.io.stamps import stamp_key
 from fusion_ros.registration import RegistrationMonitor
+from fusion_ros.ros.node_support import callback_errors_text, per_second
 
 __all__ = ['CameraInfoCache', 'FrameTimes', 'NodeStats', 'counter_values', 'engine_values',
-           'fusion_status', 'night_text', 'registration_values']
+           'engine_log', 'fusion_status', 'night_text', 'registration_values',
+           'registration_warning', 'status_values']
 
 CAMERA_INFOS_KEPT = 64  # about 2 s of a 30 Hz camera: the worker is never further behind
 # per-frame stages timed into /diagnostics ('<stage> p50 (ms)'), in the order they run
@@ -160,3 +162,42 @@ def _percentile(values: deque[float], q: float) -> str:
     # list() copies under the GIL: the worker may append meanwhile
     data = list(values)
     return f'{float(np.percentile(data, q)):.1f}' if data else ''
+
+
+def status_values(stats: NodeStats, prev: NodeStats, span: float, *,
+                  callback_errors: Counter[str], ready: bool, model: str, engine: Any,
+                  night: bool | None, times: FrameTimes,
+                  registration: RegistrationMonitor) -> dict[str, str]:
+    """The fusion node's /diagnostics key-values: rates over the last report window,
+    counters, readiness, the model and engine, day/night, timings, registration."""
+    return {
+        'thermal rate (Hz)': per_second(stats.thermal_in, prev.thermal_in, span),
+        'rgb rate (Hz)': per_second(stats.rgb_in, prev.rgb_in, span),
+        'fused rate (Hz)': per_second(stats.fused, prev.fused, span),
+        **counter_values(stats),
+        'callback errors': callback_errors_text(callback_errors),
+        'ready': str(ready).lower(),
+        'model': model,
+        **engine_values(engine),
+        'illumination': night_text(night),
+        **times.values(),
+        **registration_values(registration),
+    }
+
+
+def registration_warning(monitor: RegistrationMonitor) -> str:
+    """The warning logged once when the registration score falls."""
+    return (f'registration score fell from {monitor.start:.3f} to {monitor.current:.3f}: '
+            'thermal and RGB no longer line up (a camera moved?); re-run '
+            '"fusion-ros register" and set registration.homography')
+
+
+def engine_log(engine: Any, what: str) -> list[tuple[str, str]]:
+    """(logger level, text) lines saying which engine now serves, and its notes."""
+    lines = [('info', f'{what} {engine.describe()} ({engine.model.num_params()} params, '
+                      f'{engine.threads_text} CPU threads)')]
+    if engine.compile_error:
+        lines.append(('warning', engine.compile_error))
+    if engine.backend_note:
+        lines.append(('info', engine.backend_note))
+    return lines

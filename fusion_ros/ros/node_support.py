@@ -28,7 +28,8 @@ from fusion_ros.stream.slot import LatestSlot
 from fusion_ros.topics import compressed
 
 __all__ = ['ThrottledLog', 'TransportLoss', 'callback_errors_text', 'diagnostic_array', 'guarded',
-           'image_message', 'init_node_process', 'jpeg_message', 'serve_slot', 'NodeExecutor',
+           'image_message', 'init_node_process', 'jpeg_message', 'lost_text', 'serve_slot',
+           'NodeExecutor',
            'stopping_quietly']
 
 T = TypeVar('T')
@@ -273,6 +274,12 @@ class ReportWindow(Generic[S]):
         previous, span_s = self._previous, max(now - self._at, 1e-3)
         self._previous, self._at = dataclasses.replace(stats), now
         return previous, span_s
+
+
+def lost_text(what: str, missed: int, total: int, depth_param: str, depth: int) -> str:
+    """The warning for messages a node's queue lost (see :class:`TransportLoss`)."""
+    return (f'{missed} {what}(s) lost before the node took them ({total} so far): its queue '
+            f'({depth_param} {depth}) overflowed, the node is starved or the depth too small')
 
 
 def per_second(now: float, before: float, span_s: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Generic, TypeVar
 
-__all__ = ['LatestSlot']
+__all__ = ['LatestSlot', 'MaxRate']
 
 T = TypeVar('T')
 
@@ -47,3 +47,17 @@ class LatestSlot(Generic[T]):
             self._closed = True
             self._item = None
             self._cond.notify_all()
+
+
+class MaxRate:
+    """Let events through at most ``rate`` times a second (``rate`` <= 0: every one), on
+    the caller's clock; an event refused does not move the window."""
+
+    def __init__(self) -> None:
+        self._last = float('-inf')
+
+    def allow(self, rate: float, now: float) -> bool:
+        if rate > 0 and now - self._last < 1.0 / rate:
+            return False
+        self._last = now
+        return True

@@ -56,7 +56,7 @@ def test_ctrl_c_stops_the_job_and_the_rerun_resumes(slow_bags, tmp_path):
     out = tmp_path / 'out'
     argv = [sys.executable, '-m', 'fusion_ros', 'bag', 'fuse-many', str(slow_bags),
             '--out', str(out), '--model', 'piafusion', '--backend', 'torch',
-            '--precision', 'fp32', '--workers', '2']
+            '--precision', 'fp32', '--workers', '2', '--cpus-per-worker', '1']
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     env.pop('RAY_ADDRESS', None)
     driver = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -172,3 +172,4 @@ def test_engine_ray_without_ray_names_the_package(fleet, tmp_path, monkeypatch, 
             '--model', 'laplacian', '--engine', 'ray']
     assert main(argv) == 2
     assert "pip install 'fusion_ros[ray]'" in capsys.readouterr().err
+

@@ -125,3 +125,21 @@ def test_a_second_job_on_the_same_output_folder_is_refused(fleet, tmp_path):
             pass
     # nothing fused beside the first job
     assert [p.name for p in (tmp_path / 'out').iterdir()] == [MANIFEST]
+
+
+@pytest.mark.parametrize('argv, layout', [
+    ([], (2, 1.0)),  # a light model: a worker per usable core
+    (['--model', 'piafusion'], (1, 2.0)),  # heavy: a worker per two cores
+    (['--model', 'piafusion', '--cpus-per-worker', '1'], (2, 1.0)),
+    (['--workers', '3'], (3, 1.0)),
+    (['--engine', 'ray'], (None, 1.0)),  # a cluster: what its resources hold
+    (['--model', 'piafusion', '--gpus-per-worker', '0.5'], (2, 1.0)),
+])
+def test_local_workers_default_to_the_usable_cores(argv, layout, monkeypatch):
+    from fusion_ros.cli import bag_many
+    from fusion_ros.cli.main import build_parser
+
+    monkeypatch.setattr('fusion_ros.threads.usable_cpus', lambda: 2)
+    args = build_parser().parse_args(['bag', 'fuse-many', 'in', '--out', 'out',
+                                      '--model', 'laplacian', *argv])
+    assert bag_many._layout(args) == layout

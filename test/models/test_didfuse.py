@@ -62,12 +62,13 @@ def test_mismatched_official_files_name_the_problem(didfuse_ref, tmp_path):
 
 @pytest.mark.shared
 def test_golden_released_weights_reproduce_authors_outputs(didfuse_ref):
-    """Every 4th of the 40 TNO pairs (the suite's time: 2 s a pair; all 40 passed when this
-    was written): round(255 * output) within 0.1 mean and 2 max grey levels."""
+    """Every 8th of the 40 TNO pairs (the suite's time: 2-8 s a pair; all 40 passed when
+    this was written, every 4th until the Ray tests needed the time): round(255 * output)
+    within 0.1 mean and 2 max grey levels."""
     model = build_model('didfuse', weights=didfuse_ref / 'weights')
     names = sorted(p.name for p in (didfuse_ref / 'tno40' / 'ir').iterdir())
     assert len(names) == 40
-    for name in names[::4]:
+    for name in names[::8]:
         ir = cv2.imread(str(didfuse_ref / 'tno40' / 'ir' / name), cv2.IMREAD_GRAYSCALE)
         vi = cv2.imread(str(didfuse_ref / 'tno40' / 'vi' / name), cv2.IMREAD_GRAYSCALE)
         ref = cv2.imread(str(didfuse_ref / 'tno40' / 'official_output' / name),

@@ -391,7 +391,7 @@ def test_activation_does_not_wait_for_the_warm_up(ros_context, monkeypatch):
         # deactivated while warming: the late warm-up does not subscribe
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
         release.clear()
-        node._warmed_engine = None  # warm again at this activation
+        node._warmer.forget()  # warm again at this activation
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         warming = node._start.thread
         assert warming is not None and node.warming
