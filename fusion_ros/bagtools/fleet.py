@@ -24,6 +24,8 @@ from fusion_ros.errors import ConfigError, FusionError, UsageError
 
 __all__ = ['RAY_MISSING', 'FleetSettings', 'fuse_many_ray', 'ray_installed']
 
+# Ray's own config variable (lower case: its name in Ray's config table)
+WORKER_NICENESS = 'RAY_worker_niceness'
 RAY_MISSING = ("Ray is not installed: pip install 'fusion_ros[ray]' (or the pinned ray "
                'of requirements.txt)')
 
@@ -103,6 +105,9 @@ def _connect(settings: FleetSettings) -> bool:
                               f'{err}') from err
         return False
     os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')  # a local job reports nothing
+    # Ray runs workers at nice 15; here they are the job: at 15 any other busy process
+    # (a robot's stack, a training run) takes nearly all of the CPU from them
+    os.environ.setdefault(WORKER_NICENESS, '0')
     slots = settings.workers or os.cpu_count() or 1
     # 'local': a new instance even when RAY_ADDRESS or `ray start` name another cluster
     ray.init(address='local', num_cpus=max(1, round(slots * settings.cpus_per_worker)),

@@ -13,6 +13,7 @@ over Ray workers.
 from __future__ import annotations
 
 import fcntl
+import functools
 import glob
 import json
 import os
@@ -188,10 +189,15 @@ def fuse_many(jobs: list[BagJob], engine: FusionEngine, out_dir: Path, *,
 def fuse_job(job: BagJob, engine: FusionEngine, options: dict[str, Any], *,
              facts: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fuse one bag into its output (complete or none) and return its manifest line.
+    ``options``: as :func:`fuse_bag`'s, plus ``detector``: ``(backend, model path)`` of a
+    detector whose outputs are written too (a plain value: it travels to Ray workers).
 
     A marker beside the output counts the attempts at this bag: one left by a worker that
     died (or a job stopped) mid-bag makes this attempt the second, and the line says so.
     """
+    if options.get('detector'):  # (backend, model path): built once in this process
+        options = {**options, 'detect': _detection_hook(*options['detector'])}
+    options = {k: v for k, v in options.items() if k != 'detector'}
     marker = job.output.with_name(f'.{job.output.name}.attempts')
     job.output.parent.mkdir(parents=True, exist_ok=True)
     with open(marker, 'a') as started:  # one line per attempt: who began it
@@ -206,6 +212,15 @@ def fuse_job(job: BagJob, engine: FusionEngine, options: dict[str, Any], *,
         raise
     marker.unlink(missing_ok=True)
     return entry
+
+
+@functools.cache
+def _detection_hook(backend: str, model_path: str) -> Callable[..., Any]:
+    """The detector node's outputs for :func:`fuse_bag` (``detect``), one per process."""
+    from fusion_ros.bagtools.fuse import detection_writer
+    from fusion_ros.detect import build_detector
+
+    return detection_writer(build_detector(backend, model_path=model_path))
 
 
 def _fuse_one(job: BagJob, engine: FusionEngine, options: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,11 @@ def add_fuse_many_parser(sub: Any, fmt: Any) -> None:
     p.add_argument('--outputs-only', action='store_true',
                    help='do not copy the input topics into the outputs')
     add_sync_options(p)
+    p.add_argument('--detect', choices=('hog', 'onnx'), default=None,
+                   help='also run a detector on the fused frames (detections/image and '
+                        'detections/json), as bag fuse --detect')
+    p.add_argument('--detector-model', default='', metavar='ONNX',
+                   help='YOLOv5/YOLOv8 ONNX export for --detect onnx')
     p.add_argument('--params-file', type=Path, default=None, metavar='YAML',
                    help="the fusion node's parameters file, as for bag fuse")
     p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
@@ -91,7 +96,13 @@ def run_fuse_many(args: argparse.Namespace) -> int:
     options = dict(stream=stream, batch=args.batch, copy_inputs=not args.outputs_only,
                    thermal_topic=args.thermal_topic, rgb_topic=args.rgb_topic,
                    storage=args.storage, version=8 if args.humble else 9,
-                   read_ahead=READ_AHEAD)
+                   read_ahead=READ_AHEAD,
+                   detector=(args.detect, str(Path(args.detector_model).resolve())
+                             if args.detector_model else '') if args.detect else None)
+    if options['detector']:  # a detector that cannot be built: one line now, not per bag
+        from fusion_ros.bagtools.many import _detection_hook
+
+        _detection_hook(*options['detector'])
     progress = _Progress(len(jobs))
     try:
         lines, engine_text = _fuse(args, jobs, options, progress.bag)

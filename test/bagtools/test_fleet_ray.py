@@ -19,11 +19,12 @@ import pytest
 ray = pytest.importorskip('ray', reason='Ray is not installed (pip install '
                                         "'fusion_ros[ray]'); CI installs it")
 
-from fusion_ros.bagtools.fleet import FleetSettings, fuse_many_ray  # noqa: E402
-from fusion_ros.bagtools.fuse import fuse_bag  # noqa: E402
+from fusion_ros.bagtools.fleet import WORKER_NICENESS, FleetSettings, fuse_many_ray  # noqa: E402
+from fusion_ros.bagtools.fuse import detection_writer, fuse_bag  # noqa: E402
 from fusion_ros.bagtools.many import MANIFEST, find_bags, plan_jobs, read_manifest  # noqa: E402
 from fusion_ros.cli.main import main  # noqa: E402
 from fusion_ros.cli.synth import write_synthetic_bag  # noqa: E402
+from fusion_ros.detect import build_detector  # noqa: E402
 from fusion_ros.engine import FusionEngine  # noqa: E402
 from fusion_ros.io.bag import read_bag  # noqa: E402
 
@@ -89,10 +90,14 @@ def test_ctrl_c_stops_the_job_and_the_rerun_resumes(slow_bags, tmp_path):
 
 @pytest.fixture(scope='module')
 def local_ray():
+    # workers at normal priority, as fuse-many's own local instance runs them (Ray's nice
+    # 15 starves them on a busy machine)
+    os.environ[WORKER_NICENESS] = '0'
     ray.init(address='local', num_cpus=2, include_dashboard=False,
              logging_level=logging.ERROR, log_to_driver=False)
     yield
     ray.shutdown()
+    del os.environ[WORKER_NICENESS]
 
 
 @pytest.fixture(scope='module')
@@ -111,7 +116,7 @@ def test_ray_outputs_equal_bag_fuse_and_a_damaged_bag_fails_alone(fleet, local_r
                                                                   tmp_path, capsys):
     out = tmp_path / 'out'
     argv = ['bag', 'fuse-many', str(fleet), '--out', str(out), '--model', 'laplacian',
-            '--engine', 'ray', '--json']  # the cluster: the instance this test started
+            '--detect', 'hog', '--engine', 'ray', '--json']  # the instance this test started
     assert main(argv) == 1  # one bag failed
     printed = capsys.readouterr()
     assert 'car2/broken' in printed.err
@@ -121,6 +126,7 @@ def test_ray_outputs_equal_bag_fuse_and_a_damaged_bag_fails_alone(fleet, local_r
     assert 'damaged' in manifest['car2/broken']['reason']
     assert not (out / 'car2' / 'broken').exists()
     engine = FusionEngine('laplacian', device='cpu')
+    detect = detection_writer(build_detector('hog'))
     done = [rel for rel, e in manifest.items() if e['status'] == 'done']
     assert sorted(done) == ['car1/day', 'car1/night', 'car2/night', 'car3/dawn', 'car3/dusk']
     for rel in done:
@@ -130,8 +136,9 @@ def test_ray_outputs_equal_bag_fuse_and_a_damaged_bag_fails_alone(fleet, local_r
         assert entry['worker'].split(':')[1] != str(os.getpid())  # fused by a Ray worker
         assert {'weights_sha256', 'precision', 'wall_s', 'messages_out'} <= set(entry)
         single = tmp_path / 'single' / rel
-        fuse_bag(fleet / rel, single, engine)
+        fuse_bag(fleet / rel, single, engine, detect=detect)
         assert _messages(out / rel) == _messages(single)  # message for message
+        assert {m[0] for m in _messages(out / rel)} >= {'/detections/json', '/fused/image_raw'}
     assert _leftovers(out) == []
 
 
