@@ -25,7 +25,7 @@ bags already done (their outputs still hold what the manifest recorded) and fuse
 rest; a bag that cannot be read fails alone, with its reason in the manifest. Outputs
 appear only when complete. Exit 1 when a bag failed.
 
-Engines: local (default) runs a worker per core (or per --workers) on this machine through
+Engines: local (default) runs a worker per GPU or core (or --workers) on this machine through
 a local Ray instance (one process for a single bag, or without Ray); ray runs on an existing
 cluster (--address, or RAY_ADDRESS); loop runs the bags one after another here. Each
 worker builds the model once and keeps it for every bag it is given.
@@ -121,11 +121,11 @@ def _fuse(args: argparse.Namespace, jobs: list, options: dict,
 
     if args.engine == 'ray' and not ray_installed():
         raise UsageError(RAY_MISSING)
-    workers, cpus = _layout(args)
+    workers, cpus, gpus = _layout(args)
     settings = FleetSettings(
         address=(args.address or os.environ.get('RAY_ADDRESS') or 'auto')
         if args.engine == 'ray' else None,
-        workers=workers, cpus_per_worker=cpus, gpus_per_worker=args.gpus_per_worker,
+        workers=workers, cpus_per_worker=cpus, gpus_per_worker=gpus,
         retries=args.retries)
     # one worker or one bag: Ray's start-up (seconds) would buy nothing
     if args.engine == 'loop' or (args.engine == 'local' and (
@@ -149,20 +149,33 @@ def _fuse(args: argparse.Namespace, jobs: list, options: dict,
     return lines, f'{args.model} on {where} x {cpus:g} CPU'
 
 
-def _layout(args: argparse.Namespace) -> tuple[int | None, float]:
-    """Workers and CPUs per worker. As asked; else, on this machine, a worker per usable
-    core, or per two cores for the heavy networks: their kernels use two threads about as
-    well as two processes would (PIAFusion in OpenVINO on a 2-core Xeon: 2.4 s a pair on
-    two threads, 5.0 s on one; docs/BENCHMARKS.md) and every worker pays their compile.
-    On a cluster, None workers: as many as its resources hold."""
+def _layout(args: argparse.Namespace) -> tuple[int | None, float, float]:
+    """Workers, CPUs and GPUs per worker. As asked; else, on this machine, a worker per GPU
+    when the engine would run on one, or per usable core, or per two cores for the heavy
+    networks: their kernels use two threads about as well as two processes would
+    (PIAFusion in OpenVINO on a 2-core Xeon: 2.4 s a pair on two threads, 5.0 s on one;
+    docs/BENCHMARKS.md) and every worker pays their compile. On a cluster, None workers:
+    as many as its resources hold."""
     from fusion_ros.models._registry import heavy_model
     from fusion_ros.threads import usable_cpus
 
+    gpus = args.gpus_per_worker
+    local = args.engine != 'ray'
+    if local and gpus == 0 and args.device in ('auto', 'cuda') and not args.workers:
+        gpus = 1.0 if _cuda_devices() else 0.0  # one worker per GPU
     heavy = args.model is not None and heavy_model(args.model)
-    cpus = args.cpus_per_worker or (2.0 if heavy and args.gpus_per_worker == 0 else 1.0)
-    if args.workers or args.engine == 'ray':
-        return args.workers, cpus
-    return max(1, int(usable_cpus() // cpus)), cpus
+    cpus = args.cpus_per_worker or (2.0 if heavy and gpus == 0 else 1.0)
+    if args.workers or not local:
+        return args.workers, cpus, gpus
+    if gpus > 0:
+        return max(1, int(_cuda_devices() / gpus)), cpus, gpus
+    return max(1, int(usable_cpus() // cpus)), cpus, gpus
+
+
+def _cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 class _Progress:

@@ -127,19 +127,22 @@ def test_a_second_job_on_the_same_output_folder_is_refused(fleet, tmp_path):
     assert [p.name for p in (tmp_path / 'out').iterdir()] == [MANIFEST]
 
 
-@pytest.mark.parametrize('argv, layout', [
-    ([], (2, 1.0)),  # a light model: a worker per usable core
-    (['--model', 'piafusion'], (1, 2.0)),  # heavy: a worker per two cores
-    (['--model', 'piafusion', '--cpus-per-worker', '1'], (2, 1.0)),
-    (['--workers', '3'], (3, 1.0)),
-    (['--engine', 'ray'], (None, 1.0)),  # a cluster: what its resources hold
-    (['--model', 'piafusion', '--gpus-per-worker', '0.5'], (2, 1.0)),
+@pytest.mark.parametrize('argv, gpus, layout', [
+    ([], 0, (2, 1.0, 0.0)),  # a light model: a worker per usable core
+    (['--model', 'piafusion'], 0, (1, 2.0, 0.0)),  # heavy: a worker per two cores
+    (['--model', 'piafusion', '--cpus-per-worker', '1'], 0, (2, 1.0, 0.0)),
+    (['--workers', '3'], 0, (3, 1.0, 0.0)),
+    (['--engine', 'ray'], 0, (None, 1.0, 0.0)),  # a cluster: what its resources hold
+    (['--model', 'piafusion'], 4, (4, 1.0, 1.0)),  # a worker per GPU
+    (['--model', 'piafusion', '--gpus-per-worker', '0.5'], 4, (8, 1.0, 0.5)),
+    (['--model', 'piafusion', '--device', 'cpu'], 4, (1, 2.0, 0.0)),
 ])
-def test_local_workers_default_to_the_usable_cores(argv, layout, monkeypatch):
+def test_local_workers_default_to_the_usable_cores_or_gpus(argv, gpus, layout, monkeypatch):
     from fusion_ros.cli import bag_many
     from fusion_ros.cli.main import build_parser
 
     monkeypatch.setattr('fusion_ros.threads.usable_cpus', lambda: 2)
+    monkeypatch.setattr(bag_many, '_cuda_devices', lambda: gpus)
     args = build_parser().parse_args(['bag', 'fuse-many', 'in', '--out', 'out',
                                       '--model', 'laplacian', *argv])
     assert bag_many._layout(args) == layout
