@@ -97,6 +97,7 @@ def _connect(settings: FleetSettings) -> bool:
     if ray.is_initialized():
         return False
     if settings.address:
+        _probe(settings.address)
         try:
             ray.init(address=settings.address, logging_level=logging.WARNING,
                      log_to_driver=False)
@@ -113,6 +114,20 @@ def _connect(settings: FleetSettings) -> bool:
     ray.init(address='local', num_cpus=max(1, round(slots * settings.cpus_per_worker)),
              include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     return True
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once on a ``host:port`` nobody listens on (Ray itself retries for a minute
+    or more); ``auto``, ``ray://`` and other forms are left to Ray."""
+    import socket
+
+    host, _, port = address.rpartition(':')
+    if '://' in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ConfigError(f'cannot reach the Ray cluster at {address!r}: {err}') from err
 
 
 def _slots(settings: FleetSettings) -> int:

@@ -146,3 +146,21 @@ def test_local_workers_default_to_the_usable_cores_or_gpus(argv, gpus, layout, m
     args = build_parser().parse_args(['bag', 'fuse-many', 'in', '--out', 'out',
                                       '--model', 'laplacian', *argv])
     assert bag_many._layout(args) == layout
+
+
+def test_a_cluster_address_nobody_listens_on_fails_at_once():
+    import socket
+
+    from fusion_ros.bagtools.fleet import _probe
+
+    with socket.socket() as free:  # a port just freed: nobody listens there
+        free.bind(('127.0.0.1', 0))
+        port = free.getsockname()[1]
+    with pytest.raises(ConfigError, match='cannot reach the Ray cluster'):
+        _probe(f'127.0.0.1:{port}')
+    with socket.socket() as listening:
+        listening.bind(('127.0.0.1', 0))
+        listening.listen()
+        _probe(f'127.0.0.1:{listening.getsockname()[1]}')  # reachable: Ray's turn
+    _probe('auto')
+    _probe('ray://head:10001')  # the client protocol: left to Ray
