@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -27,6 +26,7 @@ from fusion_ros.cli.synth import write_synthetic_bag  # noqa: E402
 from fusion_ros.detect import build_detector  # noqa: E402
 from fusion_ros.engine import FusionEngine  # noqa: E402
 from fusion_ros.io.bag import read_bag  # noqa: E402
+from test.bounds import HANG_S, READY_S, wait_until  # noqa: E402
 
 # a model slow enough on one thread (about half a second a pair at 128x160) that a test
 # can act while a bag is being fused
@@ -62,20 +62,17 @@ def test_ctrl_c_stops_the_job_and_the_rerun_resumes(slow_bags, tmp_path):
     env.pop('RAY_ADDRESS', None)
     driver = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-    deadline = time.monotonic() + 180
-    while not any(e['status'] == 'done' for e in read_manifest(out).values()):
-        assert driver.poll() is None, driver.communicate()
-        assert time.monotonic() < deadline, 'no bag finished in 180 s'
-        time.sleep(0.05)
+    wait_until(lambda: any(e['status'] == 'done' for e in read_manifest(out).values()),
+               'a bag to finish', READY_S, alive=lambda: driver.poll() is None)
     driver.send_signal(signal.SIGINT)
-    _, err = driver.communicate(timeout=60)
+    _, err = driver.communicate(timeout=HANG_S)
     assert driver.returncode == 130, err
     first = {rel: e for rel, e in read_manifest(out).items() if e['status'] == 'done'}
     assert 1 <= len(first) < 4, first  # stopped mid-way
     mtimes = {rel: os.stat(out / rel / 'metadata.yaml').st_mtime_ns for rel in first}
 
     again = subprocess.run([*argv, '--json'], env=env, capture_output=True, text=True,
-                           timeout=300)
+                           timeout=READY_S + HANG_S)
     assert again.returncode == 0, again.stderr
     lines = {e['rel']: e for e in map(json.loads, again.stdout.splitlines()[:4])}
     assert sorted(lines) == [f'drive{k}' for k in range(4)]
@@ -150,19 +147,22 @@ def test_a_worker_killed_mid_bag_is_retried_and_counted(slow_bags, local_ray, tm
     driver = threading.Thread(target=lambda: result.update(lines=fuse_many_ray(
         jobs, spec, out, FleetSettings(workers=1, retries=2))))
     driver.start()
-    deadline, killed = time.monotonic() + 120, None
-    while killed is None and time.monotonic() < deadline and driver.is_alive():
+    victim: dict = {}
+
+    def kill_a_worker_that_started_a_bag() -> bool:
         for marker in out.glob('.*.attempts'):  # written when a worker starts a bag
             started = marker.read_text()
-            if not started.endswith('\n'):
-                continue  # being written
-            pid = int(started.split(':')[-1])
-            os.kill(pid, signal.SIGKILL)
-            killed = marker.name[1:-len('.attempts')]
-            break
-        time.sleep(0.01)
-    driver.join(timeout=300)
-    assert killed is not None, 'no worker was seen starting a bag'
+            if started.endswith('\n'):  # not being written
+                victim.update(pid=int(started.split(':')[-1]),
+                              rel=marker.name[1:-len('.attempts')])
+                os.kill(victim['pid'], signal.SIGKILL)
+                return True
+        return False
+
+    wait_until(kill_a_worker_that_started_a_bag, 'a worker to start a bag', READY_S,
+               alive=driver.is_alive)
+    driver.join(timeout=READY_S + HANG_S)
+    killed, pid = victim['rel'], victim['pid']
     lines = {e['rel']: e for e in result['lines']}
     assert lines[killed]['status'] == 'done' and lines[killed]['attempts'] == 2
     assert not lines[killed]['worker'].endswith(f':{pid}')  # by another worker process

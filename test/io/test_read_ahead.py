@@ -10,6 +10,7 @@ import time
 import pytest
 
 from fusion_ros.io.read_ahead import read_ahead
+from test.bounds import HANG_S, POLL_S, wait_until
 
 
 def test_items_come_in_order_whatever_the_depth():
@@ -42,12 +43,10 @@ def test_reading_runs_ahead_and_stops_when_the_consumer_does():
 
     items = read_ahead(source(), 4)
     assert next(items) == 0
-    deadline = time.monotonic() + 10
-    while len(produced) < 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(produced) >= 5  # read ahead of the consumer, but not without bound
-    time.sleep(0.2)
-    assert len(produced) <= 1 + 4 + 1
+    wait_until(lambda: len(produced) >= 5, 'the thread to read ahead of the consumer')
+    for _ in range(3):  # but not without bound: one taken, four queued, one being put
+        time.sleep(POLL_S)
+        assert len(produced) <= 1 + 4 + 1
     items.close()
-    assert closed.wait(10)
+    assert closed.wait(HANG_S)
     assert len(produced) < 10_000
