@@ -90,7 +90,10 @@ def run_fuse_many(args: argparse.Namespace) -> int:
 
     stream = stream_settings(args)
     try:
-        jobs = plan_jobs(find_bags(args.sources), args.out.resolve())
+        out = args.out.resolve()
+        # outputs written under a source folder are not inputs of the next run
+        jobs = plan_jobs([b for b in find_bags(args.sources) if not b.is_relative_to(out)],
+                         out)
     except FusionError as err:
         raise UsageError(str(err)) from err
     options = dict(stream=stream, batch=args.batch, copy_inputs=not args.outputs_only,

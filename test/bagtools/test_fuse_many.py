@@ -164,3 +164,15 @@ def test_a_cluster_address_nobody_listens_on_fails_at_once():
         _probe(f'127.0.0.1:{listening.getsockname()[1]}')  # reachable: Ray's turn
     _probe('auto')
     _probe('ray://head:10001')  # the client protocol: left to Ray
+
+
+def test_outputs_inside_a_source_folder_are_not_inputs_of_the_rerun(fleet, tmp_path):
+    source = tmp_path / 'drives'
+    shutil.copytree(fleet / 'car1', source)
+    argv = ['bag', 'fuse-many', str(source), '--out', str(source / 'fused'), '--model',
+            'laplacian', '--engine', 'loop']
+    assert main(argv) == 0
+    assert main(argv) == 0  # again: the two fused bags are not found as new inputs
+    assert sorted(read_manifest(source / 'fused')) == ['day', 'night']
+    assert not (source / 'fused' / 'fused').exists()
+
