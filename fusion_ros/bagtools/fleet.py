@@ -85,8 +85,7 @@ def _fuse_task(job: BagJob, spec: dict[str, Any], options: dict[str, Any]) -> di
     try:
         engine, facts = _worker_engine(spec)
     except FusionError as err:  # bad weights or options: every bag says so, none is lost
-        return {'rel': job.rel, 'input': str(job.source), 'output': str(job.output),
-                'status': 'failed', 'reason': f'engine: {err}'}
+        return job.line(status='failed', reason=f'engine: {err}')
     return fuse_job(job, engine, options, facts=facts)
 
 
@@ -145,12 +144,9 @@ def _slots(settings: FleetSettings) -> int:
 def _lost(job: BagJob, err: Exception) -> dict[str, Any]:
     """The line of a bag whose task did not return one (its worker died too often, or a
     bug raised): the bag fails, the job goes on."""
-    marker = job.output.with_name(f'.{job.output.name}.attempts')
-    attempts = len(marker.read_text().splitlines()) if marker.is_file() else 0
     reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-    return {'rel': job.rel, 'input': str(job.source), 'output': str(job.output),
-            'status': 'failed', 'reason': f'{type(err).__name__}: {reason}',
-            'attempts': attempts}
+    return job.line(status='failed', reason=f'{type(err).__name__}: {reason}',
+                    attempts=job.attempts())
 
 
 def fuse_many_ray(jobs: list[BagJob], engine_spec: dict[str, Any], out_dir: Path,

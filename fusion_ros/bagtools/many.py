@@ -29,8 +29,8 @@ from fusion_ros.engine.engine import FusionEngine
 from fusion_ros.errors import BagError, ConfigError, FusionError
 from fusion_ros.io.bag import bag_in_place, discard_bag, remove_bag
 
-__all__ = ['MANIFEST', 'BagJob', 'Manifest', 'engine_facts', 'find_bags', 'fuse_job', 'fuse_many',
-           'plan_jobs', 'read_manifest']
+__all__ = ['MANIFEST', 'BagJob', 'Manifest', 'detection_hook', 'engine_facts', 'find_bags',
+           'fuse_job', 'fuse_many', 'plan_jobs', 'read_manifest']
 
 MANIFEST = 'manifest.jsonl'
 
@@ -42,6 +42,19 @@ class BagJob:
     source: Path
     output: Path
     rel: str
+
+    @property
+    def marker(self) -> Path:
+        """Beside the output: a line (``host:pid``) per attempt at this bag not yet ended."""
+        return self.output.with_name(f'.{self.output.name}.attempts')
+
+    def attempts(self) -> int:
+        return len(self.marker.read_text().splitlines()) if self.marker.is_file() else 0
+
+    def line(self, **fields: Any) -> dict[str, Any]:
+        """A manifest line of this bag: which bag it is, then ``fields``."""
+        return {'rel': self.rel, 'input': str(self.source), 'output': str(self.output),
+                **fields}
 
 
 def _is_bag(path: Path) -> bool:
@@ -196,26 +209,25 @@ def fuse_job(job: BagJob, engine: FusionEngine, options: dict[str, Any], *,
     died (or a job stopped) mid-bag makes this attempt the second, and the line says so.
     """
     if options.get('detector'):  # (backend, model path): built once in this process
-        options = {**options, 'detect': _detection_hook(*options['detector'])}
+        options = {**options, 'detect': detection_hook(*options['detector'])}
     options = {k: v for k, v in options.items() if k != 'detector'}
-    marker = job.output.with_name(f'.{job.output.name}.attempts')
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    with open(marker, 'a') as started:  # one line per attempt: who began it
+    with open(job.marker, 'a') as started:  # one line per attempt: who began it
         started.write(worker_name() + '\n')
-    attempts = len(marker.read_text().splitlines())
+    attempts = job.attempts()
     try:
-        entry = {'rel': job.rel, **_fuse_one(job, engine, options),
-                 **(facts if facts is not None else engine_facts(engine)),
-                 'worker': worker_name(), 'attempts': attempts}
-    except Exception:  # a bug: this attempt ended (a process killed mid-bag leaves it)
-        marker.unlink(missing_ok=True)
+        line = {**_fuse_one(job, engine, options),
+                **(facts if facts is not None else engine_facts(engine)),
+                'worker': worker_name(), 'attempts': attempts}
+    except Exception:  # a bug ended this attempt (Ctrl-C or a killed process leave it)
+        job.marker.unlink(missing_ok=True)
         raise
-    marker.unlink(missing_ok=True)
-    return entry
+    job.marker.unlink(missing_ok=True)
+    return line
 
 
 @functools.cache
-def _detection_hook(backend: str, model_path: str) -> Callable[..., Any]:
+def detection_hook(backend: str, model_path: str) -> Callable[..., Any]:
     """The detector node's outputs for :func:`fuse_bag` (``detect``), one per process."""
     from fusion_ros.bagtools.fuse import detection_writer
     from fusion_ros.detect import build_detector
@@ -225,7 +237,7 @@ def _detection_hook(backend: str, model_path: str) -> Callable[..., Any]:
 
 def _fuse_one(job: BagJob, engine: FusionEngine, options: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
-    entry: dict[str, Any] = {'input': str(job.source), 'output': str(job.output)}
+    entry = job.line()
     report = None
     try:
         remove_bag(job.output)  # not finished by the manifest's account: written again

@@ -103,9 +103,9 @@ def run_fuse_many(args: argparse.Namespace) -> int:
                    detector=(args.detect, str(Path(args.detector_model).resolve())
                              if args.detector_model else '') if args.detect else None)
     if options['detector']:  # a detector that cannot be built: one line now, not per bag
-        from fusion_ros.bagtools.many import _detection_hook
+        from fusion_ros.bagtools.many import detection_hook
 
-        _detection_hook(*options['detector'])
+        detection_hook(*options['detector'])
     progress = _Progress(len(jobs))
     try:
         lines, engine_text = _fuse(args, jobs, options, progress.bag)
