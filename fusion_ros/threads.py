@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from fusion_ros.errors import ConfigError
 
 __all__ = ['THREADS_AUTO', 'ThreadGovernor', 'Threads', 'apply_threads', 'parse_threads',
-           'resolve_threads', 'usable_cpus']
+           'resolve_threads', 'set_thread_count', 'usable_cpus']
 
 THREADS_AUTO = 'auto'
 
@@ -94,11 +94,17 @@ def apply_threads(threads: Threads) -> None:
     """Give torch's intra-op pool and OpenCV's pool ``threads.count`` threads. Process-wide:
     threads a process starts afterwards (a node's worker) take it at their first parallel
     region."""
+    set_thread_count(threads.count)
+
+
+def set_thread_count(count: int) -> None:
+    """torch's intra-op threads and OpenCV's together: the models' filters run in OpenCV
+    at inference (``ops.filters.box_blur``), so the governor must move both."""
     import cv2
     import torch
 
-    torch.set_num_threads(threads.count)
-    cv2.setNumThreads(threads.count)
+    torch.set_num_threads(count)
+    cv2.setNumThreads(count)
 
 
 class ThreadGovernor:

@@ -28,7 +28,7 @@ from fusion_ros.engine.precision import (
 from fusion_ros.engine.runtimes import RuntimeNetwork, load_network, onnx_for, resolve_backend
 from fusion_ros.errors import ConfigError, ShapeError, WeightsError
 from fusion_ros.models import FusionModel, build_model
-from fusion_ros.ops.color import COLOUR_TRANSFORMS
+from fusion_ros.ops.color import COLOUR_TRANSFORMS, luma_and_offsets
 from fusion_ros.ops.convert import (
     array_to_tensor,
     thermal_plane,
@@ -39,7 +39,13 @@ from fusion_ros.ops.convert import (
 from fusion_ros.ops.enhance import gamma_enhance
 from fusion_ros.ops.illumination import luminance_day_probability
 from fusion_ros.registration import parse_homography, warp_thermal
-from fusion_ros.threads import ThreadGovernor, Threads, apply_threads, resolve_threads
+from fusion_ros.threads import (
+    ThreadGovernor,
+    Threads,
+    apply_threads,
+    resolve_threads,
+    set_thread_count,
+)
 
 __all__ = ['DEFAULT_MODEL', 'FusionEngine', 'FusionResult', 'resolve_device']
 
@@ -146,7 +152,7 @@ class FusionEngine:
             self.resolved = Precision(self.resolved.name, False, self.resolved.requested,
                                       self.resolved.emulated)
         # torch on the CPU: adapt the threads to contention (runtimes keep their own pools)
-        self.governor = (ThreadGovernor(self.threads.count, torch.set_num_threads)
+        self.governor = (ThreadGovernor(self.threads.count, set_thread_count)
                          if self.threads.adaptive and self.network is None
                          and self.device.type == 'cpu' else None)
         self.dtype = self.resolved.dtype if self.network is None else torch.float32
@@ -278,8 +284,14 @@ class FusionEngine:
             ir_t = torch.cat([array_to_tensor(ir, self.device) for ir, _ in units])
             vi_t = torch.cat([array_to_tensor(vi, self.device) for _, vi in units])
             colour = vi_t.shape[1] == 3
-            ycbcr = self._to_ycbcr(vi_t) if colour else None
-            y = ycbcr[:, :1] if ycbcr is not None else vi_t
+            ycbcr = offsets = None
+            if colour and self.model.colour == 'bt601_full':
+                y, offsets = luma_and_offsets(vi_t)  # Y and the recolouring in one product
+            elif colour:
+                ycbcr = self._to_ycbcr(vi_t)
+                y = ycbcr[:, :1]
+            else:
+                y = vi_t
             prepared = time.perf_counter()
             out = self._run(ir_t, y)
             ran = time.perf_counter()
@@ -296,8 +308,8 @@ class FusionEngine:
             lifted = None
             if want:  # models without an enhancement head get the weight-free gamma lift
                 lifted = out.enhanced if out.enhanced is not None else gamma_enhance(y)
-            fused, enhanced, days = frames_to_host(out.fused, lifted, ycbcr, day,
-                                                   self.model.colour)
+            fused, enhanced, days = frames_to_host(out.fused, lifted, day, self.model.colour,
+                                                   ycbcr=ycbcr, offsets=offsets)
             results = [
                 FusionResult(fused=fused[i], day_probability=float(days[i]),
                              enhanced=None if enhanced is None else enhanced[i],

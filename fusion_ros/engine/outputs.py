@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fusion_ros.ops.color import COLOUR_TRANSFORMS, ycbcr_to_rgb_offsets
+from fusion_ros.ops.color import COLOUR_TRANSFORMS
 from fusion_ros.ops.convert import luma_to_rgb_uint8, to_host
 
 __all__ = ['FusionResult', 'frames_to_host', 'rgb_uint8']
@@ -39,19 +39,20 @@ class FusionResult:
 
 
 def frames_to_host(fused: torch.Tensor, enhanced: torch.Tensor | None,
-                   ycbcr: torch.Tensor | None, day: torch.Tensor, colour: str
+                   day: torch.Tensor, colour: str, *, ycbcr: torch.Tensor | None = None,
+                   offsets: torch.Tensor | None = None
                    ) -> tuple[list[np.ndarray], list[np.ndarray] | None, list[float]]:
     """Luma outputs -> uint8 images with the frame's chroma, and P(day) per frame, all
     through one device-to-host copy (:func:`to_host`). Full-range BT.601 (most models)
-    computes the chroma offsets once for both outputs and writes (H, W, 3) directly: the
-    recolouring was a third of the engine's time after the network.
+    passes the chroma as ``offsets`` (:func:`~fusion_ros.ops.color.luma_and_offsets`), made
+    once for both outputs and written as (H, W, 3) directly: the recolouring was a third of
+    the engine's time after the network; other transforms pass ``ycbcr``; neither: grey.
 
     Args:
         colour: the model's colour transform (``COLOUR_TRANSFORMS`` key).
     """
     outputs = [t for t in (fused, enhanced) if t is not None]
-    if ycbcr is not None and colour == 'bt601_full':
-        offsets = ycbcr_to_rgb_offsets(ycbcr)
+    if offsets is not None:
         images = [luma_to_rgb_uint8(t, offsets) for t in outputs]
     else:
         images = [rgb_uint8(t, ycbcr, colour) for t in outputs]

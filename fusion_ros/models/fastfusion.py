@@ -35,7 +35,7 @@ from torch import nn
 from fusion_ros.errors import ConfigError, ShapeError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
-from fusion_ros.ops.filters import box_blur, self_guided_filter
+from fusion_ros.ops.filters import box_blur, self_guided_filter, upsample_bilinear
 from fusion_ros.ops.shape import check_fusion_inputs
 
 __all__ = ['FastFusion']
@@ -153,7 +153,9 @@ class FastFusion(FusionModel):
         base = box_blur(images, self.blur_radius)
         base_y = base[:, 1:2]  # kept: the mid band below replaces `base`
         detail = images - base
-        low = _pool(torch.cat((images, detail.abs()), 1), self.scale)
+        magnitude = detail.abs()
+        # pooled apart and joined small: a full-size 4-channel cat cost more than the pools
+        low = torch.cat((_pool(images, self.scale), _pool(magnitude, self.scale)), 1)
         # the guidance branch in channels_last: oneDNN's depthwise (dilated) convolutions
         # are several times faster in it; its maps go back to NCHW for the full-size math
         low = low.contiguous(memory_format=torch.channels_last)
@@ -168,13 +170,15 @@ class FastFusion(FusionModel):
                 extra.append(torch.sigmoid(self.mix(feats)).contiguous())
         if extra:
             maps_low = torch.cat((maps_low, *extra), 1)
-        maps = F.interpolate(maps_low, size=(h, w), mode='bilinear', align_corners=False)
-        energy = box_blur(detail.abs(), self.blur_radius)
-        select = self._select(energy)
-        w_ir = torch.sigmoid(self.base_sharpness * (base[:, 0:1] - base[:, 1:2])
-                             + maps[:, 0:1])
-        gain = self.detail_gain_floor + 0.9 * torch.sigmoid(maps[:, 1:2])
-        fused = gain * _strong(select, detail) + self.weak_detail * _weak(select, detail)
+        maps = upsample_bilinear(maps_low, (h, w))
+        # the full-size arithmetic is memory-bound: each line below is written as few
+        # whole-image passes as it can be (lerp, addcmul, add's alpha), same numbers
+        select = self._select(box_blur(magnitude, self.blur_radius))
+        base_gap = base[:, 0:1] - base[:, 1:2]
+        w_ir = torch.sigmoid(torch.add(maps[:, 0:1], base_gap, alpha=self.base_sharpness))
+        gain = torch.sigmoid(maps[:, 1:2]).mul(0.9).add(self.detail_gain_floor)
+        strong, weak = _strong_weak(select, detail)
+        fused = torch.add(gain * strong, weak, alpha=self.weak_detail)
         if self.mid_band:
             # a second, coarser detail band chosen by its own energy, as a Laplacian pyramid's
             # next level: without it every structure wider than the 5x5 box comes from the
@@ -182,11 +186,13 @@ class FastFusion(FusionModel):
             coarse, mid_select = maps[:, n_maps:n_maps + 2], maps[:, n_maps + 2:n_maps + 3]
             mid = base - coarse
             base = coarse
-            by_energy = _strong(mid_select, mid) + self.weak_detail * _weak(mid_select, mid)
-            by_light = w_ir * mid[:, 0:1] + (1 - w_ir) * mid[:, 1:2]  # as the base: mix 0
+            base_gap = base[:, 0:1] - base[:, 1:2]
+            mid_strong, mid_weak = _strong_weak(mid_select, mid)
+            by_energy = torch.add(mid_strong, mid_weak, alpha=self.weak_detail)
+            by_light = torch.lerp(mid[:, 1:2], mid[:, 0:1], w_ir)  # as the base: mix 0
             mix = maps[:, n_maps + 3:n_maps + 4] if self.mix is not None else self.mid_mix
-            fused = fused + mix * by_energy + (1 - mix) * by_light
-        fused = fused + w_ir * base[:, 0:1] + (1 - w_ir) * base[:, 1:2]
+            fused = fused + torch.lerp(by_light, by_energy, mix)
+        fused = torch.addcmul(fused + base[:, 1:2], w_ir, base_gap)  # + lerp(VI, IR, w_ir)
         enhanced = None
         if want_curve:
             curve = torch.tanh(maps[:, 2:3])
@@ -196,8 +202,10 @@ class FastFusion(FusionModel):
                                             mean=base_y)
                 share = curve.clamp(0.0, 1.0).to(visible_y.dtype)  # autocast: bf16 maps
                 enhanced = torch.lerp(visible_y, smooth.clamp(0.0, 1.0), share)
+            # the light curve e + c e (1 - e) as e ((1 + c) - c e): two passes a step
+            lift = curve + 1.0
             for _ in range(4):
-                enhanced = enhanced + curve * enhanced * (1 - enhanced)
+                enhanced = enhanced * torch.addcmul(lift, curve, enhanced, value=-1.0)
             enhanced = enhanced.clamp(0.0, 1.0)
         day = torch.sigmoid(self.day(feats.mean((2, 3)))).squeeze(1)
         return FusionOutput(fused=fused.clamp(0.0, 1.0), enhanced=enhanced, day_probability=day)
@@ -214,12 +222,13 @@ class FastFusion(FusionModel):
         return coarse, self._select(energy)
 
 
-def _strong(select: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
-    return select * band[:, 0:1] + (1 - select) * band[:, 1:2]
-
-
-def _weak(select: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
-    return (1 - select) * band[:, 0:1] + select * band[:, 1:2]
+def _strong_weak(select: torch.Tensor, band: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stronger (IR where ``select`` is 1) and the weaker of a band's two layers:
+    ``s IR + (1 - s) VI`` and ``(1 - s) IR + s VI``, as VI + s (IR - VI) and IR - s (IR - VI)."""
+    ir, vi = band[:, 0:1], band[:, 1:2]
+    gap = ir - vi
+    return torch.addcmul(vi, select, gap), torch.addcmul(ir, select, gap, value=-1.0)
 
 
 @register_model

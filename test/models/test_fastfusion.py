@@ -160,3 +160,18 @@ def test_the_shipped_light_curve_lifts_a_night_frame_without_its_noise():
     # the lamp's edge stays
     assert smoothed[50, 44].astype(int) - smoothed[50, 36] > 0.8 * (raw[50, 44].astype(int)
                                                                      - raw[50, 36])
+
+
+@pytest.mark.parametrize('options', [{}, {'mid_band': 4, 'learn_mix': True}])
+def test_inference_path_equals_the_training_forward(options):
+    """At inference the box blurs run in OpenCV (no gradient to keep); while training they
+    are torch ops. Both forwards give the same images and day probability."""
+    torch.manual_seed(0)
+    model = build_model('fastfusion', **options).eval()
+    ir, vi = torch.rand(2, 1, 64, 96), torch.rand(2, 1, 64, 96)
+    with torch.inference_mode():
+        fast = model(ir, vi)
+    slow = model(ir.clone().requires_grad_(True), vi.clone().requires_grad_(True))
+    for a, b in ((fast.fused, slow.fused), (fast.enhanced, slow.enhanced),
+                 (fast.day_probability, slow.day_probability)):
+        assert torch.allclose(a, b.detach(), atol=1e-5)

@@ -37,3 +37,20 @@ def test_module_equals_functional():
     x = torch.rand(2, 3, 4, 4)
     torch.testing.assert_close(RgbToYcbcr()(x), rgb_to_ycbcr(x))
     torch.testing.assert_close(YcbcrToRgb()(x), ycbcr_to_rgb(x))
+
+
+def test_luma_and_offsets_are_the_ycbcr_round_trip_in_one_product():
+    """Y equals rgb_to_ycbcr's; Y' + offsets equals ycbcr_to_rgb with Y replaced by Y',
+    for a channels-last view (the engine's frames) and a contiguous tensor alike."""
+    from fusion_ros.ops.color import luma_and_offsets
+
+    hwc = torch.rand(2, 6, 5, 3)
+    for rgb in (hwc.permute(0, 3, 1, 2), hwc.permute(0, 3, 1, 2).contiguous()):
+        y, offsets = luma_and_offsets(rgb)
+        ycbcr = rgb_to_ycbcr(rgb)
+        assert y.shape == (2, 1, 6, 5) and y.is_contiguous() and offsets.shape == (2, 6, 5, 3)
+        assert torch.allclose(y, ycbcr[:, :1], atol=1e-6)
+        other = torch.rand(2, 1, 6, 5)  # a fused luma
+        expected = ycbcr_to_rgb(torch.cat((other, ycbcr[:, 1:]), 1)).permute(0, 2, 3, 1)
+        assert torch.allclose((other[:, 0, ..., None] + offsets).clamp(0, 1), expected,
+                              atol=1e-5)

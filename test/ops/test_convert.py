@@ -80,3 +80,19 @@ def test_to_host_packs_every_tensor_into_one_copy_and_restores_dtypes_and_shapes
     assert torch.equal(to_host(images.permute(0, 3, 1, 2), pack=True)[0],
                        images.permute(0, 3, 1, 2))
     assert to_host(days)[0] is days  # on the CPU nothing is copied
+
+
+def test_luma_to_rgb_uint8_clamps_and_rounds_half_to_even_as_torch_does():
+    """The CPU path writes the bytes with OpenCV; the numbers are torch's round(255 x)."""
+    from fusion_ros.ops.convert import luma_to_rgb_uint8
+
+    y = torch.rand(2, 1, 7, 9) * 1.4 - 0.2  # below 0 and above 1 too
+    offsets = torch.rand(2, 7, 9, 3) * 0.4 - 0.2
+    # exact ties: 255 x = k + 0.5 rounds to the even neighbour
+    y[0, 0, 0, :4] = torch.tensor([0.5, 1.5, 2.5, 3.5]) / 255.0
+    offsets[0, 0, :4] = 0.0
+    out = luma_to_rgb_uint8(y, offsets)
+    expected = ((y[:, 0, ..., None] + offsets).clamp(0, 1) * 255.0).round().to(torch.uint8)
+    assert out.dtype == torch.uint8 and out.shape == (2, 7, 9, 3)
+    assert torch.equal(out, expected)
+    assert out[0, 0, :4, 0].tolist() == [0, 2, 2, 4]

@@ -367,3 +367,39 @@ def test_each_objective_is_registered_under_its_model_and_names_its_first_stage(
     assert all(objective_class(n).first_stage({}) is None for n in trainable - {'piafusion'})
     with pytest.raises(ValueError, match='twice'):
         register_objective('dfvo')(OBJECTIVES['dfvo'])
+
+
+def test_dfvo_teacher_pull_is_the_l1_to_the_teachers_fused_image_annealed_to_its_floor(
+        pair_set):
+    from fusion_ros.models import build_model
+
+    batch = _batch(pair_set, n=2)
+    cfg = load_train_config('dfvo')
+    settings = {'fusion_start': 2.0, 'fusion_per_epoch': 0.0}
+    torch.manual_seed(0)
+    plain = build_objective('dfvo', cfg.model_options, cfg.loss, settings).eval()
+    torch.manual_seed(0)
+    pulled = build_objective('dfvo', cfg.model_options, {**cfg.loss, 'teacher': 8.0},
+                             {**settings, 'teacher': 'laplacian', 'teacher_floor': 0.5}).eval()
+    ir, y = batch[0], pulled.luminance(batch[1])
+    with torch.no_grad():
+        target = build_model('laplacian')(ir, y).fused.clamp(0, 1)
+        expected = (pulled.fused(batch[0], batch[1]) - target).abs().mean()
+        base = plain(*batch)
+        start = pulled(*batch)
+        pulled.progress = 1.0
+        end = pulled(*batch)
+    assert 'teacher' not in base
+    assert torch.allclose(start['teacher'], expected, atol=1e-6)
+    # inside the fusion scale (2), full weight at the start, the floor's share at the end
+    assert torch.allclose(start['total'], base['total'] + 2 * 8.0 * expected, rtol=1e-5)
+    assert torch.allclose(end['total'], base['total'] + 2 * 4.0 * expected, rtol=1e-5)
+    assert float(end['teacher_scale']) == 0.5
+
+
+def test_a_teacher_needs_a_model_and_a_weight():
+    cfg = load_train_config('dfvo')
+    with pytest.raises(ConfigError, match='teacher'):
+        build_objective('dfvo', cfg.model_options, cfg.loss, {'teacher': 'laplacian'})
+    with pytest.raises(ConfigError, match='teacher'):
+        build_objective('dfvo', cfg.model_options, {**cfg.loss, 'teacher': 1.0}, {})

@@ -79,11 +79,13 @@ class Objective(nn.Module):
         self.w = dict(weights)
         self.settings = dict(settings)
         self.epoch = 0  # 0-based; set by the trainer before each epoch
+        self.progress = 0.0  # share of the run's steps done; set by the trainer each step
         self.frozen: list[nn.Module] = []  # kept in eval mode whatever train() says
         if self.settings.get('batchnorm', 'batch') not in ('batch', 'frozen'):
             raise ConfigError(f"settings.batchnorm must be 'batch' or 'frozen', got "
                               f"{self.settings['batchnorm']!r}")
         self.day_classifier = self.freeze(_load_classifier(self.settings.get('day_classifier')))
+        self.teacher = self.freeze(_load_teacher(self.settings, self.w))
         # the trainer's autocast for the networks (set by it; none: fp32 throughout)
         self.network_autocast: Callable[[], contextlib.AbstractContextManager[Any]] = (
             contextlib.nullcontext)
@@ -139,6 +141,24 @@ class Objective(nn.Module):
         terms['edge'] = L.edge_loss(fused, ir, y)
         return self.w['edge'] * terms['edge']
 
+    def teacher_term(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,
+                     ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor | float:
+        """The annealed pull towards a stronger model's fused image (``settings.teacher``,
+        weight ``w['teacher']``): L1 to the teacher's output on the same patch, its weight
+        falling linearly over the run from 1 to ``settings.teacher_floor`` (default 0.25)
+        times ``w['teacher']``. Not any paper's method: the documented fallback for a recipe
+        that plateaus below a classical baseline (issue 35). Recorded in ``terms['teacher']``
+        (the unweighted L1) and ``terms['teacher_scale']``; 0 without a teacher."""
+        if self.teacher is None:
+            return 0.0
+        with torch.no_grad():
+            target = self.teacher(ir.float(), y.float()).fused.clamp(0.0, 1.0)
+        terms['teacher'] = (fused - target).abs().mean()
+        floor = float(self.settings.get('teacher_floor', 0.25))
+        scale = 1.0 - (1.0 - floor) * min(max(self.progress, 0.0), 1.0)
+        terms['teacher_scale'] = torch.tensor(scale, device=fused.device)
+        return self.w['teacher'] * scale * terms['teacher']
+
     def day_weights(self, rgb: torch.Tensor, day: torch.Tensor) -> torch.Tensor:
         """P(day) per sample: the data's label where it has one, else a trained illumination
         classifier on the patch (``settings.day_classifier``), else the luminance estimate."""
@@ -180,6 +200,22 @@ def _load_classifier(path: str | None) -> nn.Module | None:
     from fusion_ros.models.piafusion import load_illumination_classifier
 
     return load_illumination_classifier(path)
+
+
+def _load_teacher(settings: Mapping[str, Any], weights: Mapping[str, float]
+                  ) -> nn.Module | None:
+    """The frozen model ``settings.teacher`` names (its shipped weights, or
+    ``settings.teacher_weights``) when the loss gives it a weight; else None."""
+    name = settings.get('teacher')
+    if not name or not weights.get('teacher'):
+        if name or weights.get('teacher'):
+            raise ConfigError('a teacher needs both settings.teacher (a model name) and '
+                              'loss.teacher (its weight)')
+        return None
+    teacher = build_model(str(name), weights=settings.get('teacher_weights'))
+    if hasattr(teacher, 'return_enhanced'):
+        teacher.return_enhanced = False  # the fused image is all the pull needs
+    return teacher
 
 
 def _classifier_day(classifier: nn.Module, rgb: torch.Tensor) -> torch.Tensor:

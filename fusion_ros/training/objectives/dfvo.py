@@ -117,6 +117,7 @@ class DFVOObjective(Objective):
             terms['intensity'], terms['texture'] = tf['intensity'], tf['texture']
             fusion = w.get('tf', 1.0) * tf['total'] + w['colour'] * terms['colour']
         fusion = fusion + self.edge_term(terms, out.fused, ir, y)  # inside the fusion scale
+        fusion = fusion + self.teacher_term(terms, out.fused, ir, y)
         fusion_scale = (self.settings.get('fusion_start', 0.0)
                         + self.settings.get('fusion_per_epoch', 0.1) * self.epoch)
         # on the batch's device: the trainer stacks every term (a CPU scalar broke CUDA runs)
