@@ -40,6 +40,9 @@ class DFVOObjective(Objective):
     ``max_texture``; :func:`losses.max_fusion_losses`); ``fusion_terms: tf`` with the
     PIAFusion TensorFlow code's loss (50 x L1 towards 0.7 max + 0.3 the day-weighted mean,
     50 x texture; weight ``tf``), the loss our PIAFusion file was fine-tuned with.
+    ``settings.teacher`` (a model name, e.g. ``fastfusion``) with weight ``teacher`` adds
+    the base objective's annealed L1 pull towards that model's fused image, inside the
+    fusion scale: issue 35's documented fallback, not the authors' method.
     """
 
     model_name = 'dfvo'
