@@ -40,7 +40,7 @@ def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
     float rounding, 6x faster (FastFusion's frame is mostly these blurs).
     """
     if (x.device.type == 'cpu' and x.dtype == torch.float32 and not x.requires_grad
-            and x.dim() >= 2 and min(x.shape[-2:]) > 2 * radius and x.numel() > 0
+            and x.dim() >= 2 and min(x.shape[-2:]) > 2 * radius
             and not torch.jit.is_tracing() and not torch.compiler.is_compiling()):
         return _box_blur_cv2(x, radius)  # (an ONNX export or torch.compile needs torch ops)
     return _box_mean_1d(_box_mean_1d(x, radius, -1), radius, -2)
@@ -50,7 +50,7 @@ def _box_blur_cv2(x: torch.Tensor, radius: int) -> torch.Tensor:
     """:func:`box_blur` by ``cv2.boxFilter``: a window sum over zero padding divided by k²,
     then the 2r border rows and columns rescaled to the count of in-image pixels."""
     h, w = x.shape[-2:]
-    planes = x.detach().contiguous().reshape(-1, h, w).numpy()
+    planes = x.contiguous().reshape(-1, h, w).numpy()
     out = np.empty_like(planes)
     k = 2 * radius + 1
     for src, dst in zip(planes, out):

@@ -152,7 +152,7 @@ class Objective(nn.Module):
         if self.teacher is None:
             return 0.0
         with torch.no_grad():
-            target = self.teacher(ir.float(), y.float()).fused.clamp(0.0, 1.0)
+            target = self.teacher(ir, y).fused.clamp(0.0, 1.0)  # the loss's fp32 inputs
         terms['teacher'] = (fused - target).abs().mean()
         floor = float(self.settings.get('teacher_floor', 0.25))
         scale = 1.0 - (1.0 - floor) * min(max(self.progress, 0.0), 1.0)
