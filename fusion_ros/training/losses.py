@@ -30,7 +30,7 @@ __all__ = ['dark_channel', 'didfuse_loss', 'edge_loss', 'edge_preservation', 'eq
            'histogram_equalise', 'histogram_target_loss', 'max_fusion_losses',
            'overexposure_corrected',
            'piafusion_loss', 'sobel_gradient', 'smoothness_loss', 'spatial_gradient', 'ssim',
-           'ssim_loss']
+           'ssim_loss', 'vif_loss', 'visual_fidelity']
 
 _F = TypeVar('_F', bound=Callable[..., Any])
 
@@ -177,6 +177,68 @@ def spatial_gradient(x: torch.Tensor) -> torch.Tensor:
     kernel = (torch.stack((_SOBEL_X, _SOBEL_X.t())) / 8.0)[:, None].to(x)
     flat = F.pad(x.reshape(b * c, 1, h, w), (1, 1, 1, 1), mode='replicate')
     return F.conv2d(flat, kernel).view(b, c, 2, h, w)
+
+
+# VIFp (Sheikh & Bovik's pixel-domain VIF, as fusion_ros.metrics): four scales, Gaussian
+# windows of 17, 9, 5 and 3 pixels (sigma = size / 5), noise variance 2 on the 0-255 scale
+_VIF_WINDOWS = (17, 9, 5, 3)
+_VIF_NOISE = 2.0
+
+
+def _valid_blur(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Gaussian ``size`` x ``size`` smoothing, valid part only (MATLAB's filter2 'valid').
+    Every image is a channel of one grouped convolution: 30x faster on a CPU than a batch
+    of one-channel convolutions, forward and backward."""
+    b, c, h, w = x.shape
+    g = _gaussian_window(size, size / 5.0, x)
+    y = F.conv2d(x.reshape(1, b * c, h, w), g.expand(b * c, 1, 1, size), groups=b * c)
+    y = F.conv2d(y, g.transpose(-1, -2).expand(b * c, 1, size, 1), groups=b * c)
+    return y.reshape(b, c, *y.shape[-2:])
+
+
+def _vif_parts(source: torch.Tensor, fused: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image (B,): VIFp's numerator (information about ``source`` that ``fused``
+    carries, summed over windows and scales) and its denominator (the source's own)."""
+    ref, dist = source * 255.0, fused * 255.0
+    num = den = 0.0
+    for scale, size in enumerate(_VIF_WINDOWS):
+        if scale:  # the metric smooths with the new scale's window before subsampling
+            ref = _valid_blur(ref, size)[..., ::2, ::2]
+            dist = _valid_blur(dist, size)[..., ::2, ::2]
+        mu_r, mu_d = _valid_blur(ref, size), _valid_blur(dist, size)
+        s_r = (_valid_blur(ref * ref, size) - mu_r.square()).clamp_min(0.0)
+        s_d = (_valid_blur(dist * dist, size) - mu_d.square()).clamp_min(0.0)
+        s_rd = _valid_blur(ref * dist, size) - mu_r * mu_d
+        flat = s_r < 1e-10
+        # the gain of fused on source; where it is negative (or the source is flat) the
+        # metric counts no information and all of fused's variance as distortion
+        gain = torch.where(flat, torch.zeros_like(s_rd), s_rd / s_r.clamp_min(1e-10))
+        gain = gain.clamp_min(0.0)
+        distortion = torch.where(gain > 0, s_d - gain * s_rd, s_d).clamp_min(1e-10)
+        num = num + torch.log10(1 + gain.square() * s_r / (distortion + _VIF_NOISE)).sum((1, 2, 3))
+        den = den + torch.log10(1 + s_r / _VIF_NOISE).sum((1, 2, 3))
+    return num, den
+
+
+@in_fp32
+def visual_fidelity(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A differentiable VIF of a fusion (the metric's VIFp against each source, summed), per
+    image :math:`(B,)`: how much of each source's local structure, at four scales, the fused
+    image carries. The metric's form on float images (it scores uint8 ones); patches need at
+    least 64 pixels a side."""
+    total = 0.0
+    for source in (a, b):
+        num, den = _vif_parts(source.detach(), fused)
+        total = total + num / den.clamp_min(1e-10)
+    return total
+
+
+@in_fp32
+def vif_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """1 - half the batch mean of :func:`visual_fidelity` (each source's VIFp is 1 for a
+    copy of it): the ``vif`` term of FastFusion's and PIAFusion's objectives."""
+    return 1 - visual_fidelity(fused, ir, y).mean() / 2
+
 
 
 def _gaussian_window(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:

@@ -272,6 +272,29 @@ def test_fastfusion_edge_weight_adds_the_soft_qabf_term(pair_set):
     assert torch.allclose(extra['total'], base['total'] + 5.0 * expected, atol=1e-5)
 
 
+@pytest.mark.parametrize('name', ['fastfusion', 'piafusion'])
+def test_vif_weight_adds_the_differentiable_vif_term(pair_set, name):
+    from fusion_ros.training.losses import vif_loss
+
+    batch = _batch(pair_set, patch=64, n=2)
+    cfg = load_train_config(name)
+    settings = {**cfg.settings, 'illumination': 'labels'} if name == 'piafusion' \
+        else cfg.settings
+    assert not cfg.loss.get('vif')  # not in a recipe yet
+    torch.manual_seed(0)
+    plain = build_objective(name, cfg.model_options, cfg.loss, settings).eval()
+    torch.manual_seed(0)
+    with_vif = build_objective(name, cfg.model_options, {**cfg.loss, 'vif': 3.0},
+                               settings).eval()
+    with torch.no_grad():
+        base, extra = plain(*batch), with_vif(*batch)
+        fused = with_vif.fused(batch[0], batch[1])
+        expected = vif_loss(fused, batch[0], with_vif.luminance(batch[1]))
+    assert 'vif' not in base
+    assert torch.allclose(extra['vif'], expected)
+    assert torch.allclose(extra['total'], base['total'] + 3.0 * expected, atol=1e-5)
+
+
 def test_dfvo_edge_weight_adds_soft_qabf_against_the_raw_inputs_inside_the_fusion_scale(
         pair_set):
 

@@ -141,6 +141,16 @@ class Objective(nn.Module):
         terms['edge'] = L.edge_loss(fused, ir, y)
         return self.w['edge'] * terms['edge']
 
+    def vif_term(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,
+                 ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor | float:
+        """``w['vif']`` x (1 - half a differentiable VIF of ``fused`` against the raw inputs:
+        each source's local structure at four scales, kept at its contrast or more),
+        recorded in ``terms['vif']``; 0 (and no term) without a vif weight."""
+        if not self.w.get('vif', 0.0):
+            return 0.0
+        terms['vif'] = L.vif_loss(fused, ir, y)
+        return self.w['vif'] * terms['vif']
+
     def teacher_term(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,
                      ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor | float:
         """The annealed pull towards a stronger model's fused image (``settings.teacher``,

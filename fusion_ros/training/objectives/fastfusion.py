@@ -35,4 +35,5 @@ class FastFusionObjective(Objective):
         losses['total'] = weighted_sum(w, losses, ('intensity', 'max', 'texture', 'exposure',
                                                    'curve_tv', 'day_bce'))
         losses['total'] = losses['total'] + self.edge_term(losses, out.fused, ir, y)
+        losses['total'] = losses['total'] + self.vif_term(losses, out.fused, ir, y)
         return losses, out.fused

@@ -94,6 +94,7 @@ class PIAFusionObjective(Objective):
         if self.settings.get('variant', 'paper') == 'paper':
             out['total'] = weighted_sum(self.w, out, ('intensity', 'max', 'texture'))
         out['total'] = out['total'] + self.edge_term(out, fused, ir, y)  # not the authors'
+        out['total'] = out['total'] + self.vif_term(out, fused, ir, y)
         return out
 
     def export(self) -> dict[str, torch.Tensor]:
