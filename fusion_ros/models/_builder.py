@@ -148,19 +148,10 @@ def build_model(
         from fusion_ros.resources import share_file
 
         shipped = share_file(model.default_weights)
-        given = bool(kwargs)
-        defaults = model_options(name)
-        trained = {k: v for k, v in _trained_options(shipped, name).items()
-                   if k not in kwargs and defaults.get(k, v) != v}
-        if trained:
-            # a shipped file trained with options (e.g. mid_band) carries them, as a run's does
-            kwargs = {**trained, **kwargs}
-            check_options(name, kwargs)
-            model = entrypoint(**kwargs)
         try:
             _load(model, shipped, weights_format)
         except WeightsError:
-            if not given:
+            if not kwargs:
                 raise
             # the shipped file is for the default architecture: options that change it
             # (e.g. piafusion flavour=port) leave the model untrained, and the engine says

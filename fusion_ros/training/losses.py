@@ -179,21 +179,60 @@ def spatial_gradient(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(flat, kernel).view(b, c, 2, h, w)
 
 
+def _gaussian_window(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    g = torch.exp(-coords.square() / (2 * sigma**2))
+    return (g / g.sum())[None, None, None]  # (1, 1, 1, size): separable
+
+
+def _gaussian_blur(x: torch.Tensor, size: int, sigma: float, pad: int = 0) -> torch.Tensor:
+    """Separable Gaussian smoothing of every plane of :math:`(B, C, H, W)`: reflect-padded
+    by ``pad``, else the valid part only (MATLAB's filter2 'valid'). Every plane is a channel
+    of one grouped convolution: 30x faster on a CPU than a batch of one-channel convolutions,
+    forward and backward."""
+    if pad:
+        x = F.pad(x, (pad, pad, pad, pad), mode='reflect')
+    b, c, h, w = x.shape
+    g = _gaussian_window(size, sigma, x)
+    y = F.conv2d(x.reshape(1, b * c, h, w), g.expand(b * c, 1, 1, size), groups=b * c)
+    y = F.conv2d(y, g.transpose(-1, -2).expand(b * c, 1, size, 1), groups=b * c)
+    return y.reshape(b, c, *y.shape[-2:])
+
+
+@in_fp32
+def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
+         data_range: float = 1.0, padding: str = 'reflect') -> torch.Tensor:
+    """Mean structural similarity (Wang et al. 2004) of :math:`(B, C, H, W)` images.
+
+    Gaussian ``window`` x ``window`` weights, C1 = (0.01 L)^2, C2 = (0.03 L)^2. ``reflect``
+    padding keeps the map at the image size (what kornia's ``ssim`` did); ``valid`` scores
+    only full windows (the MATLAB metric). Differentiable.
+    """
+    pad = window // 2 if padding == 'reflect' else 0
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return _gaussian_blur(t, window, sigma, pad)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mx, my = blur(x), blur(y)
+    vx = blur(x * x) - mx.square()
+    vy = blur(y * y) - my.square()
+    cxy = blur(x * y) - mx * my
+    value = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx.square() + my.square() + c1)
+                                                      * (vx + vy + c2))
+    return value.mean()
+
+
+@in_fp32
+def ssim_loss(x: torch.Tensor, y: torch.Tensor, window: int = 11) -> torch.Tensor:
+    """(1 - SSIM) / 2, in [0, 1]."""
+    return (1.0 - ssim(x, y, window)) / 2.0
+
+
 # VIFp (Sheikh & Bovik's pixel-domain VIF, as fusion_ros.metrics): four scales, Gaussian
 # windows of 17, 9, 5 and 3 pixels (sigma = size / 5), noise variance 2 on the 0-255 scale
 _VIF_WINDOWS = (17, 9, 5, 3)
 _VIF_NOISE = 2.0
-
-
-def _valid_blur(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Gaussian ``size`` x ``size`` smoothing, valid part only (MATLAB's filter2 'valid').
-    Every image is a channel of one grouped convolution: 30x faster on a CPU than a batch
-    of one-channel convolutions, forward and backward."""
-    b, c, h, w = x.shape
-    g = _gaussian_window(size, size / 5.0, x)
-    y = F.conv2d(x.reshape(1, b * c, h, w), g.expand(b * c, 1, 1, size), groups=b * c)
-    y = F.conv2d(y, g.transpose(-1, -2).expand(b * c, 1, size, 1), groups=b * c)
-    return y.reshape(b, c, *y.shape[-2:])
 
 
 def _vif_parts(source: torch.Tensor, fused: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,19 +241,19 @@ def _vif_parts(source: torch.Tensor, fused: torch.Tensor) -> tuple[torch.Tensor,
     ref, dist = source * 255.0, fused * 255.0
     num = den = 0.0
     for scale, size in enumerate(_VIF_WINDOWS):
+        blur = functools.partial(_gaussian_blur, size=size, sigma=size / 5.0)
         if scale:  # the metric smooths with the new scale's window before subsampling
-            ref = _valid_blur(ref, size)[..., ::2, ::2]
-            dist = _valid_blur(dist, size)[..., ::2, ::2]
-        mu_r, mu_d = _valid_blur(ref, size), _valid_blur(dist, size)
-        s_r = (_valid_blur(ref * ref, size) - mu_r.square()).clamp_min(0.0)
-        s_d = (_valid_blur(dist * dist, size) - mu_d.square()).clamp_min(0.0)
-        s_rd = _valid_blur(ref * dist, size) - mu_r * mu_d
+            ref, dist = blur(ref)[..., ::2, ::2], blur(dist)[..., ::2, ::2]
+        mu_r, mu_d = blur(ref), blur(dist)
+        s_r = (blur(ref * ref) - mu_r.square()).clamp_min(0.0)
+        s_d = (blur(dist * dist) - mu_d.square()).clamp_min(0.0)
+        s_rd = blur(ref * dist) - mu_r * mu_d
         flat = s_r < 1e-10
         # the gain of fused on source; where it is negative (or the source is flat) the
         # metric counts no information and all of fused's variance as distortion
         gain = torch.where(flat, torch.zeros_like(s_rd), s_rd / s_r.clamp_min(1e-10))
         gain = gain.clamp_min(0.0)
-        distortion = torch.where(gain > 0, s_d - gain * s_rd, s_d).clamp_min(1e-10)
+        distortion = (s_d - gain * s_rd).clamp_min(1e-10)  # s_d where the gain is 0
         num = num + torch.log10(1 + gain.square() * s_r / (distortion + _VIF_NOISE)).sum((1, 2, 3))
         den = den + torch.log10(1 + s_r / _VIF_NOISE).sum((1, 2, 3))
     return num, den
@@ -236,49 +275,8 @@ def visual_fidelity(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> to
 @in_fp32
 def vif_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """1 - half the batch mean of :func:`visual_fidelity` (each source's VIFp is 1 for a
-    copy of it): the ``vif`` term of FastFusion's and PIAFusion's objectives."""
+    copy of it): the ``vif`` term of the objectives (``Objective.source_terms``)."""
     return 1 - visual_fidelity(fused, ir, y).mean() / 2
-
-
-
-def _gaussian_window(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
-    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
-    g = torch.exp(-coords.square() / (2 * sigma**2))
-    return (g / g.sum())[None, None, None]  # (1, 1, 1, size): separable
-
-
-@in_fp32
-def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
-         data_range: float = 1.0, padding: str = 'reflect') -> torch.Tensor:
-    """Mean structural similarity (Wang et al. 2004) of :math:`(B, C, H, W)` images.
-
-    Gaussian ``window`` x ``window`` weights, C1 = (0.01 L)^2, C2 = (0.03 L)^2. ``reflect``
-    padding keeps the map at the image size (what kornia's ``ssim`` did); ``valid`` scores
-    only full windows (the MATLAB metric). Differentiable.
-    """
-    g = _gaussian_window(window, sigma, x)
-    pad = window // 2 if padding == 'reflect' else 0
-    c = x.shape[1]
-
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        t = F.pad(t, (pad, pad, pad, pad), mode='reflect') if pad else t
-        t = F.conv2d(t, g.expand(c, 1, 1, window), groups=c)
-        return F.conv2d(t, g.transpose(-1, -2).expand(c, 1, window, 1), groups=c)
-
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mx, my = blur(x), blur(y)
-    vx = blur(x * x) - mx.square()
-    vy = blur(y * y) - my.square()
-    cxy = blur(x * y) - mx * my
-    value = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx.square() + my.square() + c1)
-                                                      * (vx + vy + c2))
-    return value.mean()
-
-
-@in_fp32
-def ssim_loss(x: torch.Tensor, y: torch.Tensor, window: int = 11) -> torch.Tensor:
-    """(1 - SSIM) / 2, in [0, 1]."""
-    return (1.0 - ssim(x, y, window)) / 2.0
 
 
 @in_fp32

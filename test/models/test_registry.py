@@ -158,26 +158,3 @@ def test_values_at_the_ends_of_a_range_build():
     assert build_model('laplacian', levels=10).size_multiple == 512
     build_model('fastfusion', pretrained=False, weak_detail=0.0, mid_mix=1.0)
 
-
-def test_a_shipped_file_trained_with_options_builds_with_them(tmp_path, monkeypatch):
-    """A shipped training export carries the options it was trained with (as a run's
-    best.pt does): the default build applies them, options given still win, and a file
-    without them builds the default architecture."""
-    import fusion_ros.resources as resources
-
-    torch.manual_seed(0)
-    trained = build_model('fastfusion', pretrained=False, mid_band=4)
-    export = tmp_path / 'fastfusion.pt'
-    torch.save({'model': trained.state_dict(), 'model_name': 'fastfusion',
-                'model_options': {'mid_band': 4}}, export)
-    real = resources.share_file
-    monkeypatch.setattr(resources, 'share_file',
-                        lambda rel: export if rel == 'models/fastfusion.pt' else real(rel))
-    shipped = build_model('fastfusion')
-    assert shipped.mid_band == 4 and shipped.weights_source == str(export)
-    ir, vi = torch.rand(2, 1, 1, 32, 48)
-    with torch.no_grad():
-        assert torch.equal(shipped(ir, vi).fused, trained.eval()(ir, vi).fused)
-    assert build_model('fastfusion', mid_band=0).mid_band == 0  # the caller's option wins
-    torch.save(trained.state_dict(), export)  # a plain state dict: nothing to apply
-    assert build_model('fastfusion').mid_band == 0

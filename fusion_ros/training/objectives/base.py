@@ -131,25 +131,19 @@ class Objective(nn.Module):
         """Y (first channel) with the transform the model fuses in."""
         return COLOUR_TRANSFORMS[getattr(self.model, 'colour', 'bt601_full')][0](rgb)[:, :1]
 
-    def edge_term(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,
-                  ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor | float:
-        """``w['edge']`` x (1 - soft Qabf of ``fused`` against the raw inputs; every source
-        edge at its own strength and orientation, the weaker one's too), recorded in
-        ``terms['edge']``; 0 (and no term) without an edge weight."""
-        if not self.w.get('edge', 0.0):
-            return 0.0
-        terms['edge'] = L.edge_loss(fused, ir, y)
-        return self.w['edge'] * terms['edge']
-
-    def vif_term(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,
-                 ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor | float:
-        """``w['vif']`` x (1 - half a differentiable VIF of ``fused`` against the raw inputs:
-        each source's local structure at four scales, kept at its contrast or more),
-        recorded in ``terms['vif']``; 0 (and no term) without a vif weight."""
-        if not self.w.get('vif', 0.0):
-            return 0.0
-        terms['vif'] = L.vif_loss(fused, ir, y)
-        return self.w['vif'] * terms['vif']
+    def source_terms(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,
+                     ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor | float:
+        """The weighted terms that score ``fused`` against the raw inputs, each recorded in
+        ``terms`` under its name; 0 (and no term) for those without a weight:
+        ``edge`` = 1 - a soft Qabf (every source edge at its own strength and orientation,
+        the weaker one's too), ``vif`` = 1 - half a differentiable VIF (each source's local
+        structure at four scales, kept at its contrast or more)."""
+        total: torch.Tensor | float = 0.0
+        for name, loss in (('edge', L.edge_loss), ('vif', L.vif_loss)):
+            if self.w.get(name, 0.0):
+                terms[name] = loss(fused, ir, y)
+                total = total + self.w[name] * terms[name]
+        return total
 
     def teacher_term(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,
                      ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor | float:

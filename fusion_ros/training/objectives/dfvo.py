@@ -119,7 +119,7 @@ class DFVOObjective(Objective):
             tf = L.piafusion_loss(out.fused, ir_t, vi_t, self.day_weights(rgb, day), 'tf')
             terms['intensity'], terms['texture'] = tf['intensity'], tf['texture']
             fusion = w.get('tf', 1.0) * tf['total'] + w['colour'] * terms['colour']
-        fusion = fusion + self.edge_term(terms, out.fused, ir, y)  # inside the fusion scale
+        fusion = fusion + self.source_terms(terms, out.fused, ir, y)  # inside the fusion scale
         fusion = fusion + self.teacher_term(terms, out.fused, ir, y)
         fusion_scale = (self.settings.get('fusion_start', 0.0)
                         + self.settings.get('fusion_per_epoch', 0.1) * self.epoch)

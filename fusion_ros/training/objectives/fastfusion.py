@@ -34,6 +34,5 @@ class FastFusionObjective(Objective):
         w = self.w
         losses['total'] = weighted_sum(w, losses, ('intensity', 'max', 'texture', 'exposure',
                                                    'curve_tv', 'day_bce'))
-        losses['total'] = losses['total'] + self.edge_term(losses, out.fused, ir, y)
-        losses['total'] = losses['total'] + self.vif_term(losses, out.fused, ir, y)
+        losses['total'] = losses['total'] + self.source_terms(losses, out.fused, ir, y)
         return losses, out.fused

@@ -93,8 +93,7 @@ class PIAFusionObjective(Objective):
                   y: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.settings.get('variant', 'paper') == 'paper':
             out['total'] = weighted_sum(self.w, out, ('intensity', 'max', 'texture'))
-        out['total'] = out['total'] + self.edge_term(out, fused, ir, y)  # not the authors'
-        out['total'] = out['total'] + self.vif_term(out, fused, ir, y)
+        out['total'] = out['total'] + self.source_terms(out, fused, ir, y)  # not the authors'
         return out
 
     def export(self) -> dict[str, torch.Tensor]:
