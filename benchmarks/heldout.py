@@ -13,7 +13,10 @@ RUN_DIR/config.yaml names the data and the split (val_fraction, seed), so the pa
 exactly the ones the run never trained on; ``--data SPEC`` scores every pair of a set
 instead (e.g. LLVIP-32). A model given as ``LABEL=MODEL:PATH`` runs with the weights in
 PATH (a candidate beside the shipped file); ``--option LABEL:KEY=VALUE`` passes a model
-option (DFVO's ``variant=full`` keeps its enhancement head). Metrics: tang convention,
+option (DFVO's ``variant=full`` keeps its enhancement head). ``--night-copies`` also scores
+each pair not labelled night as a camera would see it at night (``training.data.darken``,
+seeded by the pair's position), as the set ``SET+dark``: validation pairs of day streets
+that can speak for night. Metrics: tang convention,
 full-size images, the engine's default precision. Noise: median absolute Laplacian of the
 luminance.
 """
@@ -31,7 +34,7 @@ import yaml
 from fusion_ros.cli._args import model_option
 from fusion_ros.engine import FusionEngine
 from fusion_ros.metrics import compute_metrics
-from fusion_ros.training.data import split_validation
+from fusion_ros.training.data import darken, split_validation
 from fusion_ros.training.sources import load_sources
 
 METRICS = ('EN', 'SD', 'SF', 'AG', 'MI', 'VIF', 'Qabf')
@@ -72,6 +75,8 @@ def main() -> None:
     parser.add_argument('--metrics', nargs='+', default=list(METRICS), choices=METRICS)
     parser.add_argument('--option', action='append', default=[], metavar='LABEL:KEY=VALUE',
                         help='a model option for one label (yaml value), e.g. dfvo:variant=full')
+    parser.add_argument('--night-copies', action='store_true',
+                        help='also score a synthetic night copy of every pair not labelled night')
     parser.add_argument('--out', type=Path, default=None)
     args = parser.parse_args()
     options: dict[str, dict] = defaultdict(dict)
@@ -87,16 +92,32 @@ def main() -> None:
     runs = dict(_model_spec(m) for m in args.models)  # label -> (model, weights or None)
     held = heldout_pairs(args.run) if args.run else load_sources(args.data)
     what = f'Held-out pairs of {args.run}' if args.run else 'Pairs of ' + ', '.join(args.data)
-    table = score_table(held, runs, tuple(args.metrics), options, what)
+    table = score_table(held, runs, tuple(args.metrics), options, what, args.night_copies)
     print(table)
     if args.out:
         args.out.write_text(table + '\n')
 
 
+def _inputs(held: list, night_copies: bool):
+    """(set, 8-bit thermal, 8-bit RGB) of every pair, then of each synthetic night copy."""
+    for pair in held:
+        ir_f, rgb_f = pair.load()
+        yield _set_of(pair), ir_f, rgb_f
+    if night_copies:
+        for i, pair in enumerate(held):
+            if pair.is_night:
+                continue
+            ir_f, rgb_f = pair.load()
+            dark = darken(rgb_f.transpose(2, 0, 1), np.random.default_rng((7, i)))
+            yield _set_of(pair) + '+dark', ir_f, dark.transpose(1, 2, 0)
+
+
 def score_table(held: list, runs: dict[str, tuple[str, str | None]], metrics: tuple[str, ...],
-                options: dict[str, dict] | None = None, what: str = 'Pairs') -> str:
-    """Fuse ``held`` with every model of ``runs`` (label -> (model, weights or None)) and
-    the baselines; a Markdown table of the mean of each metric per source set."""
+                options: dict[str, dict] | None = None, what: str = 'Pairs',
+                night_copies: bool = False) -> str:
+    """Fuse ``held`` (and with ``night_copies`` a darkened copy of each pair not labelled
+    night) with every model of ``runs`` (label -> (model, weights or None)) and the
+    baselines; a Markdown table of the mean of each metric per source set."""
     options = options or {}
     scores: dict[tuple[str, str], list[dict]] = defaultdict(list)
     light: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
@@ -104,15 +125,14 @@ def score_table(held: list, runs: dict[str, tuple[str, str | None]], metrics: tu
         model, weights = runs.get(name, (name, None))
         engine = FusionEngine(model, enhanced=True, weights=weights,
                               model_options=options.get(name) or None)
-        for pair in held:
-            ir_f, rgb_f = pair.load()
+        for subset, ir_f, rgb_f in _inputs(held, night_copies):
             ir = np.rint(ir_f * 255).astype(np.uint8)
             rgb = np.rint(rgb_f * 255).astype(np.uint8)
             res = engine.fuse(ir, rgb)
             vi_grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             fused = cv2.cvtColor(res.fused, cv2.COLOR_RGB2GRAY)
-            scores[(_set_of(pair), name)].append(compute_metrics(ir, vi_grey, fused, metrics))
-            if name in runs and res.enhanced is not None and _set_of(pair) == 'llvip':
+            scores[(subset, name)].append(compute_metrics(ir, vi_grey, fused, metrics))
+            if name in runs and res.enhanced is not None and subset == 'llvip':
                 en = cv2.cvtColor(res.enhanced, cv2.COLOR_RGB2GRAY)
                 light[name].append((vi_grey.mean(), en.mean(), _noise(vi_grey), _noise(en)))
         print(f'{name} done ({engine.describe()})', flush=True)

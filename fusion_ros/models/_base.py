@@ -37,11 +37,14 @@ class FusionOutput:
         enhanced: low-light-enhanced visible luminance :math:`(B, 1, H, W)`, if the model has
             an enhancement head.
         day_probability: :math:`(B,)`, if the model has an illumination head.
+        logits: in training only, a model's pre-activation control maps (FastFusion's, at
+            guidance scale), for a loss that keeps them where their activations still learn.
     """
 
     fused: torch.Tensor
     enhanced: torch.Tensor | None = None
     day_probability: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
 
 
 class FusionModel(nn.Module):

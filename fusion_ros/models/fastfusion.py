@@ -208,7 +208,8 @@ class FastFusion(FusionModel):
                 enhanced = enhanced * torch.addcmul(lift, curve, enhanced, value=-1.0)
             enhanced = enhanced.clamp(0.0, 1.0)
         day = torch.sigmoid(self.day(feats.mean((2, 3)))).squeeze(1)
-        return FusionOutput(fused=fused.clamp(0.0, 1.0), enhanced=enhanced, day_probability=day)
+        return FusionOutput(fused=fused.clamp(0.0, 1.0), enhanced=enhanced, day_probability=day,
+                            logits=maps_low[:, :n_maps] if self.training else None)
 
     def _select(self, energy: torch.Tensor) -> torch.Tensor:
         """Soft choice of the IR detail where its local energy is the larger (1) or not (0)."""

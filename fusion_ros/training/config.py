@@ -52,6 +52,9 @@ class TrainConfig:
     # share of the crops not labelled night darkened into synthetic night (training.data.darken)
     # and labelled night, in training and validation
     night_augment: float = 0.0
+    # share of the training crops whose thermal and visible images each get a random gamma
+    # (training.data.photometric_jitter): which source is the brighter varies by rig
+    photometric: float = 0.0
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -180,5 +183,7 @@ def _validate(c: TrainConfig) -> None:
         problems.append(f'precision must be one of {list(PRECISIONS)}, got {c.precision!r}')
     if not 0 <= c.night_augment <= 1:
         problems.append(f'night_augment must be in [0, 1], got {c.night_augment}')
+    if not 0 <= c.photometric <= 1:
+        problems.append(f'photometric must be in [0, 1], got {c.photometric}')
     if problems:
         raise ConfigError('; '.join(problems))

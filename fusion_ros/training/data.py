@@ -21,7 +21,8 @@ from torch.utils.data import Dataset
 from fusion_ros.errors import ConfigError
 from fusion_ros.training.sources import TrainPair
 
-__all__ = ['SAMPLINGS', 'PairCache', 'PatchDataset', 'darken', 'split_validation']
+__all__ = ['SAMPLINGS', 'PairCache', 'PatchDataset', 'darken', 'photometric_jitter',
+           'split_validation']
 
 SAMPLINGS = ('random', 'stride', 'grid')
 
@@ -90,6 +91,9 @@ class PatchDataset(Dataset):
         max_items: keep an evenly spaced subset of at most this many crops (grid/stride).
         night_augment: share of the crops not labelled night that are turned into synthetic
             night (:func:`darken`) and labelled night (0.0).
+        photometric: share of the crops whose two images each get a gamma of their own
+            (:func:`photometric_jitter`): the relative brightness of the sources varies
+            from camera to camera, so the base choice must not learn one rig's.
 
     Items: ``(ir (1, P, P), rgb (3, P, P), day)`` with ``day`` 1.0, 0.0 or NaN (no label).
     """
@@ -97,14 +101,16 @@ class PatchDataset(Dataset):
     def __init__(self, cache: PairCache, patch: int = 128, sampling: str = 'random',
                  patches_per_image: int = 8, stride: int | None = None, flips: bool = True,
                  seed: int = 0, max_items: int | None = None,
-                 night_augment: float = 0.0) -> None:
+                 night_augment: float = 0.0, photometric: float = 0.0) -> None:
         if sampling not in SAMPLINGS:
             raise ConfigError(f'sampling must be one of {SAMPLINGS}, got {sampling!r}')
         if patch < 8 or patches_per_image < 1 or (stride is not None and stride < 1):
             raise ConfigError('patch must be >= 8, patches per image and stride >= 1')
         if not 0.0 <= night_augment <= 1.0:
             raise ConfigError(f'night_augment must be in [0, 1], got {night_augment}')
-        self.night_augment = night_augment
+        if not 0.0 <= photometric <= 1.0:
+            raise ConfigError(f'photometric must be in [0, 1], got {photometric}')
+        self.night_augment, self.photometric = night_augment, photometric
         self.cache, self.patch, self.sampling = cache, patch, sampling
         self.per_image, self.seed, self.epoch = patches_per_image, seed, 0
         self.flips = flips and sampling != 'grid'
@@ -157,6 +163,8 @@ class PatchDataset(Dataset):
         if day != 0.0 and darken_draw < self.night_augment:
             crop = np.concatenate((crop[:1], darken(crop[1:], rng)))
             day = 0.0
+        if rng.random() < self.photometric:
+            crop = photometric_jitter(crop, rng)
         tensor = torch.from_numpy(crop)
         return tensor[:1], tensor[1:], day
 
@@ -179,6 +187,18 @@ def darken(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sigma = np.sqrt(signal * np.float32(0.0005 * gain)) + read
     noisy = signal + rng.standard_normal(rgb.shape, dtype=np.float32) * sigma
     return np.clip(noisy, 0.0, 1.0) ** np.float32(1 / 2.2)
+
+
+def photometric_jitter(crop: np.ndarray, rng: np.random.Generator,
+                       spread: float = 1.8) -> np.ndarray:
+    """A crop ``(1 + 3, P, P)`` in [0, 1] with the thermal image and the visible one each
+    raised to a gamma drawn log-uniformly in [1 / spread, spread]: monotone, so every edge
+    and its direction stay, while which source is the brighter changes."""
+    gammas = np.exp(rng.uniform(-np.log(spread), np.log(spread), size=2)).astype(np.float32)
+    out = np.empty_like(crop)
+    out[:1] = np.clip(crop[:1], 0.0, 1.0) ** gammas[0]
+    out[1:] = np.clip(crop[1:], 0.0, 1.0) ** gammas[1]
+    return out
 
 
 def _unit(crop: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from fusion_ros.ops.filters import box_blur, guided_filter, self_guided_filter
 
 __all__ = ['dark_channel', 'didfuse_loss', 'edge_loss', 'edge_preservation', 'equalised_luminance',
-           'exposure_loss', 'in_fp32',
+           'exposure_loss', 'in_fp32', 'logit_range_loss',
            'histogram_equalise', 'histogram_target_loss', 'max_fusion_losses',
            'overexposure_corrected',
            'piafusion_loss', 'sobel_gradient', 'smoothness_loss', 'spatial_gradient', 'ssim',
@@ -161,6 +161,16 @@ def max_fusion_losses(fused: torch.Tensor, vi: torch.Tensor, ir: torch.Tensor
 def exposure_loss(image: torch.Tensor, level: float = 0.55, patch: int = 16) -> torch.Tensor:
     """Zero-DCE exposure control: mean of ``patch`` x ``patch`` regions towards ``level``."""
     return (F.avg_pool2d(image, patch) - level).square().mean()
+
+
+@in_fp32
+def logit_range_loss(logits: torch.Tensor, limit: float = 8.0) -> torch.Tensor:
+    """Mean squared excess of ``|logits|`` over ``limit``; 0 inside the range.
+
+    A sigmoid's slope at 8 is 3e-4 and at 47 is 4e-21: a map pushed that far by one large
+    step never comes back on its own gradient (a FastFusion run stalled so, validation
+    frozen from epoch 2). This term's gradient stays alive out there and pulls it back."""
+    return F.relu(logits.abs() - limit).square().mean()
 
 
 @in_fp32

@@ -265,3 +265,16 @@ def test_vif_loss_rises_towards_the_sources_and_has_finite_gradients():
     # a near-flat image carries nothing of either source; descending the loss gives it both
     assert losses[0] > 0.9 and losses[-1] < losses[0] - 0.3
     assert float(vif_loss(a, a, b)) < 0.5  # a copy keeps all of a: VIFp(a, a) = 1
+
+
+def test_logit_range_loss_is_zero_inside_and_pulls_back_from_outside():
+    from fusion_ros.training.losses import logit_range_loss
+
+    inside = torch.tensor([-7.9, 0.0, 7.9])
+    assert float(logit_range_loss(inside)) == 0.0
+    far = torch.tensor([47.0, -32.0], requires_grad=True)
+    loss = logit_range_loss(far)
+    assert torch.isclose(loss, torch.tensor((39.0 ** 2 + 24.0 ** 2) / 2))
+    loss.backward()
+    assert far.grad[0] > 0 and far.grad[1] < 0  # descent moves both back towards 0
+    assert float(logit_range_loss(torch.tensor([5.0]), limit=4.0)) == 1.0

@@ -295,6 +295,34 @@ def test_vif_weight_adds_the_differentiable_vif_term(pair_set, name):
     assert torch.allclose(extra['total'], base['total'] + 3.0 * expected, atol=1e-5)
 
 
+def test_fastfusion_map_range_revives_saturated_maps(pair_set):
+    """A map pushed far past its sigmoid's working range (a stalled run: offset +47, gain
+    -32) gets no gradient from the fusion loss; with ``map_range`` its logits are pulled
+    back, and inside the range the term is exactly 0."""
+    batch = _batch(pair_set, patch=32, n=2)
+    cfg = load_train_config('fastfusion')
+    grads = {}
+    for weight in (0.0, 0.1):
+        torch.manual_seed(0)
+        objective = build_objective('fastfusion', cfg.model_options,
+                                    {**cfg.loss, 'map_range': weight}, cfg.settings).train()
+        maps = objective.model.maps
+        terms = objective(*batch)
+        assert ('map_range' in terms) == bool(weight)
+        if weight:
+            assert float(terms['map_range']) == 0.0  # a fresh model's maps are in range
+        with torch.no_grad():
+            maps.bias.copy_(torch.tensor([47.0, -32.0, 0.0]))
+        objective.zero_grad()
+        objective(*batch)['total'].backward()
+        grads[weight] = maps.bias.grad[:2].abs()
+    assert torch.all(grads[0.0] < 1e-6)  # dead: the stall
+    assert torch.all(grads[0.1] > 1.0)  # pulled back towards the range
+    objective.eval()  # validation: no logits, so no term, and no error
+    assert objective.model(batch[0], batch[1][:, :1]).logits is None
+    assert 'map_range' not in objective(*batch)
+
+
 def test_dfvo_edge_weight_adds_soft_qabf_against_the_raw_inputs_inside_the_fusion_scale(
         pair_set):
 

@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from fusion_ros.errors import ConfigError
-from fusion_ros.training.data import PairCache, PatchDataset, darken, split_validation
+from fusion_ros.training.data import (
+    PairCache,
+    PatchDataset,
+    darken,
+    photometric_jitter,
+    split_validation,
+)
 from fusion_ros.training.sources import load_sources, parse_data_spec
 
 from .conftest import write_pair_set
@@ -150,6 +156,30 @@ def test_darken_is_a_dim_noisy_camera_frame():
     assert 0.1 < dark.mean() < 0.4  # at most 30 % (x 1.15 tint) of the exposure: 0.6 -> 0.37
     assert dark.std() > 0.005  # the gain brings up sensor noise a flat day patch lacks
     assert not np.array_equal(dark, darken(flat, np.random.default_rng(1)))
+
+
+def test_photometric_jitter_changes_which_source_is_brighter_but_keeps_every_edge():
+    ramp = np.tile(np.linspace(0.05, 0.95, 32, dtype=np.float32), (32, 1))
+    crop = np.stack((ramp, ramp, ramp, ramp))  # thermal and visible equally bright
+    brighter = set()
+    for seed in range(40):
+        out = photometric_jitter(crop, np.random.default_rng(seed))
+        assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+        assert np.all(np.diff(out, axis=2) > 0)  # monotone: the ramp's edges all stay
+        assert np.array_equal(out[1], out[2]) and np.array_equal(out[2], out[3])  # one gamma
+        brighter.add(bool(out[0].mean() > out[1].mean()))
+    assert brighter == {True, False}  # each source is the brighter in some crops
+
+
+def test_photometric_share_touches_only_that_share_of_crops(pair_set):
+    cache = PairCache(load_sources([str(pair_set)]))
+    plain = PatchDataset(cache, patch=16, patches_per_image=50, seed=3)
+    aug = PatchDataset(cache, patch=16, patches_per_image=50, seed=3, photometric=0.3)
+    changed = sum(not torch.equal(plain[i][0], aug[i][0]) for i in range(len(plain)))
+    assert 35 <= changed <= 85  # about 30 % of 200 crops
+    assert all(plain[i][2] == aug[i][2] or math.isnan(plain[i][2]) for i in range(0, 200, 7))
+    with pytest.raises(ConfigError, match='photometric'):
+        PatchDataset(cache, patch=16, photometric=-0.1)
 
 
 def test_unlabelled_pairs_give_nan_day(tmp_path):

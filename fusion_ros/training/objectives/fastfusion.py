@@ -34,5 +34,11 @@ class FastFusionObjective(Objective):
         w = self.w
         losses['total'] = weighted_sum(w, losses, ('intensity', 'max', 'texture', 'exposure',
                                                    'curve_tv', 'day_bce'))
+        if w.get('map_range') and out.logits is not None:
+            # the maps' logits kept where their sigmoids still learn (training only: a
+            # model in eval mode gives no logits, so validation scores without the term)
+            losses['map_range'] = L.logit_range_loss(out.logits,
+                                                     float(self.settings.get('map_limit', 8.0)))
+            losses['total'] = losses['total'] + w['map_range'] * losses['map_range']
         losses['total'] = losses['total'] + self.source_terms(losses, out.fused, ir, y)
         return losses, out.fused
