@@ -99,15 +99,11 @@ def main() -> None:
 
 
 def _inputs(held: list, night_copies: bool):
-    """(set, 8-bit thermal, 8-bit RGB) of every pair, then of each synthetic night copy."""
-    for pair in held:
+    """(set, thermal, RGB) in [0, 1] of every pair, each followed by its synthetic night copy."""
+    for i, pair in enumerate(held):
         ir_f, rgb_f = pair.load()
         yield _set_of(pair), ir_f, rgb_f
-    if night_copies:
-        for i, pair in enumerate(held):
-            if pair.is_night:
-                continue
-            ir_f, rgb_f = pair.load()
+        if night_copies and not pair.is_night:
             dark = darken(rgb_f.transpose(2, 0, 1), np.random.default_rng((7, i)))
             yield _set_of(pair) + '+dark', ir_f, dark.transpose(1, 2, 0)
 

@@ -53,7 +53,7 @@ class TrainConfig:
     # and labelled night, in training and validation
     night_augment: float = 0.0
     # share of the training crops whose thermal and visible images each get a random gamma
-    # (training.data.photometric_jitter): which source is the brighter varies by rig
+    # (training.data.photometric_gamma): which source is the brighter varies by rig
     photometric: float = 0.0
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)

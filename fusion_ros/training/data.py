@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from fusion_ros.errors import ConfigError
 from fusion_ros.training.sources import TrainPair
 
-__all__ = ['SAMPLINGS', 'PairCache', 'PatchDataset', 'darken', 'photometric_jitter',
+__all__ = ['SAMPLINGS', 'PairCache', 'PatchDataset', 'darken', 'photometric_gamma',
            'split_validation']
 
 SAMPLINGS = ('random', 'stride', 'grid')
@@ -92,7 +92,7 @@ class PatchDataset(Dataset):
         night_augment: share of the crops not labelled night that are turned into synthetic
             night (:func:`darken`) and labelled night (0.0).
         photometric: share of the crops whose two images each get a gamma of their own
-            (:func:`photometric_jitter`): the relative brightness of the sources varies
+            (:func:`photometric_gamma`): the relative brightness of the sources varies
             from camera to camera, so the base choice must not learn one rig's.
 
     Items: ``(ir (1, P, P), rgb (3, P, P), day)`` with ``day`` 1.0, 0.0 or NaN (no label).
@@ -164,7 +164,7 @@ class PatchDataset(Dataset):
             crop = np.concatenate((crop[:1], darken(crop[1:], rng)))
             day = 0.0
         if rng.random() < self.photometric:
-            crop = photometric_jitter(crop, rng)
+            crop = photometric_gamma(crop, rng)
         tensor = torch.from_numpy(crop)
         return tensor[:1], tensor[1:], day
 
@@ -189,7 +189,7 @@ def darken(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(noisy, 0.0, 1.0) ** np.float32(1 / 2.2)
 
 
-def photometric_jitter(crop: np.ndarray, rng: np.random.Generator,
+def photometric_gamma(crop: np.ndarray, rng: np.random.Generator,
                        spread: float = 1.8) -> np.ndarray:
     """A crop ``(1 + 3, P, P)`` in [0, 1] with the thermal image and the visible one each
     raised to a gamma drawn log-uniformly in [1 / spread, spread]: monotone, so every edge

@@ -13,7 +13,7 @@ from fusion_ros.training.data import (
     PairCache,
     PatchDataset,
     darken,
-    photometric_jitter,
+    photometric_gamma,
     split_validation,
 )
 from fusion_ros.training.sources import load_sources, parse_data_spec
@@ -158,12 +158,12 @@ def test_darken_is_a_dim_noisy_camera_frame():
     assert not np.array_equal(dark, darken(flat, np.random.default_rng(1)))
 
 
-def test_photometric_jitter_changes_which_source_is_brighter_but_keeps_every_edge():
+def test_photometric_gamma_changes_which_source_is_brighter_but_keeps_every_edge():
     ramp = np.tile(np.linspace(0.05, 0.95, 32, dtype=np.float32), (32, 1))
     crop = np.stack((ramp, ramp, ramp, ramp))  # thermal and visible equally bright
     brighter = set()
     for seed in range(40):
-        out = photometric_jitter(crop, np.random.default_rng(seed))
+        out = photometric_gamma(crop, np.random.default_rng(seed))
         assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
         assert np.all(np.diff(out, axis=2) > 0)  # monotone: the ramp's edges all stay
         assert np.array_equal(out[1], out[2]) and np.array_equal(out[2], out[3])  # one gamma
