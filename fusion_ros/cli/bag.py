@@ -82,7 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help='publisher QoS: sensor_data (as camera drivers), reliable, ... '
                         '(default: %(default)s)')
     p.add_argument('--wait-subscribers', type=float, default=0.0, metavar='S',
-                   help='wait up to S seconds for a subscriber before playing')
+                   help='wait up to S seconds for a subscriber to each image topic, then '
+                        '1 s for it to match the player, before playing')
 
     p = sub.add_parser('record', formatter_class=fmt, help='record live topics',
                        description='Record live topics into a rosbag2 until Ctrl-C or '
@@ -208,11 +209,9 @@ def _play(args: argparse.Namespace) -> int:
                            start_s=args.start, duration_s=args.duration, loop=args.loop,
                            clock_hz=args.clock)
         n = player.prepare()
-        deadline = time.monotonic() + args.wait_subscribers
-        awaited = player.image_topics() or None  # camera_info may have no subscriber
-        while (player.subscriber_count(awaited) < 1 and time.monotonic() < deadline
-               and not stop.is_set()):
-            time.sleep(0.05)
+        if args.wait_subscribers > 0:  # camera_info may have no subscriber: images only
+            player.wait_for_subscribers(args.wait_subscribers, player.image_topics() or None,
+                                        stop.is_set)
         print(f'playing {args.bag} ({n} topics) at {args.rate:g}x'
               + (', looping' if args.loop else '') + '; Ctrl-C stops', flush=True)
         start = time.monotonic()

@@ -19,7 +19,7 @@ from fusion_ros.errors import ConnectionTimeout
 from fusion_ros.launch_plan import NodePlan, ros_arguments
 from fusion_ros.resources import share_file
 from fusion_ros.ros.node_support import TransportLoss
-from fusion_ros.ros.player import BagPlayer
+from fusion_ros.ros.player import MATCH_SETTLE_S, BagPlayer
 from fusion_ros.ros.processes import NodeProcess, node_command
 from fusion_ros.ros.qos import make_qos
 from fusion_ros.ros.recorder import TopicRecorder
@@ -203,7 +203,7 @@ def _supervise(stop, procs, result, listeners, namespace, bag, rate, exit_after_
             if _wait_for_subscribers(player, images, ready_timeout_s, stop, procs) and \
                     _wait_until_heard(listeners, main_outputs, ready_timeout_s, stop, procs,
                                       echo):
-                time.sleep(0.5)  # the player has matched the node; let the node match it
+                time.sleep(MATCH_SETTLE_S)  # the player has matched the node; now the node it
                 echo(f'[bringup] playing {bag} at {rate:g}x')
                 result.played = player.play(should_stop=lambda: stop.is_set() or any(
                     p.proc.poll() is not None for p in procs))

@@ -17,7 +17,13 @@ from fusion_ros.errors import ConfigError
 from fusion_ros.io.bag import BagMessage, bag_topics, read_bag
 from fusion_ros.ros.msg_types import import_msg_type
 
-__all__ = ['BagPlayer']
+__all__ = ['MATCH_SETTLE_S', 'BagPlayer']
+
+# Discovery is two-sided: a writer lists a reader as matched a moment before that reader has
+# matched the writer, and a best-effort reader drops what comes from a writer it has not
+# matched yet. Played at once, a loaded CI machine's fusion node missed the first 3 of 24
+# frames (no gap it could see); this long after the match, the reader has matched too.
+MATCH_SETTLE_S = 1.0
 
 
 class BagPlayer:
@@ -95,6 +101,23 @@ class BagPlayer:
         pubs = self._pubs.values() if topics is None else [
             p for t, p in self._pubs.items() if t in set(topics)]
         return min((p.get_subscription_count() for p in pubs), default=0)
+
+    def wait_for_subscribers(self, timeout_s: float, topics: Iterable[str] | None = None,
+                             should_stop: Callable[[], bool] | None = None) -> bool:
+        """Wait up to ``timeout_s`` until each publisher (of ``topics``) has a subscriber,
+        then :data:`MATCH_SETTLE_S` for the subscribers to match it in turn; False when
+        nobody subscribed in time or ``should_stop()`` said so."""
+        deadline = self._monotonic() + timeout_s
+        while self.subscriber_count(topics) < 1:
+            if (should_stop is not None and should_stop()) or self._monotonic() > deadline:
+                return False
+            self._sleep(0.05)
+        settled = self._monotonic() + MATCH_SETTLE_S
+        while (left := settled - self._monotonic()) > 0:
+            if should_stop is not None and should_stop():
+                return False
+            self._sleep(min(left, 0.05))
+        return True
 
     def wait_for_acknowledged(self, timeout_s: float) -> bool:
         """Wait until every reliable subscriber has acknowledged what was published (best

@@ -4,6 +4,8 @@ live topics and exit codes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 pytest.importorskip('rclpy')
@@ -79,17 +81,31 @@ def test_replay_of_a_missing_bag_fails_with_the_players_error(workspace, tmp_pat
 
 
 def _ros2(workspace, *args: str, timeout: float = 60.0) -> str:
+    """One ``ros2`` command (through the test's daemon: see ``ros2_daemon``)."""
     import subprocess
 
-    # --no-daemon: no background daemon outlives the test; discovering the node then takes
-    # longer than the default spin on a busy machine
-    args = (*args, '--no-daemon', '--spin-time', '5')
     done = subprocess.run(['ros2', *args], env=workspace.env(), capture_output=True, text=True,
                           timeout=timeout)
     return done.stdout + done.stderr
 
 
-def test_ros2_run_lifecycle_and_param_set(workspace):
+@pytest.fixture
+def ros2_daemon(workspace) -> Iterator[None]:
+    """A ``ros2 daemon`` on the test's isolated domain, stopped after: the daemon holds the
+    graph, so each command finds the node at once (``--no-daemon`` spins each command's own
+    discovery twice, 10 s a command on a busy machine)."""
+    import subprocess
+
+    subprocess.run(['ros2', 'daemon', 'start'], env=workspace.env(), capture_output=True,
+                   timeout=READY_S, check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(['ros2', 'daemon', 'stop'], env=workspace.env(), capture_output=True,
+                       timeout=READY_S)
+
+
+def test_ros2_run_lifecycle_and_param_set(workspace, ros2_daemon):
     """``ros2 run`` with the params file and autostart:=false, driven by ``ros2 lifecycle``;
     ``ros2 param set`` swaps the model at run time and a bad value is refused with the old
     model kept; SIGINT stops the node cleanly and promptly (within ``bounds.STOP_S``)."""

@@ -20,7 +20,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from fusion_ros.io.bag import BagWriter, read_bag  # noqa: E402
 from fusion_ros.ros.pipeline import isolated_ros_env  # noqa: E402
-from fusion_ros.ros.player import BagPlayer  # noqa: E402
+from fusion_ros.ros.player import MATCH_SETTLE_S, BagPlayer  # noqa: E402
 from fusion_ros.ros.qos import make_qos  # noqa: E402
 from fusion_ros.ros.session import ros_session  # noqa: E402
 from test.bounds import HANG_S, READY_S, STOP_S, wait_until  # noqa: E402
@@ -104,6 +104,26 @@ def test_play_keeps_the_recorded_spacing_scaled_by_rate(tick_bag, rate):
     log = np.array([m.time_ns for m in read_bag(tick_bag)], np.int64)
     expected = (log - log[0]) / 1e9 / rate
     np.testing.assert_allclose(np.array(times) - times[0], expected, atol=1e-9)
+
+
+def test_wait_for_subscribers_gives_the_reader_time_to_match_and_gives_up_alone(tick_bag):
+    """Best effort readers drop what a writer sends before they have matched it: the wait
+    returns only :data:`MATCH_SETTLE_S` after the writer saw its reader (a simulated clock),
+    and False when nobody subscribes in time or it is asked to stop."""
+    sim = _SimulatedTime()
+    qos = make_qos('sensor_data', 5)
+    with ros_session('test_player_wait') as (node, _):
+        player = BagPlayer(node, tick_bag, qos, monotonic=sim.monotonic, sleep=sim.sleep)
+        player.prepare()
+        start = sim.now
+        assert not player.wait_for_subscribers(2.0)
+        assert 2.0 < sim.now - start < 2.2
+        node.create_subscription(Image, '/tick', lambda _m: None, qos)
+        wait_until(lambda: player.subscriber_count() >= 1, 'discovery')
+        assert not player.wait_for_subscribers(2.0, should_stop=lambda: True)
+        start = sim.now
+        assert player.wait_for_subscribers(2.0, ['/tick'])
+        assert sim.now - start == pytest.approx(MATCH_SETTLE_S)
 
 
 def test_play_delivers_every_message_in_order_never_ahead_of_time(tick_bag):
