@@ -134,8 +134,8 @@ def test_didfuse_bf16_stays_close_to_the_authors_outputs(shared_dir, backend):
     names = sorted(p.name for p in (ref / 'tno40' / 'ir').iterdir())
     assert len(names) == 40
     # the suite's time: every 8th pair (4-7 s a pair in torch without AMX); emulated bf16
-    # (no AVX512-BF16 / AMX: 20 s a pair, 8x fp32): every 20th
-    names = names[::8] if P.cpu_has_native_bf16() else names[::20]
+    # (no AVX512-BF16 / AMX: 20 s a pair, 8x fp32): the first only
+    names = names[::8] if P.cpu_has_native_bf16() else names[:1]
     means = []
     for name in names:
         ir, vi = _grey(ref / 'tno40' / 'ir' / name), _grey(ref / 'tno40' / 'vi' / name)
@@ -182,7 +182,9 @@ def _real_pair(shared_dir, size=(160, 128)):
 @pytest.mark.parametrize('model', ['fastfusion', 'dfvo', 'piafusion'])
 def test_bf16_output_close_to_fp32_on_a_real_pair(shared_dir, model):
     """Same weights (shipped, else seeded random), bf16 vs fp32 on a real RoadScene pair."""
-    ir, vi = _real_pair(shared_dir)
+    # emulated bf16 (no AVX512-BF16 / AMX) runs DFVO's up-convolutions 20x slower than fp32
+    # (17 s at 160x128): a smaller pair there
+    ir, vi = _real_pair(shared_dir, (160, 128) if P.cpu_has_native_bf16() else (96, 80))
     outs = []
     for precision in ('fp32', 'bf16'):
         torch.manual_seed(0)
