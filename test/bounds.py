@@ -24,6 +24,11 @@ HANG_S = 60.0
 # a listener or recorder counts as drained after this long without a new message: a healthy
 # stream of 10-20 Hz never pauses that long, a starved spin thread may
 QUIET_S = 2.0
+# a service request unanswered this long is sent again: one sent just as the service was
+# discovered can be lost (the client matched the server before the server matched the
+# client, and nothing resends it: one loaded run waited 60 s for a reply); a healthy reply
+# takes milliseconds, a starved one a few seconds, and the requests resent are idempotent
+RESEND_S = 5.0
 # how often a wait polls
 POLL_S = 0.05
 # a scenario's moment, not a wait: a Ctrl-C this soon after start lands in the CLI's imports
