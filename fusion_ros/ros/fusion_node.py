@@ -13,7 +13,8 @@ Publishes:
     illumination/day_probability (std_msgs/Float32): probability the RGB frame is daylit.
     illumination/is_night (std_msgs/Bool): day/night state with hysteresis
         (``illumination.*`` thresholds and minimum dwell, on the image stamps).
-    /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz): input rates, pairs, fused, drops,
+    /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz): input rates, frames taken per
+        input (those beyond the pairs found no partner), pairs, fused, drops,
         images lost in transport per input (gaps in the publisher's sequence numbers: a
         starved node's queue overflowed), errors, model, device, illumination state; WARN
         when an input goes silent for 2 s or loses images.

@@ -125,7 +125,11 @@ def fusion_status(stats: NodeStats, prev: NodeStats, now: float, *, loaded: bool
 
 
 def counter_values(stats: NodeStats) -> dict[str, str]:
-    return {'pairs': str(stats.pairs), 'fused': str(stats.fused),
+    # the frames taken per input: those the synchronizer could not pair (no partner within
+    # sync.slop, or pushed out of a short sync.queue_size first) are what they leave beyond
+    # 'pairs', so no frame goes uncounted
+    return {'thermal in': str(stats.thermal_in), 'rgb in': str(stats.rgb_in),
+            'pairs': str(stats.pairs), 'fused': str(stats.fused),
             'dropped': str(stats.dropped), 'errors': str(stats.errors),
             'time jumps': str(stats.time_jumps),
             'thermal lost in transport': str(stats.thermal_lost),

@@ -148,8 +148,9 @@ def test_diagnostics_of_both_nodes_are_published(replay):
             names.add(status.name)
             if status.name.endswith('fusion'):
                 keys = {kv.key for kv in status.values}
-                assert {'pairs', 'dropped', 'model', 'illumination', 'pairing ratio',
-                        'latency p50 (ms)', 'latency p95 (ms)', 'inference p50 (ms)'} <= keys
+                assert {'thermal in', 'rgb in', 'pairs', 'dropped', 'model', 'illumination',
+                        'pairing ratio', 'latency p50 (ms)', 'latency p95 (ms)',
+                        'inference p50 (ms)'} <= keys
     assert {'fusion_node: fusion', 'detector_node: detection'} <= names
 
 

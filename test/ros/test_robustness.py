@@ -251,12 +251,17 @@ def test_late_duplicate_foreign_clock_and_burst_streams_do_not_stop_the_node():
         fused = probe.test_fused()
         assert fused <= sent  # only frames it was given
         assert fused & before and fused & foreign  # fusing before and after the clock jump
-        # after the hostile streams, each valid pair is fused or counted: dropped by the
-        # latest-pair slot on a loaded machine, lost in transport, or (the last) unpaired
+        # after the hostile streams, each valid frame is taken or counted lost in transport;
+        # each pair made is fused or counted dropped by the latest-pair slot. With a queue of
+        # one, a loaded node that takes two thermal frames before their RGB partners pairs
+        # only the second (one CI run: 10 pairs of 20): those frames show as taken, unpaired
         grew = {k: done[k] - hostile[k] for k in done if k in hostile}
-        accounted = (len(fused & after) + grew['dropped'] + grew['thermal lost in transport']
-                     + grew['rgb lost in transport'])
-        assert accounted >= len(after) - 1, (len(fused & after), grew, ''.join(log[-20:]))
+        for name in ('thermal', 'rgb'):
+            # (the last frame's loss in transport shows no gap: no later frame follows)
+            assert grew[f'{name} in'] + grew[f'{name} lost in transport'] >= len(after) - 1, \
+                grew
+        assert grew['pairs'] == grew['fused'] + grew['dropped'] + grew['errors'], grew
+        assert len(fused & after) + grew['dropped'] >= grew['pairs'] - 1, (fused & after, grew)
         assert len(fused & after) >= 1, ''.join(log[-20:])
     finally:
         node_proc.send_signal(signal.SIGINT)
