@@ -19,7 +19,7 @@ from fusion_ros.errors import ConnectionTimeout
 from fusion_ros.launch_plan import NodePlan, ros_arguments
 from fusion_ros.resources import share_file
 from fusion_ros.ros.node_support import TransportLoss
-from fusion_ros.ros.player import MATCH_SETTLE_S, BagPlayer
+from fusion_ros.ros.player import BagPlayer
 from fusion_ros.ros.processes import NodeProcess, node_command
 from fusion_ros.ros.qos import make_qos
 from fusion_ros.ros.recorder import TopicRecorder
@@ -58,26 +58,27 @@ class BringupResult:
 
 def _wait_for_subscribers(player: BagPlayer, topics: Sequence[str], timeout_s: float,
                           stop: threading.Event, procs: Sequence[NodeProcess]) -> bool:
-    """Wait until every topic in ``topics`` has a subscriber; False when stopped or a node
-    died first.
+    """Wait until every topic in ``topics`` has a subscriber that has matched the player in
+    turn (:meth:`BagPlayer.wait_for_subscribers`); False when stopped or a node died first.
 
     Raises:
         ConnectionTimeout: one line naming the topics nobody subscribed to, and what the bag
             offers (a node subscribed to raw images while the bag is compressed, say).
     """
-    deadline = time.monotonic() + timeout_s
-    while player.subscriber_count(topics) < 1:
-        if stop.is_set() or any(p.proc.poll() is not None for p in procs):
-            return False
-        if time.monotonic() > deadline:
-            lonely = [t for t in topics if player.subscriber_count([t]) < 1]
-            offered = ', '.join(f'{t} ({m.rsplit("/", 1)[-1]})'
-                                for t, m in player.prepared_types().items())
-            raise ConnectionTimeout(
-                f'nobody subscribed to {", ".join(lonely)} within {timeout_s:.0f} s; the bag '
-                f"offers {offered} (check the fusion node's topics.* and transport.* "
-                'parameters, or --namespace)')
-        time.sleep(0.05)
+    def ended() -> bool:
+        return stop.is_set() or any(p.proc.poll() is not None for p in procs)
+
+    if player.wait_for_subscribers(timeout_s, topics, ended):
+        return True
+    if ended():
+        return False
+    lonely = [t for t in topics if player.subscriber_count([t]) < 1]
+    offered = ', '.join(f'{t} ({m.rsplit("/", 1)[-1]})'
+                        for t, m in player.prepared_types().items())
+    raise ConnectionTimeout(
+        f'nobody subscribed to {", ".join(lonely)} within {timeout_s:.0f} s; the bag '
+        f"offers {offered} (check the fusion node's topics.* and transport.* "
+        'parameters, or --namespace)')
     return True
 
 
@@ -203,7 +204,6 @@ def _supervise(stop, procs, result, listeners, namespace, bag, rate, exit_after_
             if _wait_for_subscribers(player, images, ready_timeout_s, stop, procs) and \
                     _wait_until_heard(listeners, main_outputs, ready_timeout_s, stop, procs,
                                       echo):
-                time.sleep(MATCH_SETTLE_S)  # the player has matched the node; now the node it
                 echo(f'[bringup] playing {bag} at {rate:g}x')
                 result.played = player.play(should_stop=lambda: stop.is_set() or any(
                     p.proc.poll() is not None for p in procs))

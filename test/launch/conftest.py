@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from fusion_ros.topics import DIAG_TOPIC
 from test.bounds import QUIET_S, wait_until
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ def _drain(heard: Heard) -> None:
     nothing new came for ``QUIET_S``; a listener that keeps hearing ends at ``HANG_S``.
     /diagnostics is left out: a live node publishes it every second, so it never goes quiet
     (counting it made every listener around a running node wait out ``HANG_S``)."""
-    data = [t for t in heard.messages if t != '/diagnostics']
+    data = [t for t in heard.messages if t != DIAG_TOPIC]
 
     def received() -> int:
         return sum(len(heard.messages[t]) for t in data)
