@@ -102,7 +102,9 @@ def _inputs(held: list, night_copies: bool):
     """(set, thermal, RGB) in [0, 1] of every pair, each followed by its synthetic night copy."""
     for i, pair in enumerate(held):
         ir_f, rgb_f = pair.load()
-        yield _set_of(pair), ir_f, rgb_f
+        # a labelled set (MSRS) is scored by light too: its day and night pairs differ most
+        light = {None: '', True: ' night', False: ' day'}[pair.is_night]
+        yield _set_of(pair) + light, ir_f, rgb_f
         if night_copies and not pair.is_night:
             dark = darken(rgb_f.transpose(2, 0, 1), np.random.default_rng((7, i)))
             yield _set_of(pair) + '+dark', ir_f, dark.transpose(1, 2, 0)

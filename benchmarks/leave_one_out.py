@@ -8,6 +8,11 @@ anything), beside the classical baselines and the shipped file, for each set in 
         [--sets llvip roadscene msrs] [--runs runs/loo] [--metrics Qabf VIF] \\
         [--train-args "--threads 1 --config config/train/X.yaml"] [--out table.md]
 
+Nested, to choose between recipes without the set an outer fold reports: ``--among`` names
+the sets in play, so ``--among roadscene msrs --sets msrs`` trains on RoadScene alone and
+scores MSRS, a validation for the leave-LLVIP-out fold that has night pairs of another rig
+in it and never sees LLVIP.
+
 Each run folder (``RUNS/MODEL-without-SET``) is reused when it holds a finished run and
 resumed when it holds an interrupted one, so the script can be stopped and started again.
 Only the fusion stage is trained (FastFusion's stage 2 retrains its day head alone and
@@ -51,11 +56,21 @@ def train_without(model: str, left_out: str, sets: list[str], run: Path,
     return run / 'best.pt'
 
 
+def run_name(model: str, left_out: str, among: list[str]) -> str:
+    """``MODEL-without-SET`` when every set is in play, else ``MODEL-on-A+B`` (the sets
+    trained on), so nested runs never reuse an outer fold's folder."""
+    if set(among) == set(SETS):
+        return f'{model}-without-{left_out}'
+    return f'{model}-on-' + '+'.join(s for s in SETS if s in among and s != left_out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--model', default='fastfusion')
     parser.add_argument('--sets', nargs='+', default=list(SETS), choices=SETS,
                         help='the sets left out in turn (all three are trained on otherwise)')
+    parser.add_argument('--among', nargs='+', default=list(SETS), choices=SETS,
+                        help='the sets in play (default all): train on these but the one left out')
     parser.add_argument('--runs', type=Path, default=Path('runs/loo'))
     parser.add_argument('--metrics', nargs='+', default=['Qabf', 'VIF', 'SF', 'AG'],
                         choices=METRICS)
@@ -64,12 +79,13 @@ def main() -> None:
     args = parser.parse_args()
     tables = []
     for left_out in args.sets:
-        run = args.runs / f'{args.model}-without-{left_out}'
-        best = train_without(args.model, left_out, list(SETS), run,
+        if left_out not in args.among or len(args.among) < 2:
+            parser.error(f'{left_out}: leave out one of --among, and keep one to train on')
+        run = args.runs / run_name(args.model, left_out, args.among)
+        best = train_without(args.model, left_out, args.among, run,
                              shlex.split(args.train_args))
         pairs = load_sources([str(shared_pairs() / left_out)])
-        runs = {args.model: (args.model, None),
-                f'{args.model} without {left_out}': (args.model, str(best))}
+        runs = {args.model: (args.model, None), run.name: (args.model, str(best))}
         tables.append(score_table(pairs, runs, tuple(args.metrics),
                                   what=f'{left_out} left out: every pair of it'))
         print(tables[-1], flush=True)

@@ -102,7 +102,7 @@ class FastFusion(FusionModel):
         'width': (1, 512), 'scale': (1, 64), 'blur_radius': (1, 64),
         'base_sharpness': (0.0, None), 'detail_sharpness': (0.0, None), 'mid_band': (0, 64),
         'weak_detail': (0.0, 1.0), 'mid_mix': (0.0, 1.0), 'detail_gain_floor': (0.0, None),
-        'denoise_eps': (0.0, None),
+        'denoise_eps': (0.0, None), 'base_offset': (-20.0, 20.0),
     }
     default_weights = 'models/fastfusion.pt'
 
@@ -111,7 +111,7 @@ class FastFusion(FusionModel):
                  mid_band: int = 0, weak_detail: float = _WEAK_DETAIL,
                  mid_mix: float = 1.0, learn_mix: bool = False,
                  detail_gain_floor: float = 1.3, denoise_enhanced: bool = True,
-                 denoise_eps: float = 3e-4) -> None:
+                 denoise_eps: float = 3e-4, base_offset: float = 0.0) -> None:
         super().__init__()
         if width < 1 or scale < 1 or blur_radius < 1:
             raise ConfigError('width, scale and blur_radius must be >= 1')
@@ -137,9 +137,9 @@ class FastFusion(FusionModel):
         # a per-pixel mid-band mix, starting at mid_mix everywhere (a parameter of its own,
         # so files without it refuse to load strictly into a model with it)
         self.mix = nn.Conv2d(width, 1, 1) if learn_mix else None
-        with torch.no_grad():  # start at the priors: no offset, gain floor + 0.15, identity curve
+        with torch.no_grad():  # start at the priors: the offset, gain floor + 0.15, identity curve
             self.maps.weight.mul_(0.1)
-            self.maps.bias.copy_(torch.tensor([0.0, -1.609, 0.0]))
+            self.maps.bias.copy_(torch.tensor([base_offset, -1.609, 0.0]))
             if self.mix is not None:
                 self.mix.weight.mul_(0.1)
                 self.mix.bias.fill_(torch.logit(torch.tensor(min(max(mid_mix, 1e-3), 1 - 1e-3))))

@@ -102,13 +102,23 @@ def edge_preservation(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
         with torch.no_grad():
             sx, sy, sg = sobel(source)
         ratio = torch.minimum(sg, fg) / torch.maximum(sg, fg)
-        angle = torch.atan2((sx * fy - sy * fx).abs(), (sx * fx + sy * fy).abs())
+        angle = _line_angle((sx * fy - sy * fx).abs(), (sx * fx + sy * fy).abs())
         orientation = 1 - angle / (torch.pi / 2)
         kept = (tg * torch.sigmoid(-kg * (ratio - dg))
                 * ta * torch.sigmoid(-ka * (orientation - da)))
         total = total + (kept * sg).sum((1, 2, 3))
         weights = weights + sg.sum((1, 2, 3))
     return total / weights
+
+
+def _line_angle(cross: torch.Tensor, dot: torch.Tensor) -> torch.Tensor:
+    """atan2(cross, dot), with no gradient where cross^2 + dot^2 underflows: atan2's
+    backward divides by it, and where a source and the fused image are both all but flat
+    (an LLVIP crop's black border under a clipped fused patch) that was 0 in fp32 and made
+    every weight's gradient NaN. The values are atan2's everywhere."""
+    faint = cross.square() + dot.square() < 1e-30
+    live = torch.atan2(torch.where(faint, 0.0, cross), torch.where(faint, 1.0, dot))
+    return torch.where(faint, torch.atan2(cross, dot).detach(), live)
 
 
 @in_fp32

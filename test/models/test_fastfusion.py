@@ -27,6 +27,18 @@ def test_priors_soft_max_bases_and_choose_the_stronger_detail():
     assert out.day_probability.shape == (1,)
 
 
+def test_base_offset_starts_a_new_model_leaning_to_the_thermal_base_and_weights_replace_it():
+    # flat images: no detail, so the fused image is the bases' mix alone
+    ir, vi = torch.full((1, 1, 16, 16), 0.5), torch.full((1, 1, 16, 16), 0.6)
+    plain = FastFusion().eval()
+    leaning = FastFusion(base_offset=10.0).eval()
+    with torch.no_grad():
+        assert plain(ir, vi).fused.mean() > 0.58  # the brighter (visible) base
+        assert leaning(ir, vi).fused.mean() < 0.51  # the thermal base unless VI is far brighter
+        leaning.load_state_dict(plain.state_dict())
+        assert torch.equal(leaning(ir, vi).fused, plain(ir, vi).fused)
+
+
 def test_mid_band_chooses_the_coarser_detail_by_energy_and_mix_zero_is_the_plain_model():
     torch.manual_seed(0)
     plain = FastFusion().eval()

@@ -148,6 +148,14 @@ def test_edge_preservation_rewards_kept_edges_and_has_finite_gradients():
     fused = (0.5 + 0.01 * torch.randn_like(a)).requires_grad_()
     (1 - edge_preservation(fused, a, b).mean()).backward()
     assert torch.isfinite(fused.grad).all() and fused.grad.abs().sum() > 0
+    # a source all but flat (a ramp of 1e-15) under a faint fused ramp, as on LLVIP crops
+    # with a clipped fused patch: the angle's dot product (1e-22) squares to 0 in fp32, and
+    # atan2's backward divided by it (NaN in every weight's gradient, nearly every step of
+    # one training run skipped)
+    ramp = x[None, :].expand(64, 64)[None, None]
+    fused = (1e-5 * ramp).requires_grad_()
+    (1 - edge_preservation(fused, 1e-15 * ramp, b).mean()).backward()
+    assert torch.isfinite(fused.grad).all() and fused.grad.abs().sum() > 0
 
 
 def test_laplacian_is_opencvs_and_noise_excess_allows_light_but_not_amplified_detail():
