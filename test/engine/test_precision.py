@@ -133,14 +133,26 @@ def test_didfuse_bf16_stays_close_to_the_authors_outputs(shared_dir, backend):
     assert engine.channels_last == (backend == 'torch') and engine.runtime.startswith(backend)
     names = sorted(p.name for p in (ref / 'tno40' / 'ir').iterdir())
     assert len(names) == 40
-    # the suite's time: every 8th pair (4-7 s a pair in torch without AMX); emulated bf16
-    # (no AVX512-BF16 / AMX: 20 s a pair, 8x fp32): the first only
-    names = names[::8] if P.cpu_has_native_bf16() else names[:1]
+    # the suite's time: every 8th pair (4-7 s a pair in torch without AMX). Emulated bf16 (no
+    # AVX512-BF16 / AMX: 20 s a whole pair, 8x fp32): a 160-px window from the centre of each,
+    # scored 16 px inside its edge. The network sees 8 px around a pixel (seven 3x3 convs and
+    # the L1 rule's 3x3 box) and no global statistics, so the window's inside is the whole
+    # image's: in fp32 it matches the authors' output exactly there (measured: max diff 0)
+    names = names[::8]
+    window = None if P.cpu_has_native_bf16() else 160
     means = []
     for name in names:
         ir, vi = _grey(ref / 'tno40' / 'ir' / name), _grey(ref / 'tno40' / 'vi' / name)
+        want = _grey(ref / 'tno40' / 'official_output' / name).astype(np.int32)
+        if window is not None:
+            y, x = (ir.shape[0] - window) // 2, (ir.shape[1] - window) // 2
+            inside = (slice(y + 16, y + window - 16), slice(x + 16, x + window - 16))
+            ir, vi = ir[y:y + window, x:x + window], vi[y:y + window, x:x + window]
+            want = want[inside]
         out = engine.fuse(ir, vi).fused.astype(np.int32)
-        diff = np.abs(out - _grey(ref / 'tno40' / 'official_output' / name).astype(np.int32))
+        if window is not None:
+            out = out[16:-16, 16:-16]
+        diff = np.abs(out - want)
         means.append(diff.mean())
         assert diff.mean() <= 0.75 and diff.max() <= 4, (name, diff.mean(), diff.max())
     print(f'didfuse {backend} bf16 vs authors: mean {np.mean(means):.3f}, worst image '

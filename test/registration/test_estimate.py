@@ -18,7 +18,9 @@ from fusion_ros.registration import (
 )
 
 
-def _recording(offset=(0.0, 0.0, 1.0), frames=10, seed=1, size=(320, 256)):
+def _recording(offset=(0.0, 0.0, 1.0), frames=4, seed=1, size=(320, 256)):
+    """Four frames: a recording (more than three: no round-trip check) at the suite's
+    cost; ten came back no closer (corner error 0.02-0.15 px either way)."""
     cfg = SynthConfig(width=size[0], height=size[1], seconds=frames / 20.0, fps=20.0,
                       seed=seed, thermal_offset=offset)
     return cfg, [(f.thermal, f.rgb) for f in generate_sequence(cfg)]

@@ -311,7 +311,7 @@ def test_piafusion_runs_from_its_shipped_weights_with_its_classifier(tmp_path):
     """model:=piafusion with no weights given: the shipped file (fusion net + classifier)
     loads, fused frames come out and P(day) is the classifier's, not the luminance one."""
     bag = tmp_path / 'in'
-    write_synthetic_bag(bag, seconds=3.0, size=(160, 128), seed=5, progress=False)
+    write_synthetic_bag(bag, seconds=1.5, size=(160, 128), seed=5, progress=False)
     out = tmp_path / 'out'
     res = _launch('--bag', str(bag), '--exit-after-bag', '--no-detector', '--model', 'piafusion',
                   '--record', str(out), '--rate', '0.5')
