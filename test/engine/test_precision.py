@@ -16,6 +16,7 @@ from fusion_ros.engine import FusionEngine
 from fusion_ros.engine import precision as P
 from fusion_ros.errors import ConfigError
 from fusion_ros.models import build_model
+from test.windows import centre_window
 
 CPU = torch.device('cpu')
 
@@ -135,23 +136,15 @@ def test_didfuse_bf16_stays_close_to_the_authors_outputs(shared_dir, backend):
     assert len(names) == 40
     # the suite's time: every 8th pair (4-7 s a pair in torch without AMX). Emulated bf16 (no
     # AVX512-BF16 / AMX: 20 s a whole pair, 8x fp32): a 160-px window from the centre of each,
-    # scored 16 px inside its edge. The network sees 8 px around a pixel (seven 3x3 convs and
-    # the L1 rule's 3x3 box) and no global statistics, so the window's inside is the whole
-    # image's: in fp32 it matches the authors' output exactly there (measured: max diff 0)
-    names = names[::8]
+    # scored 16 px inside its edge (test/windows.py: there it is the whole image's output; in
+    # fp32 it matches the authors' output exactly, measured max diff 0)
     window = None if P.cpu_has_native_bf16() else 160
     means = []
-    for name in names:
+    for name in names[::8]:
         ir, vi = _grey(ref / 'tno40' / 'ir' / name), _grey(ref / 'tno40' / 'vi' / name)
-        want = _grey(ref / 'tno40' / 'official_output' / name).astype(np.int32)
-        if window is not None:
-            y, x = (ir.shape[0] - window) // 2, (ir.shape[1] - window) // 2
-            inside = (slice(y + 16, y + window - 16), slice(x + 16, x + window - 16))
-            ir, vi = ir[y:y + window, x:x + window], vi[y:y + window, x:x + window]
-            want = want[inside]
-        out = engine.fuse(ir, vi).fused.astype(np.int32)
-        if window is not None:
-            out = out[16:-16, 16:-16]
+        crop, inside, trim = centre_window(ir.shape, window)
+        want = _grey(ref / 'tno40' / 'official_output' / name).astype(np.int32)[inside]
+        out = engine.fuse(ir[crop], vi[crop]).fused.astype(np.int32)[trim]
         diff = np.abs(out - want)
         means.append(diff.mean())
         assert diff.mean() <= 0.75 and diff.max() <= 4, (name, diff.mean(), diff.max())

@@ -12,6 +12,7 @@ from fusion_ros.engine import FusionEngine
 from fusion_ros.errors import ConfigError, WeightsError
 from fusion_ros.models import build_model
 from fusion_ros.models.didfuse import OFFICIAL_FILES
+from test.windows import centre_window
 
 
 @pytest.fixture(scope='module')
@@ -64,26 +65,22 @@ def test_mismatched_official_files_name_the_problem(didfuse_ref, tmp_path):
 def test_golden_released_weights_reproduce_authors_outputs(didfuse_ref):
     """Every 8th of the 40 TNO pairs: round(255 * output) within 0.1 mean and 2 max grey
     levels. The first pair whole (the reflection-padded borders); of the others (the suite's
-    time: 2-8 s a whole pair) a 192-px window from the centre, scored 16 px inside its edge:
-    the network sees 8 px around a pixel and no global statistics, so there the window's
-    output is the whole image's (all 40 whole pairs passed when this was written)."""
+    time: 2-8 s a whole pair) a 192-px window from the centre, scored 16 px inside its edge,
+    where it is the whole image's output (test/windows.py; all 40 whole pairs passed when
+    this was written)."""
     model = build_model('didfuse', weights=didfuse_ref / 'weights')
     names = sorted(p.name for p in (didfuse_ref / 'tno40' / 'ir').iterdir())
     assert len(names) == 40
     for k, name in enumerate(names[::8]):
         ir = cv2.imread(str(didfuse_ref / 'tno40' / 'ir' / name), cv2.IMREAD_GRAYSCALE)
         vi = cv2.imread(str(didfuse_ref / 'tno40' / 'vi' / name), cv2.IMREAD_GRAYSCALE)
+        crop, inside, trim = centre_window(ir.shape, 192 if k else None)
         ref = cv2.imread(str(didfuse_ref / 'tno40' / 'official_output' / name),
-                         cv2.IMREAD_GRAYSCALE).astype(np.int32)
-        inside = (slice(None), slice(None))
-        if k:
-            w, y, x = 192, (ir.shape[0] - 192) // 2, (ir.shape[1] - 192) // 2
-            ir, vi = ir[y:y + w, x:x + w], vi[y:y + w, x:x + w]
-            ref, inside = ref[y + 16:y + w - 16, x + 16:x + w - 16], (slice(16, -16),) * 2
+                         cv2.IMREAD_GRAYSCALE).astype(np.int32)[inside]
         with torch.inference_mode():
-            out = model(torch.from_numpy(ir / 255.0).float()[None, None],
-                        torch.from_numpy(vi / 255.0).float()[None, None]).fused
-        ours = np.rint(out[0, 0].numpy() * 255.0).astype(np.int32)[inside]
+            out = model(torch.from_numpy(ir[crop] / 255.0).float()[None, None],
+                        torch.from_numpy(vi[crop] / 255.0).float()[None, None]).fused
+        ours = np.rint(out[0, 0].numpy() * 255.0).astype(np.int32)[trim]
         diff = np.abs(ours - ref)
         assert diff.shape == ref.shape and diff.size >= 160 * 160
         assert diff.mean() <= 0.1 and diff.max() <= 2, (name, diff.mean(), diff.max())
