@@ -191,3 +191,39 @@ def test_frames_above_the_runtimes_limit_run_in_torch(monkeypatch):
         assert len(calls) == 1  # the runtime was not asked
         want = eng.model(*large)
     assert torch.equal(got.fused, want.fused)
+
+
+@pytest.mark.parametrize('runtime', rt.RUNTIMES)
+def test_threads_auto_moves_a_light_models_runtime_pool_not_a_heavy_ones(runtime,
+                                                                          monkeypatch):
+    """On a busy machine the governor takes a thread away from a light model's runtime as
+    from torch (a runtime's pool is fixed per compile: one compile per count, kept)."""
+    _installed(runtime)
+    import fusion_ros.threads as threads_mod
+
+    monkeypatch.setattr(threads_mod, 'usable_cpus', lambda: 2)
+    before = torch.get_num_threads()
+    try:
+        eng = _engine('fastfusion', precision='fp32', backend=runtime, threads='auto')
+        heavy = _engine('didfuse', precision='fp32', backend=runtime, threads='auto')
+    finally:
+        torch.set_num_threads(before)
+    assert heavy.governor is None  # seconds a frame: a probe would stall the stream
+    assert eng.governor is not None and eng.network is not None
+    network = eng.network
+    compiles = []
+    real = type(network)._compile
+    monkeypatch.setattr(type(network), '_compile',
+                        lambda self, n: compiles.append(n) or real(self, n))
+    monkeypatch.setattr(threads_mod, 'set_thread_count', lambda n: None)  # torch's as it is
+    ir, y = torch.rand(1, 1, 64, 80), torch.rand(1, 1, 64, 80)
+    want = eng.run_model(ir, y).fused
+    assert network.threads == 2
+    eng.governor.frame(10.0)
+    eng.governor.frame(10.0)  # the first probe: one thread fewer, a frame or two in
+    assert eng.governor.probing == 1 and network.threads == 1 and compiles == [1]
+    assert (eng.run_model(ir, y).fused - want).abs().max() < 1e-5
+    eng.governor.frame(50.0)  # slower at one thread: back to two, compiled before, kept
+    assert eng.governor.count == 2 and network.threads == 2 and compiles == [1]
+    network.set_threads(1)
+    assert compiles == [1]
