@@ -199,6 +199,7 @@ def test_threads_auto_moves_a_light_models_runtime_pool_not_a_heavy_ones(runtime
     """On a busy machine the governor takes a thread away from a light model's runtime as
     from torch (a runtime's pool is fixed per compile: one compile per count, kept)."""
     _installed(runtime)
+    import fusion_ros.engine.engine as engine_mod
     import fusion_ros.threads as threads_mod
 
     monkeypatch.setattr(threads_mod, 'usable_cpus', lambda: 2)
@@ -215,7 +216,8 @@ def test_threads_auto_moves_a_light_models_runtime_pool_not_a_heavy_ones(runtime
     real = type(network)._compile
     monkeypatch.setattr(type(network), '_compile',
                         lambda self, n: compiles.append(n) or real(self, n))
-    monkeypatch.setattr(threads_mod, 'set_thread_count', lambda n: None)  # torch's as it is
+    # torch's and OpenCV's process-wide pools stay as they are: only the runtime's moves
+    monkeypatch.setattr(engine_mod, 'set_thread_count', lambda n: None)
     ir, y = torch.rand(1, 1, 64, 80), torch.rand(1, 1, 64, 80)
     want = eng.run_model(ir, y).fused
     assert network.threads == 2
