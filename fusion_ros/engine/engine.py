@@ -79,9 +79,8 @@ class FusionEngine:
             ``auto`` (default): OpenVINO for the heavy models on CPUs (bf16 only with AMX),
             torch otherwise. ``backend_note`` says why auto chose torch, if it did.
         threads: CPU threads of torch, OpenCV and the runtime: ``auto`` (every usable CPU,
-            fewer while other processes keep CPUs busy, in torch or a runtime running a
-            light model: a ``fusion_ros.threads.ThreadGovernor`` fed each frame's model
-            time) or a count;
+            and in torch fewer while other processes keep CPUs busy: a
+            ``fusion_ros.threads.ThreadGovernor`` fed each frame's model time) or a count;
             process-wide. None (default) leaves the process's setting as it is (a library
             call changes nothing behind its caller's back; the nodes and the CLIs pass
             ``auto``). ``threads_text`` says what runs now.
@@ -152,12 +151,10 @@ class FusionEngine:
             self.onnx_path = path
             self.resolved = Precision(self.resolved.name, False, self.resolved.requested,
                                       self.resolved.emulated)
-        # on the CPU: adapt the threads to contention: torch's, or a runtime's for a light
-        # model (a heavy one keeps its pool: a probe there costs seconds, and every count a
-        # compiled copy of a large network)
-        self.governor = (ThreadGovernor(self.threads.count, self._set_threads)
-                         if self.threads.adaptive and self.device.type == 'cpu'
-                         and (self.network is None or not self.model.auto_runtime) else None)
+        # torch on the CPU: adapt the threads to contention (runtimes keep their own pools)
+        self.governor = (ThreadGovernor(self.threads.count, set_thread_count)
+                         if self.threads.adaptive and self.network is None
+                         and self.device.type == 'cpu' else None)
         self.dtype = self.resolved.dtype if self.network is None else torch.float32
         self.channels_last = self.resolved.channels_last
         self.model.to(dtype=self.dtype)
@@ -178,11 +175,6 @@ class FusionEngine:
                 'parameter of the node, --weights on the CLI; models/README.md says where '
                 "each model's weights come from), or random_init=True to run it untrained"
             )
-
-    def _set_threads(self, count: int) -> None:
-        set_thread_count(count)
-        if self.network is not None:
-            self.network.set_threads(count)
 
     def _compiled(self) -> Any:
         try:

@@ -270,39 +270,22 @@ def save_openvino(src: Path, dst: Path, size: tuple[int, int] | None = None) -> 
 
 class RuntimeNetwork:
     """An exported network: called as the model is, ``(thermal, visible_y) -> FusionOutput``
-    on fp32 CPU tensors. ``name`` and ``version`` say which runtime runs it, ``threads`` with
-    how many CPU threads."""
+    on fp32 CPU tensors. ``name`` and ``version`` say which runtime runs it."""
 
     name = ''
     version = ''
 
-    def __init__(self, outputs: Sequence[str], threads: int) -> None:
+    def __init__(self, outputs: Sequence[str]) -> None:
         self.outputs = list(outputs)
-        self.threads = max(1, threads)
-        # a runtime fixes its thread pool when it compiles: one compiled runner per count
-        self._runners: dict[int, Any] = {self.threads: self._compile(self.threads)}
 
-    def _compile(self, threads: int) -> Any:
-        raise NotImplementedError
-
-    def _infer(self, runner: Any, thermal: np.ndarray, visible_y: np.ndarray
-               ) -> list[np.ndarray]:
-        raise NotImplementedError
-
-    def set_threads(self, count: int) -> None:
-        """Run with ``count`` threads from the next call (the thread governor's lever). Each
-        count compiles once, here, outside any timed frame, and is kept."""
-        count = max(1, count)
-        if count not in self._runners:
-            self._runners[count] = self._compile(count)
-        self.threads = count
-
-    def __call__(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
-        arrays = self._infer(self._runners[self.threads], thermal.numpy(), visible_y.numpy())
+    def _result(self, arrays: Sequence[np.ndarray]) -> FusionOutput:
         found = {n: torch.from_numpy(np.ascontiguousarray(a)) for n, a in zip(self.outputs,
                                                                              arrays)}
         return FusionOutput(fused=found['fused'], enhanced=found.get('enhanced'),
                             day_probability=found.get('day_probability'))
+
+    def __call__(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
+        raise NotImplementedError
 
 
 class OpenVINONetwork(RuntimeNetwork):
@@ -314,23 +297,19 @@ class OpenVINONetwork(RuntimeNetwork):
                  threads: int) -> None:
         import openvino as ov
 
+        super().__init__(outputs)
         self.version = ov.__version__.split('-')[0]
-        self._core = ov.Core()
-        self._network = self._core.read_model(str(path))
-        self._precision = 'bf16' if precision == 'bf16' else 'f32'
-        super().__init__(outputs, threads)
+        core = ov.Core()
+        config = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32',
+                  'PERFORMANCE_HINT': 'LATENCY', 'INFERENCE_NUM_THREADS': max(1, threads)}
+        self._compiled = core.compile_model(core.read_model(str(path)), 'CPU', config)
+        self._request = self._compiled.create_infer_request()
+        self._ports = [self._compiled.output(n) for n in self.outputs]
 
-    def _compile(self, threads: int) -> Any:
-        config = {'INFERENCE_PRECISION_HINT': self._precision, 'PERFORMANCE_HINT': 'LATENCY',
-                  'INFERENCE_NUM_THREADS': threads}
-        compiled = self._core.compile_model(self._network, 'CPU', config)
-        return compiled.create_infer_request(), [compiled.output(n) for n in self.outputs]
-
-    def _infer(self, runner: Any, thermal: np.ndarray, visible_y: np.ndarray
-               ) -> list[np.ndarray]:
-        request, ports = runner
-        result = request.infer({'thermal': thermal, 'visible_y': visible_y})
-        return [np.array(result[p]) for p in ports]
+    def __call__(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
+        result = self._request.infer({'thermal': thermal.numpy(),
+                                      'visible_y': visible_y.numpy()})
+        return self._result([np.array(result[p]) for p in self._ports])
 
 
 class OnnxRuntimeNetwork(RuntimeNetwork):
@@ -341,22 +320,17 @@ class OnnxRuntimeNetwork(RuntimeNetwork):
     def __init__(self, path: Path, outputs: Sequence[str], threads: int) -> None:
         import onnxruntime as ort
 
+        super().__init__(outputs)
         self.version = ort.__version__
-        self._path = path
-        super().__init__(outputs, threads)
-
-    def _compile(self, threads: int) -> Any:
-        import onnxruntime as ort
-
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
-        return ort.InferenceSession(str(self._path), options,
-                                    providers=['CPUExecutionProvider'])
+        self._session = ort.InferenceSession(str(path), options,
+                                             providers=['CPUExecutionProvider'])
 
-    def _infer(self, runner: Any, thermal: np.ndarray, visible_y: np.ndarray
-               ) -> list[np.ndarray]:
-        return runner.run(self.outputs, {'thermal': thermal, 'visible_y': visible_y})
+    def __call__(self, thermal: torch.Tensor, visible_y: torch.Tensor) -> FusionOutput:
+        return self._result(self._session.run(self.outputs, {
+            'thermal': thermal.numpy(), 'visible_y': visible_y.numpy()}))
 
 
 def load_network(backend: str, path: Path, outputs: Sequence[str], precision: str,
