@@ -35,6 +35,7 @@ from torch import nn
 from fusion_ros.errors import ConfigError, ShapeError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
+from fusion_ros.ops.conv import depthwise3x3_shifted
 from fusion_ros.ops.filters import box_blur, self_guided_filter, upsample_bilinear
 from fusion_ros.ops.shape import check_fusion_inputs
 
@@ -42,6 +43,9 @@ __all__ = ['FastFusion']
 
 _MAPS = 3  # base-selection offset, detail gain, light-curve parameter
 _WEAK_DETAIL = 0.3  # share of the weaker detail layer that is kept
+# from this dilation on, inference on the CPU runs the depthwise conv as shifted
+# multiply-adds: oneDNN's dilation-8 kernel was 10x its dilation-4 one (ops/conv.py)
+_SHIFTED_FROM_DILATION = 8
 
 
 def _pool(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -65,7 +69,18 @@ class _SeparableBlock(nn.Module):
             with torch.autocast('cpu', enabled=False):
                 inner = self.dw(x.float())
             return x + self.pw(F.relu(inner))
+        if self._shifted(x):
+            inner = depthwise3x3_shifted(x, self.dw.weight, self.dw.bias, self.dw.dilation[0])
+            return x + self.pw(F.relu(inner))
         return x + self.pw(F.relu(self.dw(x)))
+
+    def _shifted(self, x: torch.Tensor) -> bool:
+        # eager fp32 CPU inference only: an exported or compiled graph keeps the conv (the
+        # runtimes and inductor have their own kernels), and bf16 would accumulate in bf16
+        return (self.dw.dilation[0] >= _SHIFTED_FROM_DILATION and x.device.type == 'cpu'
+                and x.dtype == torch.float32 and not torch.is_grad_enabled()
+                and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
+                and not torch.onnx.is_in_onnx_export())
 
 
 class FastFusion(FusionModel):

@@ -187,3 +187,45 @@ def test_inference_path_equals_the_training_forward(options):
     for a, b in ((fast.fused, slow.fused), (fast.enhanced, slow.enhanced),
                  (fast.day_probability, slow.day_probability)):
         assert torch.allclose(a, b.detach(), atol=1e-5)
+
+
+def test_inference_runs_the_dilation_8_conv_shifted_with_the_convs_numbers(monkeypatch):
+    """Eager fp32 CPU inference swaps oneDNN's slow dilation-8 kernel for shifted
+    multiply-adds; training, bf16 and the ONNX export keep the convolution."""
+    import fusion_ros.models.fastfusion as ff
+
+    model = build_model('fastfusion').eval()
+    calls = []
+    real = ff.depthwise3x3_shifted
+    monkeypatch.setattr(ff, 'depthwise3x3_shifted', lambda *a: calls.append(a[3]) or real(*a))
+    ir, y = torch.rand(2, 1, 64, 88), torch.rand(2, 1, 64, 88)
+    with torch.no_grad():
+        got = model(ir, y)
+    assert calls == [8]  # the one block that needs it
+    monkeypatch.setattr(ff, '_SHIFTED_FROM_DILATION', 10**6)
+    with torch.no_grad():
+        want = model(ir, y)
+    for a, b in ((got.fused, want.fused), (got.enhanced, want.enhanced),
+                 (got.day_probability, want.day_probability)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    monkeypatch.setattr(ff, '_SHIFTED_FROM_DILATION', 8)
+    calls.clear()
+    model.train()
+    model(ir, y).fused.mean().backward()  # training: the conv (and its fp32 guard)
+    model.eval()
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        model(ir.bfloat16(), y.bfloat16())
+    assert calls == []
+
+
+def test_the_onnx_export_keeps_the_dilated_convolution(tmp_path):
+    pytest.importorskip('onnx')
+    import onnx
+
+    from fusion_ros.engine.runtimes import export_onnx
+
+    path = tmp_path / 'ff.onnx'
+    export_onnx(build_model('fastfusion').eval(), path, enhanced=True)
+    dilations = [list(a.ints) for n in onnx.load(str(path)).graph.node if n.op_type == 'Conv'
+                 for a in n.attribute if a.name == 'dilations']
+    assert [8, 8] in dilations
