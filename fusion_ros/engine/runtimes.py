@@ -63,8 +63,8 @@ def resolve_backend(backend: str, model: FusionModel, device: torch.device
     where it was faster than torch on every CPU measured (fp32 1.7-2.5x on an EPYC without
     AMX; bf16 11x on a Xeon with AMX: docs/BENCHMARKS.md), and torch otherwise: on a GPU
     torch is the runtime installed, and FastFusion's node fused fewer pairs beside a busy
-    loop in OpenVINO than in torch even on an AVX2-only CPU, where OpenVINO ran its network
-    alone 2x faster. An explicit runtime that is missing is an error naming the package.
+    loop in OpenVINO than in torch (an AVX2-only EPYC: docs/BENCHMARKS.md). An explicit
+    runtime that is missing is an error naming the package.
     """
     if backend not in BACKENDS:
         raise ConfigError(f'unknown backend {backend!r}; use one of {", ".join(BACKENDS)}')
