@@ -78,6 +78,9 @@ from fusion_ros.stream.pairing import FusionStream
 from fusion_ros.stream.slot import LatestSlot, MaxRate
 from fusion_ros.topics import DIAG_TOPIC, camera_info_topic
 
+# how long a stop or a destroy waits for the inference thread to finish its frame: a light
+# model's frame takes milliseconds; a heavy one's seconds on a CPU, and a stop must not
+_WORKER_JOIN_S = 2.0
 
 def _transition_failed(err: BaseException) -> TransitionCallbackReturn:
     return TransitionCallbackReturn.FAILURE
@@ -224,6 +227,8 @@ class FusionNode(LifecycleNode):
         if self._start is not None:  # a warm-up still running never subscribes now
             self._start.cancel()
         self._slot.close()  # the worker ends (destroyed without a deactivation)
+        if self._start is not None:  # a frame in flight ends before its publishers go
+            self._start.join(_WORKER_JOIN_S)
         super().destroy_node()
 
     def _stop(self) -> None:
@@ -237,7 +242,7 @@ class FusionNode(LifecycleNode):
         self._subs = []
         self._slot.close()
         if self._start is not None:
-            self._start.join(2.0)
+            self._start.join(_WORKER_JOIN_S)
             self._start = None
         if self._stream is not None:
             self._stream.reset()

@@ -460,3 +460,37 @@ def test_cpu_threads_are_applied_at_configure_and_reported(ros_context, threads,
         assert not node.set_parameters([Parameter('threads', value=2)])[0].successful
     finally:
         node.destroy_node()
+
+
+def test_destroying_a_serving_node_lets_the_frame_in_flight_finish_first(ros_context,
+                                                                         monkeypatch):
+    """No inference thread outlives its node: a frame being fused when the node is
+    destroyed (no deactivation first) ends and is published before the publishers go."""
+    import threading
+    import time
+
+    from fusion_ros.engine.engine import FusionEngine
+
+    entered, release = threading.Event(), threading.Event()
+    real_fuse = FusionEngine.fuse
+
+    def slow_fuse(self, *args, **kwargs):
+        entered.set()
+        release.wait(30)
+        return real_fuse(self, *args, **kwargs)
+
+    node = make_node(model='max')
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        activate(node)
+        monkeypatch.setattr(FusionEngine, 'fuse', slow_fuse)
+        worker = node._start.thread
+        node._slot.put((_image(10**9, 1), _image(10**9, 3), time.monotonic()))
+        wait_until(entered.is_set, 'the frame to reach the model')
+        threading.Timer(0.2, release.set).start()
+    finally:
+        if not entered.is_set():  # failed before the frame: nothing to wait for
+            release.set()
+        node.destroy_node()
+    assert not worker.is_alive()
+    assert node.stats.fused == 1 and node.stats.errors == 0
