@@ -43,7 +43,7 @@ __all__ = ['FastFusion']
 
 _MAPS = 3  # base-selection offset, detail gain, light-curve parameter
 _WEAK_DETAIL = 0.3  # share of the weaker detail layer that is kept
-# from this dilation on, inference on the CPU runs the depthwise conv as shifted
+# from this dilation on, eager fp32 on the CPU runs the depthwise conv as shifted
 # multiply-adds: oneDNN's dilation-8 kernel was 10x its dilation-4 one (ops/conv.py)
 _SHIFTED_FROM_DILATION = 8
 
@@ -67,18 +67,21 @@ class _SeparableBlock(nn.Module):
             # in bf16 now and then (5-15 % of backward passes of these, in either layout;
             # test/models/test_fastfusion.py): while training this small conv runs in fp32
             with torch.autocast('cpu', enabled=False):
-                inner = self.dw(x.float())
+                inner = self._depthwise(x.float())
             return x + self.pw(F.relu(inner))
+        return x + self.pw(F.relu(self._depthwise(x)))
+
+    def _depthwise(self, x: torch.Tensor) -> torch.Tensor:
         if self._shifted(x):
-            inner = depthwise3x3_shifted(x, self.dw.weight, self.dw.bias, self.dw.dilation[0])
-            return x + self.pw(F.relu(inner))
-        return x + self.pw(F.relu(self.dw(x)))
+            return depthwise3x3_shifted(x, self.dw.weight, self.dw.bias, self.dw.dilation[0])
+        return self.dw(x)
 
     def _shifted(self, x: torch.Tensor) -> bool:
-        # eager fp32 CPU inference only: an exported or compiled graph keeps the conv (the
-        # runtimes and inductor have their own kernels), and bf16 would accumulate in bf16
+        # eager fp32 on the CPU (inference, and training's fp32 guard above): an exported or
+        # compiled graph keeps the conv (the runtimes and inductor have their own kernels),
+        # and bf16 would accumulate in bf16
         return (self.dw.dilation[0] >= _SHIFTED_FROM_DILATION and x.device.type == 'cpu'
-                and x.dtype == torch.float32 and not torch.is_grad_enabled()
+                and x.dtype == torch.float32
                 and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
                 and not torch.onnx.is_in_onnx_export())
 

@@ -189,9 +189,10 @@ def test_inference_path_equals_the_training_forward(options):
         assert torch.allclose(a, b.detach(), atol=1e-5)
 
 
-def test_inference_runs_the_dilation_8_conv_shifted_with_the_convs_numbers(monkeypatch):
-    """Eager fp32 CPU inference swaps oneDNN's slow dilation-8 kernel for shifted
-    multiply-adds; training, bf16 and the ONNX export keep the convolution."""
+def test_the_dilation_8_conv_runs_shifted_with_the_convs_numbers(monkeypatch):
+    """Eager fp32 on the CPU swaps oneDNN's slow dilation-8 kernel for shifted
+    multiply-adds, in inference and in training (whose dilated convs run in fp32 even under
+    bf16 autocast); bf16 inference and the ONNX export keep the convolution."""
     import fusion_ros.models.fastfusion as ff
 
     model = build_model('fastfusion').eval()
@@ -202,20 +203,30 @@ def test_inference_runs_the_dilation_8_conv_shifted_with_the_convs_numbers(monke
     with torch.no_grad():
         got = model(ir, y)
     assert calls == [8]  # the one block that needs it
+    calls.clear()
     monkeypatch.setattr(ff, '_SHIFTED_FROM_DILATION', 10**6)
     with torch.no_grad():
         want = model(ir, y)
     for a, b in ((got.fused, want.fused), (got.enhanced, want.enhanced),
                  (got.day_probability, want.day_probability)):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    model.train()
+    grads = {}
+    for shifted_from in (8, 10**6):
+        monkeypatch.setattr(ff, '_SHIFTED_FROM_DILATION', shifted_from)
+        model.zero_grad()
+        with torch.autocast('cpu', dtype=torch.bfloat16):  # the trainer's auto on bf16 CPUs
+            out = model(ir, y)
+        (out.fused.float().mean() + out.enhanced.float().mean()).backward()
+        grads[shifted_from] = model.blocks[3].dw.weight.grad.clone()
+    torch.testing.assert_close(grads[8], grads[10**6], atol=1e-5, rtol=1e-3)
+    assert calls == [8]  # training under autocast: shifted, in the fp32 guard
+    model.eval()
     monkeypatch.setattr(ff, '_SHIFTED_FROM_DILATION', 8)
     calls.clear()
-    model.train()
-    model(ir, y).fused.mean().backward()  # training: the conv (and its fp32 guard)
-    model.eval()
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         model(ir.bfloat16(), y.bfloat16())
-    assert calls == []
+    assert calls == []  # bf16 inference: oneDNN's bf16 kernel
 
 
 def test_the_onnx_export_keeps_the_dilated_convolution(tmp_path):
