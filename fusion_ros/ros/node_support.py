@@ -24,6 +24,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from fusion_ros.errors import FusionError
 from fusion_ros.interrupt import forget_caught_interrupt
 from fusion_ros.io.image_msg import array_to_fields
+from fusion_ros.load import parent_gone
 from fusion_ros.stream.slot import LatestSlot
 from fusion_ros.topics import compressed
 
@@ -207,13 +208,22 @@ def stopping_quietly() -> Iterator[None]:
             raise
 
 
+PARENT_CHECK_S = 1.0
+
+
+def _stop_if_parent_gone() -> None:
+    if parent_gone():
+        rclpy.try_shutdown()  # the spin ends as after a SIGTERM
+
+
 def run_node(make_node: Callable[[], Node], args: list[str] | None, *,
              start: Callable[[Any], int] = lambda node: 0,
              stop: Callable[[Any], None] = lambda node: None) -> int:
     """A node process's main: rclpy up, the node built, ``start(node)`` (an exit code: not
     0 ends the process without spinning), spun until SIGINT/SIGTERM, then ``stop(node)``,
     the node destroyed and rclpy shut down, quietly wherever the signal lands
-    (:func:`stopping_quietly`)."""
+    (:func:`stopping_quietly`). A node started by a bringup also ends once that has died
+    (:func:`fusion_ros.load.parent_gone`, checked every second)."""
     node = executor = None
     code = 0
     try:
@@ -221,7 +231,9 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None, *,
             executor = init_node_process(args)
             node = make_node()
             code = start(node)
-            if code == 0:
+            # a bringup that died while this node started: its SIGTERM may have been missed
+            if code == 0 and not parent_gone():
+                node.create_timer(PARENT_CHECK_S, _stop_if_parent_gone)  # or that dies later
                 rclpy.spin(node, executor)
     finally:
         if node is not None:

@@ -4,13 +4,14 @@ launch``) and the replay pipeline (``fusion-ros demo``, ``bench pipeline``)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from fusion_ros.load import die_with_parent
+from fusion_ros.load import PARENT_PID_ENV, die_with_parent
 
 __all__ = ['NodeProcess', 'node_command']
 
@@ -30,6 +31,7 @@ class NodeProcess:
     def __init__(self, name: str, cmd: Sequence[str], env: dict[str, str],
                  echo: Callable[[str], None] | None = None) -> None:
         self.name = name
+        env = {**env, PARENT_PID_ENV: str(os.getpid())}  # see fusion_ros.load.parent_gone
         self.proc = subprocess.Popen(list(cmd), env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
                                      start_new_session=True, preexec_fn=die_with_parent)

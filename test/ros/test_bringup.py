@@ -297,6 +297,44 @@ def test_nodes_do_not_outlive_a_killed_bringup():
     wait_until(lambda: not _alive(pid), f'fusion_node {pid} to end with its bringup', STOP_S)
 
 
+_PARENT_WITHOUT_SIGNAL = """
+import os, subprocess, sys
+env = {**os.environ, 'FUSION_ROS_PARENT_PID': str(os.getpid())}
+# no die_with_parent: as if the kernel's SIGTERM never reached the node
+node = subprocess.Popen([sys.executable, '-m', 'fusion_ros.ros.fusion_node', '--ros-args',
+                         '-p', 'model:=max'], env=env, stdout=sys.stdout, stderr=sys.stdout,
+                        start_new_session=True)
+print('node pid', node.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_node_outlives_no_bringup_even_when_the_signal_is_lost():
+    """The parent-death signal can be missed while a node starts (a loaded suite once left a
+    fusion node spinning for minutes after its bringup was killed): a node started by a
+    bringup checks that its parent lives and ends on its own, cleanly, once it has gone."""
+    env = isolated_ros_env(int(os.environ['ROS_DOMAIN_ID']))
+    parent = subprocess.Popen([sys.executable, '-c', _PARENT_WITHOUT_SIGNAL], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(parent.stdout), daemon=True).start()
+    pid = None
+    try:
+        # serving: the node has spun through its start (autostart configured and activated)
+        _wait_for_line(parent, lines, lambda ls: any("model 'max'" in x for x in ls))
+        pid = int(next(x for x in lines if x.startswith('node pid')).split()[2])
+        assert _alive(pid)
+        parent.kill()
+        parent.wait(timeout=2 * STOP_S)
+        wait_until(lambda: not _alive(pid), f'fusion_node {pid} to end after its parent',
+                   STOP_S, context=lambda: ''.join(lines[-20:]))
+        assert any('stats at exit' in x for x in lines), ''.join(lines[-20:])  # a clean stop
+    finally:
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
