@@ -32,8 +32,7 @@ def depthwise3x3_shifted(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     taps = weight[:, 0].to(x.dtype)  # (C, 3, 3)
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return _channels_last(x, taps, bias, dilation)
-    b, c, h, w = x.shape
-    d = dilation
+    c, (h, w), d = x.shape[1], x.shape[-2:], dilation
     padded = F.pad(x, (d, d, d, d))
     out: torch.Tensor | None = None
     for i in range(3):

@@ -82,6 +82,7 @@ from fusion_ros.topics import DIAG_TOPIC, camera_info_topic
 # model's frame takes milliseconds; a heavy one's seconds on a CPU, and a stop must not
 _WORKER_JOIN_S = 2.0
 
+
 def _transition_failed(err: BaseException) -> TransitionCallbackReturn:
     return TransitionCallbackReturn.FAILURE
 
@@ -226,9 +227,7 @@ class FusionNode(LifecycleNode):
     def destroy_node(self) -> None:
         if self._start is not None:  # a warm-up still running never subscribes now
             self._start.cancel()
-        self._slot.close()  # the worker ends (destroyed without a deactivation)
-        if self._start is not None:  # a frame in flight ends before its publishers go
-            self._start.join(_WORKER_JOIN_S)
+        self._end_worker()  # destroyed without a deactivation
         super().destroy_node()
 
     def _stop(self) -> None:
@@ -240,12 +239,17 @@ class FusionNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
+        self._end_worker()
+        if self._stream is not None:
+            self._stream.reset()
+
+    def _end_worker(self) -> None:
+        """Close the slot (the worker ends) and wait, bounded, for the frame in flight: it
+        ends before the publishers go."""
         self._slot.close()
         if self._start is not None:
             self._start.join(_WORKER_JOIN_S)
             self._start = None
-        if self._stream is not None:
-            self._stream.reset()
 
     # run-time parameter changes ------------------------------------------------------------
     @guarded('parameter', _change_failed)
