@@ -43,6 +43,10 @@ class WeightsError(FusionError):
     """A checkpoint is missing, corrupt or does not match the model."""
 
 
+class TrainingError(FusionError):
+    """A training run cannot usefully go on (its network has collapsed)."""
+
+
 class BagError(FusionError):
     """A rosbag2 recording cannot be read or written."""
 

@@ -99,6 +99,7 @@ class TrainingRun:
                                            enabled=self.precision.name == 'fp16')
         self.step = 0
         self.skipped = 0  # steps left out for non-finite gradients
+        self.flat_steps: list[int] = []  # validations in a row with a flat fused image
         self.best = math.inf
         self.best_step = 0
 

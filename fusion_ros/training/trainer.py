@@ -25,7 +25,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from fusion_ros.errors import ConfigError
+from fusion_ros.errors import ConfigError, TrainingError
 from fusion_ros.training.config import TrainConfig
 from fusion_ros.training.data import PairCache, PatchDataset, split_validation
 from fusion_ros.training.distributed import DistContext, setup_distributed
@@ -38,6 +38,11 @@ from fusion_ros.training.validation import ValidationWindows, validate
 __all__ = ['atomic_save', 'train']
 
 MAX_SKIPPED = 20  # steps with non-finite gradients a run survives before it gives up
+# a fused image that spans less than one 8-bit level on every validation window, this many
+# validations in a row, is a dead network (a PIAFusion fold's tanh head sat at -1 for 144
+# steps of a 2-hour run before anyone looked)
+FLAT_RANGE = 1 / 255
+FLAT_VALIDATIONS = 2
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
@@ -291,5 +296,23 @@ def _end_of_epoch(run: TrainingRun, val_set: ValidationWindows | None, runlog: R
                 run.best, run.best_step = value, run.step
                 run.export('best.pt', row)
         atomic_save(run.checkpoint(), run.out / 'last.pt')
+    _stop_if_flat(run, row)
     ctx.barrier()
     return row
+
+
+def _stop_if_flat(run: TrainingRun, row: dict[str, float]) -> None:
+    """Stop a run whose fused image has been one flat value on every validation window for
+    FLAT_VALIDATIONS validations in a row (every rank stops: rank 0 decides)."""
+    flat = float(run.ctx.is_main and row.get('fused_range', math.inf) < FLAT_RANGE)
+    if float(run.ctx.mean(torch.tensor(flat))) == 0.0:
+        run.flat_steps.clear()
+        return
+    run.flat_steps.append(run.step)
+    if len(run.flat_steps) >= FLAT_VALIDATIONS:
+        steps = ', '.join(map(str, run.flat_steps))
+        raise TrainingError(
+            f'the fused image is one flat value on every validation window at steps {steps}: '
+            'the output head has saturated, where no gradient reaches it, so more steps '
+            'cannot bring it back (last.pt holds the dead weights); start the run again '
+            'with a warm-up (warmup_steps: 100) or a lower --lr')

@@ -11,6 +11,7 @@ terms are the mean over the windows, context included, as before.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -77,7 +78,8 @@ class ValidationWindows(Dataset):
 
 def validate(run: TrainingRun, dataset: ValidationWindows | None) -> dict[str, float]:
     """Mean loss terms over the windows, plus each fusion metric pooled per held-out image
-    and averaged over the images."""
+    and averaged over the images, and ``fused_range``: the fused image's max - min over
+    every window (0 for a network whose output head has saturated)."""
     from fusion_ros.ops.convert import tensor_to_uint8
 
     if dataset is None or len(dataset) == 0:
@@ -85,6 +87,7 @@ def validate(run: TrainingRun, dataset: ValidationWindows | None) -> dict[str, f
     sums: dict[str, float] = {}
     count = 0
     score = PooledScore(VALIDATION_METRICS)
+    low, high = math.inf, -math.inf  # the fused image's extremes over every window
     objective = run.objective
     objective.eval()
     with torch.no_grad():  # the objective runs its networks under the run's autocast
@@ -99,6 +102,7 @@ def validate(run: TrainingRun, dataset: ValidationWindows | None) -> dict[str, f
             if fused is None:
                 continue
             fused = fused.float()
+            low, high = min(low, float(fused.min())), max(high, float(fused.max()))
             y = objective.luminance(rgb)
             for i in range(len(ir)):
                 a, b, f = (tensor_to_uint8(t[i:i + 1]) for t in (ir, y, fused))
@@ -106,4 +110,6 @@ def validate(run: TrainingRun, dataset: ValidationWindows | None) -> dict[str, f
     objective.train()
     row = {('loss' if k == 'total' else k): v / count for k, v in sums.items()}
     row.update(score.result())
+    if high >= low:  # a model with a fused output: its spread tells a dead network apart
+        row['fused_range'] = high - low
     return row

@@ -48,7 +48,8 @@ def test_run_folder_and_best_checkpoint_for_the_engine(pair_set, tmp_path):
     assert [r['epoch'] for r in rows] == ['1'] * 6 + ['2']
     val = _rows(out / 'val.csv')
     assert [int(r['step']) for r in val] == [6, 7]  # every epoch end and the last step
-    assert {'loss', 'EN', 'SD', 'SF', 'Qabf'} <= set(val[0])
+    assert {'loss', 'EN', 'SD', 'SF', 'Qabf', 'fused_range'} <= set(val[0])
+    assert all(float(r['fused_range']) > 1 / 255 for r in val)  # a live network's spread
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(out))
@@ -233,6 +234,38 @@ def test_a_non_finite_loss_stops_the_run_naming_its_step(pair_set, tmp_path, mon
     with pytest.raises(FloatingPointError, match='loss became nan at step 2; lower --lr'):
         train(_config(pair_set, tmp_path / 'run', steps=5), **_quiet())
     assert len(calls) == 3  # found when step 3 is queued, before any checkpoint
+
+
+def test_a_run_whose_fused_image_went_flat_stops_with_a_clear_error(pair_set, tmp_path,
+                                                                   capsys):
+    """PIAFusion's tanh head pushed far negative outputs 0 everywhere and passes no
+    gradient back (a leave-one-out fold died so in its first 16 steps and trained on for
+    hours): the run stops at its second flat validation, not at its last step."""
+    from fusion_ros.errors import TrainingError
+    from fusion_ros.models.piafusion import PIAFusion
+
+    dead = PIAFusion(flavour='tf')
+    with torch.no_grad():
+        dead.decoder.conv5.bias.fill_(-1e4)
+    torch.save({'model': dead.state_dict()}, tmp_path / 'dead.pt')
+    out = tmp_path / 'run'
+    config = load_train_config(
+        'piafusion', data=[str(pair_set)], out=str(out), batch=2, patch=16,
+        patches_per_image=4, val_fraction=0.25, val_patches=4, device='cpu', steps=30,
+        settings={'variant': 'tf', 'illumination': 'labels'}, init=str(tmp_path / 'dead.pt'))
+    with pytest.raises(TrainingError, match=r'at steps 6, 12: the output head has saturated'):
+        train(config, **_quiet())
+    val = _rows(out / 'val.csv')
+    assert [(r['step'], float(r['fused_range'])) for r in val] == [('6', 0.0), ('12', 0.0)]
+    assert torch.load(out / 'last.pt', weights_only=True)['step'] == 12  # resumable
+    # the CLI says so in one line, exit 1
+    (tmp_path / 'labels.yaml').write_text('settings: {variant: tf, illumination: labels}\n')
+    rc = main(['train', 'piafusion', '--data', str(pair_set), '--steps', '30', '--batch', '2',
+               '--patch', '16', '--out', str(tmp_path / 'cli'), '--no-progress', '--device',
+               'cpu', '--init', str(tmp_path / 'dead.pt'), '--config',
+               str(tmp_path / 'labels.yaml')])
+    assert rc == 1
+    assert 'error: the fused image is one flat value' in capsys.readouterr().err
 
 
 def test_refusals(pair_set, tmp_path):
