@@ -77,13 +77,19 @@ def main() -> None:
     parser.add_argument('--train-args', default='', help='more `fusion-ros train` arguments')
     parser.add_argument('--out', type=Path, default=None)
     args = parser.parse_args()
-    tables = []
+    tables, failed = [], []
     for left_out in args.sets:
         if left_out not in args.among or len(args.among) < 2:
             parser.error(f'{left_out}: leave out one of --among, and keep one to train on')
         run = args.runs / run_name(args.model, left_out, args.among)
-        best = train_without(args.model, left_out, args.among, run,
-                             shlex.split(args.train_args))
+        try:
+            best = train_without(args.model, left_out, args.among, run,
+                                 shlex.split(args.train_args))
+        except subprocess.CalledProcessError as err:  # its error line is printed above
+            print(f'{left_out} left out: training failed (exit {err.returncode}), not '
+                  'scored', file=sys.stderr, flush=True)
+            failed.append(left_out)
+            continue
         pairs = load_sources([str(shared_pairs() / left_out)])
         runs = {args.model: (args.model, None), run.name: (args.model, str(best))}
         tables.append(score_table(pairs, runs, tuple(args.metrics),
@@ -93,6 +99,8 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text + '\n')
+    if failed:
+        sys.exit(f'not scored: {" ".join(failed)} left out (training failed)')
 
 
 if __name__ == '__main__':
