@@ -172,9 +172,12 @@ def run_bringup(
     outputs = {_ns(t, namespace) if t != DIAG_TOPIC else t: ty
                for t, ty in {**FUSION_OUTPUTS, **DETECTOR_OUTPUTS}.items()}
     # the outputs the nodes publish for sure (vision_msgs' detections may not exist here)
+    detector = any(p.name == 'detector_node' for p in plans)
     main_outputs = [_ns(FUSED_TOPIC, namespace)] + (
-        [_ns(DETECTIONS_IMAGE_TOPIC, namespace)]
-        if any(p.name == 'detector_node' for p in plans) else [])
+        [_ns(DETECTIONS_IMAGE_TOPIC, namespace)] if detector else [])
+    # nodes that consume the fused stream: the bag waits for them too, or a slow-starting
+    # detector misses the first fused frames before its subscription exists (uncountable)
+    consumers = ['detector_node'] if detector else []
     with ros_session('fusion_ros_bringup') as (node, stop):
         listeners = _Listeners(node, outputs, record, statuses=exit_after_bag)
         procs = [NodeProcess(p.name, node_command(p.module, ros_arguments(
@@ -182,7 +185,8 @@ def run_bringup(
             for p in plans]
         try:
             _supervise(stop, procs, result, listeners, namespace, bag, rate, exit_after_bag,
-                       ready_timeout_s, (drain_s, drain_limit_s), main_outputs, echo, node)
+                       ready_timeout_s, (drain_s, drain_limit_s), main_outputs, consumers,
+                       echo, node)
         finally:
             result.interrupted = stop.is_set()
             for p in reversed(procs):  # consumers first, then all shut down side by side
@@ -194,7 +198,7 @@ def run_bringup(
 
 
 def _supervise(stop, procs, result, listeners, namespace, bag, rate, exit_after_bag,
-               ready_timeout_s, drain, main_outputs, echo, node) -> None:
+               ready_timeout_s, drain, main_outputs, consumers, echo, node) -> None:
     try:
         if bag is not None:
             player = _NamespacedPlayer(node, bag, namespace, rate)
@@ -203,7 +207,9 @@ def _supervise(stop, procs, result, listeners, namespace, bag, rate, exit_after_
             echo(f'[bringup] waiting for the fusion node to subscribe to {images}')
             if _wait_for_subscribers(player, images, ready_timeout_s, stop, procs) and \
                     _wait_until_heard(listeners, main_outputs, ready_timeout_s, stop, procs,
-                                      echo):
+                                      echo) and \
+                    _wait_for_consumers(node, consumers, namespace, ready_timeout_s, stop,
+                                        procs, echo):
                 echo(f'[bringup] playing {bag} at {rate:g}x')
                 result.played = player.play(should_stop=lambda: stop.is_set() or any(
                     p.proc.poll() is not None for p in procs))
@@ -243,6 +249,33 @@ def _wait_until_heard(listeners: _Listeners, topics: Sequence[str], timeout_s: f
             return False
         if time.monotonic() > deadline:
             echo(f'[bringup] no publisher of {", ".join(topics)} matched within '
+                 f'{timeout_s:.0f} s; playing anyway')
+            return True
+        time.sleep(0.05)
+    return True
+
+
+def _wait_for_consumers(node, names: Sequence[str], namespace: str, timeout_s: float,
+                        stop: threading.Event, procs: Sequence[NodeProcess],
+                        echo: Callable[[str], None]) -> bool:
+    """Wait until every node in ``names`` (in ``namespace``) has subscribed to an image
+    topic, as the ROS graph shows it (whatever topic its parameters chose); False when
+    stopped or a node died. One that never does is said and the bag plays anyway."""
+    want_ns = '/' + namespace.strip('/')
+
+    def subscribed(name: str) -> bool:
+        try:
+            subs = node.get_subscriber_names_and_types_by_node(name, want_ns)
+        except Exception:  # noqa: BLE001 - not discovered yet (NodeNameNonExistentError)
+            return False
+        return any('sensor_msgs/msg/Image' in types for _, types in subs)
+
+    deadline = time.monotonic() + timeout_s
+    while waiting := [n for n in names if not subscribed(n)]:
+        if stop.is_set() or any(p.proc.poll() is not None for p in procs):
+            return False
+        if time.monotonic() > deadline:
+            echo(f'[bringup] {", ".join(waiting)} subscribed to no image topic within '
                  f'{timeout_s:.0f} s; playing anyway')
             return True
         time.sleep(0.05)

@@ -140,6 +140,43 @@ def test_detections_run_on_the_fused_stream(replay):
     assert drawn[0].image().shape == (128, 160, 3)
 
 
+def test_the_bag_waits_for_a_consumer_that_subscribes_late():
+    """A detector that loads its model slowly subscribes to the fused stream late; the bag
+    must not start before it (the frames published before would reach it uncounted), and one
+    that never subscribes is said and does not hold the bag for ever."""
+    from sensor_msgs.msg import Image
+
+    from fusion_ros.ros.bringup import _wait_for_consumers
+    from fusion_ros.ros.session import ros_session
+
+    said: list[str] = []
+    with ros_session('bringup_under_test') as (node, stop):
+        context = node.context
+        late: list = []
+        created: list[float] = []
+
+        def start_late_consumer():
+            time.sleep(1.0)
+            consumer = rclpy.create_node('slow_detector', namespace='/car', context=context)
+            consumer.create_publisher(Image, 'detections/image', 1)  # publishers come first
+            time.sleep(0.5)
+            consumer.create_subscription(Image, 'fused/image_raw', lambda _m: None, 1)
+            created.append(time.monotonic())
+            late.append(consumer)
+
+        threading.Thread(target=start_late_consumer, daemon=True).start()
+        assert _wait_for_consumers(node, ['slow_detector'], 'car', READY_S, stop, [],
+                                   said.append)
+        returned = time.monotonic()
+        assert created and returned >= created[0], 'played before the consumer subscribed'
+        assert not said
+        # one that never comes: said, and the bag plays anyway
+        assert _wait_for_consumers(node, ['absent_node'], 'car', 0.5, stop, [], said.append)
+        assert said and 'absent_node' in said[0] and 'playing anyway' in said[0]
+        for consumer in late:
+            consumer.destroy_node()
+
+
 def test_diagnostics_of_both_nodes_are_published(replay):
     _, out = replay
     names = set()
