@@ -79,12 +79,9 @@ class FusionOutputs:
     @staticmethod
     def _camera_info(pub: Any, header: Any, camera_infos: CameraInfoCache) -> None:
         """The RGB camera's CameraInfo with the header of the image it describes (rviz
-        Camera displays and image_proc pair them by stamp); nothing before one arrived."""
-        if not listened(pub):
-            return
-        info = camera_infos.for_header(header)
-        if info is not None:
-            pub.publish(info)
+        Camera displays and image_proc pair them by stamp), sent when that info is here."""
+        if listened(pub):
+            camera_infos.deliver(header, pub.publish)
 
     def destroy(self) -> None:
         for pub in (self.fused, self.fused_info, self.day, self.night, self.enhanced,

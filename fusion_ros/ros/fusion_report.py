@@ -5,7 +5,9 @@ the status level, kept apart from the node so the node only converts, calls and 
 from __future__ import annotations
 
 import copy
+import threading
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,33 +70,63 @@ class FrameTimes:
 
 
 class CameraInfoCache:
-    """Recent CameraInfo messages of the RGB camera by stamp: the worker publishes a frame
-    after newer infos arrived, and a frame's info is the one with its stamp (drivers stamp
-    both alike), else the latest."""
+    """Recent CameraInfo messages of the RGB camera by stamp, and the frames still waiting
+    for theirs. A frame's info is the one with its stamp (drivers stamp both alike); on a
+    busy machine the worker can publish a frame before its info's callback ran, so the info
+    is then sent when it arrives. A frame whose own info has not come by the time a newer
+    one does (a driver that stamps them apart) gets the newest, as does one newer than every
+    info received once the newest is newer than it. Thread-safe: infos come from the
+    executor, frames from the worker."""
 
     def __init__(self) -> None:
         self.latest: Any = None
         self._by_stamp: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        self._waiting: OrderedDict[tuple[int, int], list[tuple[Any, Callable[[Any], None]]]] = (
+            OrderedDict())
+        self._lock = threading.Lock()
 
     def add(self, msg: Any) -> None:
-        self.latest = msg
-        self._by_stamp[stamp_key(msg.header.stamp)] = msg
-        while len(self._by_stamp) > CAMERA_INFOS_KEPT:
-            self._by_stamp.popitem(last=False)
+        """Keep ``msg`` and send it to the frames that waited for it (or for any newer)."""
+        key = stamp_key(msg.header.stamp)
+        with self._lock:
+            self.latest = msg
+            self._by_stamp[key] = msg
+            while len(self._by_stamp) > CAMERA_INFOS_KEPT:
+                self._by_stamp.popitem(last=False)
+            due = [k for k in self._waiting if k <= key]
+            sends = [w for k in due for w in self._waiting.pop(k)]
+        for header, publish in sends:
+            publish(_with_header(msg, header))
 
-    def for_header(self, header: Any) -> Any:
-        """A copy of the info for the frame of ``header``, carrying that header; None before
-        any info arrived."""
-        info = self._by_stamp.get(stamp_key(header.stamp), self.latest)
-        if info is None:
-            return None
-        out = copy.copy(info)
-        out.header = header
-        return out
+    def deliver(self, header: Any, publish: Callable[[Any], None]) -> None:
+        """``publish`` a copy of the info for the frame of ``header``, carrying that header:
+        now when it is here (or a newer one is), else when one with this stamp or newer
+        arrives; frames waiting beyond :data:`CAMERA_INFOS_KEPT` get none (no camera info
+        at all, or far behind)."""
+        key = stamp_key(header.stamp)
+        with self._lock:
+            info = self._by_stamp.get(key)
+            if info is None and self.latest is not None \
+                    and stamp_key(self.latest.header.stamp) >= key:
+                info = self.latest
+            if info is None:
+                self._waiting.setdefault(key, []).append((header, publish))
+                while len(self._waiting) > CAMERA_INFOS_KEPT:
+                    self._waiting.popitem(last=False)
+                return
+        publish(_with_header(info, header))
 
     def clear(self) -> None:
-        self.latest = None
-        self._by_stamp.clear()
+        with self._lock:
+            self.latest = None
+            self._by_stamp.clear()
+            self._waiting.clear()
+
+
+def _with_header(info: Any, header: Any) -> Any:
+    out = copy.copy(info)
+    out.header = header
+    return out
 
 
 def fusion_status(stats: NodeStats, prev: NodeStats, now: float, *, loaded: bool,

@@ -25,8 +25,9 @@ import torch.nn.functional as F
 
 from fusion_ros.ops.filters import box_blur, guided_filter, self_guided_filter
 
-__all__ = ['dark_channel', 'didfuse_loss', 'edge_loss', 'edge_preservation', 'equalised_luminance',
-           'exposure_loss', 'in_fp32', 'logit_range_loss',
+__all__ = ['dark_channel', 'didfuse_loss', 'edge_loss', 'edge_loss_per_sample',
+           'edge_preservation', 'equalised_luminance', 'exposure_loss', 'in_fp32',
+           'logit_range_loss',
            'histogram_equalise', 'histogram_target_loss', 'max_fusion_losses',
            'overexposure_corrected',
            'piafusion_loss', 'sobel_gradient', 'smoothness_loss', 'spatial_gradient', 'ssim',
@@ -122,10 +123,16 @@ def _line_angle(cross: torch.Tensor, dot: torch.Tensor) -> torch.Tensor:
 
 
 @in_fp32
+def edge_loss_per_sample(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor
+                         ) -> torch.Tensor:
+    """1 - :func:`edge_preservation` against both sources, per image :math:`(B,)`."""
+    return 1 - edge_preservation(fused, ir, y)
+
+
 def edge_loss(fused: torch.Tensor, ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """1 - the batch mean of :func:`edge_preservation` against both sources: the ``edge``
-    term of FastFusion's and DFVO's objectives."""
-    return 1 - edge_preservation(fused, ir, y).mean()
+    """The batch mean of :func:`edge_loss_per_sample`: the ``edge`` term of FastFusion's and
+    DFVO's objectives."""
+    return edge_loss_per_sample(fused, ir, y).mean()
 
 
 @in_fp32

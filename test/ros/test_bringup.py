@@ -149,32 +149,35 @@ def test_the_bag_waits_for_a_consumer_that_subscribes_late():
     from fusion_ros.ros.bringup import _wait_for_consumers
     from fusion_ros.ros.session import ros_session
 
+    class CountingStop(threading.Event):
+        """The bringup's stop event, counting how often the wait looked."""
+        polls = 0
+
+        def is_set(self) -> bool:
+            self.polls += 1
+            return super().is_set()
+
     said: list[str] = []
-    with ros_session('bringup_under_test') as (node, stop):
-        context = node.context
-        late: list = []
-        created: list[float] = []
-
-        def start_late_consumer():
-            time.sleep(1.0)
-            consumer = rclpy.create_node('slow_detector', namespace='/car', context=context)
-            consumer.create_publisher(Image, 'detections/image', 1)  # publishers come first
-            time.sleep(0.5)
-            consumer.create_subscription(Image, 'fused/image_raw', lambda _m: None, 1)
-            created.append(time.monotonic())
-            late.append(consumer)
-
-        threading.Thread(target=start_late_consumer, daemon=True).start()
-        assert _wait_for_consumers(node, ['slow_detector'], 'car', READY_S, stop, [],
-                                   said.append)
-        returned = time.monotonic()
-        assert created and returned >= created[0], 'played before the consumer subscribed'
-        assert not said
+    with ros_session('bringup_under_test') as (node, _):
+        stop, result = CountingStop(), []
+        waiter = threading.Thread(target=lambda: result.append(_wait_for_consumers(
+            node, ['slow_detector'], 'car', READY_S, stop, [], said.append)))
+        waiter.start()
+        # the detector's node and its publishers exist, its subscription not yet
+        consumer = rclpy.create_node('slow_detector', namespace='/car', context=node.context)
+        consumer.create_publisher(Image, 'detections/image', 1)
+        wait_until(lambda: ('slow_detector', '/car') in node.get_node_names_and_namespaces()
+                   and node.count_publishers('/car/detections/image') > 0, 'the node seen')
+        seen = stop.polls
+        wait_until(lambda: stop.polls > seen + 3, 'the wait to look again')
+        assert waiter.is_alive() and not result, 'played before the consumer subscribed'
+        consumer.create_subscription(Image, 'fused/image_raw', lambda _m: None, 1)
+        waiter.join(READY_S)
+        assert result == [True] and not said
         # one that never comes: said, and the bag plays anyway
         assert _wait_for_consumers(node, ['absent_node'], 'car', 0.5, stop, [], said.append)
         assert said and 'absent_node' in said[0] and 'playing anyway' in said[0]
-        for consumer in late:
-            consumer.destroy_node()
+        consumer.destroy_node()
 
 
 def test_diagnostics_of_both_nodes_are_published(replay):

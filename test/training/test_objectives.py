@@ -272,6 +272,29 @@ def test_fastfusion_edge_weight_adds_the_soft_qabf_term(pair_set):
     assert torch.allclose(extra['total'], base['total'] + 5.0 * expected, atol=1e-5)
 
 
+def test_fastfusion_edge_night_weighs_each_samples_edge_term_by_its_day_probability(pair_set):
+    from fusion_ros.training.losses import edge_preservation
+
+    ir, rgb, _ = _batch(pair_set)
+    day = torch.tensor([1.0, 0.0, 1.0, 0.0])  # labelled day, night, day, night
+    cfg = load_train_config('fastfusion')
+    without = {k: v for k, v in cfg.loss.items() if k != 'edge'}
+    built = []
+    for weights in (without, {**without, 'edge': 5.0, 'edge_night': 1.0}):
+        torch.manual_seed(0)
+        built.append(build_objective('fastfusion', cfg.model_options, weights,
+                                     cfg.settings).eval())
+    plain, gated = built
+    with torch.no_grad():
+        base, extra = plain(ir, rgb, day), gated(ir, rgb, day)
+        per_sample = 1 - edge_preservation(gated.fused(ir, rgb), ir, gated.luminance(rgb))
+    assert not torch.allclose(per_sample[0::2].mean(), per_sample[1::2].mean())
+    assert torch.allclose(extra['edge'], per_sample.mean())  # recorded unweighted
+    weights = torch.tensor([5.0, 1.0, 5.0, 1.0])
+    assert torch.allclose(extra['total'], base['total'] + (weights * per_sample).mean(),
+                          atol=1e-5)
+
+
 @pytest.mark.parametrize('name', ['fastfusion', 'piafusion'])
 def test_vif_weight_adds_the_differentiable_vif_term(pair_set, name):
     from fusion_ros.training.losses import vif_loss

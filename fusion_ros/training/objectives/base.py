@@ -132,17 +132,32 @@ class Objective(nn.Module):
         return COLOUR_TRANSFORMS[getattr(self.model, 'colour', 'bt601_full')][0](rgb)[:, :1]
 
     def source_terms(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,
-                     ir: torch.Tensor, y: torch.Tensor) -> torch.Tensor | float:
+                     ir: torch.Tensor, y: torch.Tensor, day: torch.Tensor | None = None
+                     ) -> torch.Tensor | float:
         """The weighted terms that score ``fused`` against the raw inputs, each recorded in
         ``terms`` under its name; 0 (and no term) for those without a weight:
         ``edge`` = 1 - a soft Qabf (every source edge at its own strength and orientation,
         the weaker one's too), ``vif`` = 1 - half a differentiable VIF (each source's local
-        structure at four scales, kept at its contrast or more)."""
+        structure at four scales, kept at its contrast or more).
+
+        ``edge_night`` (with ``day``, P(day) per sample) gives the edge term its own weight
+        at night: ``edge`` P + ``edge_night`` (1 - P) per sample. Why: a night frame's
+        visible edges are mostly sensor noise, and asking the fused image to keep them at
+        full weight taught a model trained on night streets to sharpen day streets too far
+        (issue 39, models/fastfusion.md "Session 34"). ``terms['edge']`` stays the
+        unweighted batch mean, comparable across recipes."""
         total: torch.Tensor | float = 0.0
-        for name, loss in (('edge', L.edge_loss), ('vif', L.vif_loss)):
-            if self.w.get(name, 0.0):
-                terms[name] = loss(fused, ir, y)
-                total = total + self.w[name] * terms[name]
+        if self.w.get('edge', 0.0):
+            per_sample = L.edge_loss_per_sample(fused, ir, y)
+            terms['edge'] = per_sample.mean()
+            weight: torch.Tensor | float = self.w['edge']
+            if 'edge_night' in self.w and day is not None:
+                p_day = day.detach().to(per_sample).reshape(-1)
+                weight = self.w['edge'] * p_day + self.w['edge_night'] * (1.0 - p_day)
+            total = total + (weight * per_sample).mean()
+        if self.w.get('vif', 0.0):
+            terms['vif'] = L.vif_loss(fused, ir, y)
+            total = total + self.w['vif'] * terms['vif']
         return total
 
     def teacher_term(self, terms: dict[str, torch.Tensor], fused: torch.Tensor,

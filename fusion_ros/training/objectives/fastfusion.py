@@ -40,5 +40,6 @@ class FastFusionObjective(Objective):
             losses['map_range'] = L.logit_range_loss(out.logits,
                                                      float(self.settings.get('map_limit', 8.0)))
             losses['total'] = losses['total'] + w['map_range'] * losses['map_range']
-        losses['total'] = losses['total'] + self.source_terms(losses, out.fused, ir, y)
+        losses['total'] = losses['total'] + self.source_terms(losses, out.fused, ir, y,
+                                                                 p_day)
         return losses, out.fused
