@@ -243,16 +243,9 @@ def _wait_until_heard(listeners: _Listeners, topics: Sequence[str], timeout_s: f
     """Wait until this side has matched the nodes' publishers of ``topics`` (so the first
     outputs are recorded); False when stopped or a node died. A match that never comes is
     said and the bag plays anyway (what is missed is then counted lost)."""
-    deadline = time.monotonic() + timeout_s
-    while not listeners.matched(topics):
-        if stop.is_set() or any(p.proc.poll() is not None for p in procs):
-            return False
-        if time.monotonic() > deadline:
-            echo(f'[bringup] no publisher of {", ".join(topics)} matched within '
-                 f'{timeout_s:.0f} s; playing anyway')
-            return True
-        time.sleep(0.05)
-    return True
+    return _wait_or_play_anyway(
+        lambda: '' if listeners.matched(topics) else
+        f'no publisher of {", ".join(topics)} matched', timeout_s, stop, procs, echo)
 
 
 def _wait_for_consumers(node, names: Sequence[str], namespace: str, timeout_s: float,
@@ -270,13 +263,23 @@ def _wait_for_consumers(node, names: Sequence[str], namespace: str, timeout_s: f
             return False
         return any('sensor_msgs/msg/Image' in types for _, types in subs)
 
+    def missing() -> str:
+        waiting = [n for n in names if not subscribed(n)]
+        return f'{", ".join(waiting)} subscribed to no image topic' if waiting else ''
+
+    return _wait_or_play_anyway(missing, timeout_s, stop, procs, echo)
+
+
+def _wait_or_play_anyway(missing: Callable[[], str], timeout_s: float, stop: threading.Event,
+                         procs: Sequence[NodeProcess], echo: Callable[[str], None]) -> bool:
+    """Poll until ``missing()`` says nothing is missing: True; False when stopped or a node
+    died; after ``timeout_s`` say what is still missing and return True (play anyway)."""
     deadline = time.monotonic() + timeout_s
-    while waiting := [n for n in names if not subscribed(n)]:
+    while what := missing():
         if stop.is_set() or any(p.proc.poll() is not None for p in procs):
             return False
         if time.monotonic() > deadline:
-            echo(f'[bringup] {", ".join(waiting)} subscribed to no image topic within '
-                 f'{timeout_s:.0f} s; playing anyway')
+            echo(f'[bringup] {what} within {timeout_s:.0f} s; playing anyway')
             return True
         time.sleep(0.05)
     return True
