@@ -293,6 +293,13 @@ def test_fastfusion_edge_night_weighs_each_samples_edge_term_by_its_day_probabil
     weights = torch.tensor([5.0, 1.0, 5.0, 1.0])
     assert torch.allclose(extra['total'], base['total'] + (weights * per_sample).mean(),
                           atol=1e-5)
+    # an objective with no day probability refuses it rather than ignoring it
+    cfg = load_train_config('dfvo')
+    dfvo = build_objective('dfvo', cfg.model_options, {**cfg.loss, 'edge': 5.0,
+                                                       'edge_night': 1.0},
+                           {'fusion_start': 2.0, 'fusion_per_epoch': 0.0}).eval()
+    with torch.no_grad(), pytest.raises(ConfigError, match='edge_night'):
+        dfvo(ir[:2], rgb[:2], day[:2])
 
 
 @pytest.mark.parametrize('name', ['fastfusion', 'piafusion'])

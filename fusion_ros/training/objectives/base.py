@@ -151,7 +151,10 @@ class Objective(nn.Module):
             per_sample = L.edge_loss_per_sample(fused, ir, y)
             terms['edge'] = per_sample.mean()
             weight: torch.Tensor | float = self.w['edge']
-            if 'edge_night' in self.w and day is not None:
+            if 'edge_night' in self.w:
+                if day is None:
+                    raise ConfigError(f'loss.edge_night weighs crops by P(day), which the '
+                                      f'{self.model_name} objective does not give; use edge')
                 p_day = day.detach().to(per_sample).reshape(-1)
                 weight = self.w['edge'] * p_day + self.w['edge_night'] * (1.0 - p_day)
             total = total + (weight * per_sample).mean()

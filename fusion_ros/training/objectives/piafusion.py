@@ -87,13 +87,14 @@ class PIAFusionObjective(Objective):
                  if self.classifier is not None else self.day_weights(rgb, day))
         fused = self.network(self.model, ir, y).fused
         out = L.piafusion_loss(fused, ir, y, p_day, self.settings.get('variant', 'paper'))
-        return self._reweight(out, fused, ir, y), fused
+        return self._reweight(out, fused, ir, y, p_day), fused
 
     def _reweight(self, out: dict[str, torch.Tensor], fused: torch.Tensor, ir: torch.Tensor,
-                  y: torch.Tensor) -> dict[str, torch.Tensor]:
+                  y: torch.Tensor, p_day: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.settings.get('variant', 'paper') == 'paper':
             out['total'] = weighted_sum(self.w, out, ('intensity', 'max', 'texture'))
-        out['total'] = out['total'] + self.source_terms(out, fused, ir, y)  # not the authors'
+        # the edge and VIF terms are not the authors'
+        out['total'] = out['total'] + self.source_terms(out, fused, ir, y, p_day)
         return out
 
     def export(self) -> dict[str, torch.Tensor]:
