@@ -141,11 +141,9 @@ class Objective(nn.Module):
         structure at four scales, kept at its contrast or more).
 
         ``edge_night`` (with ``day``, P(day) per sample) gives the edge term its own weight
-        at night: ``edge`` P + ``edge_night`` (1 - P) per sample. Why: a night frame's
-        visible edges are mostly sensor noise, and asking the fused image to keep them at
-        full weight taught a model trained on night streets to sharpen day streets too far
-        (issue 39, models/fastfusion.md "Session 34"). ``terms['edge']`` stays the
-        unweighted batch mean, comparable across recipes."""
+        at night: ``edge`` P + ``edge_night`` (1 - P) per sample (a night frame's visible
+        edges are mostly sensor noise; measured in models/fastfusion.md, "Session 34").
+        ``terms['edge']`` stays the unweighted batch mean, comparable across recipes."""
         total: torch.Tensor | float = 0.0
         if self.w.get('edge', 0.0):
             per_sample = L.edge_loss_per_sample(fused, ir, y)
