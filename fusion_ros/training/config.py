@@ -64,6 +64,9 @@ class TrainConfig:
     lr_floor: float = 0.0
     warmup_steps: int = 0  # linear warm-up from lr / warmup_steps
     grad_clip: float = 0.0  # largest gradient norm (all parameters); 0: no clipping
+    # decay of an exponential moving average of the weights (training.averaging) that
+    # validation, best.pt and final.pt use; 0: off, the weights of the step
+    ema: float = 0.0
     loss: dict[str, float] = field(default_factory=dict)
     model_options: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -172,6 +175,8 @@ def _validate(c: TrainConfig) -> None:
     if not 0 <= c.lr_floor <= 1 or c.warmup_steps < 0 or c.grad_clip < 0:
         problems.append(f'lr_floor must be in [0, 1], warmup_steps and grad_clip >= 0, got '
                         f'{c.lr_floor}, {c.warmup_steps}, {c.grad_clip}')
+    if not 0 <= c.ema < 1:
+        problems.append(f'ema must be in [0, 1) (0: off), got {c.ema}')
     if c.best_by not in ('loss', *VALIDATION_METRICS):
         problems.append(f'best_by must be loss or one of {list(VALIDATION_METRICS)}, got '
                         f'{c.best_by!r}')

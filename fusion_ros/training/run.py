@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import torch
 
 from fusion_ros.engine.precision import Precision, resolve_precision
 from fusion_ros.errors import ConfigError
+from fusion_ros.training.averaging import WeightAverage
 from fusion_ros.training.config import TrainConfig
 from fusion_ros.training.distributed import DistContext
 from fusion_ros.training.objectives import build_objective
@@ -102,6 +105,9 @@ class TrainingRun:
         self.flat_steps: list[int] = []  # validations in a row with a flat fused image
         self.best = math.inf
         self.best_step = 0
+        # the weights validation and the exports use, when averaged (config.ema)
+        self.average = (WeightAverage(self.objective.model, config.ema) if config.ema
+                        else None)
 
     def non_finite_gradients(self) -> torch.Tensor:
         """1.0 when any gradient holds inf/NaN, else 0.0, as a tensor on the device (a
@@ -131,6 +137,18 @@ class TrainingRun:
         finally:
             del self.optimizer.found_inf
         return found
+
+    def update_average(self) -> None:
+        """Fold this step's weights into the average (nothing when ``ema`` is off)."""
+        if self.average is not None:
+            self.average.update()
+
+    @contextmanager
+    def averaged(self) -> Iterator[None]:
+        """The model holds the weights that are validated and exported inside the block:
+        the moving average when ``ema`` is on, else the step's own."""
+        with self.average.applied() if self.average is not None else nullcontext():
+            yield
 
     def clip_gradients(self) -> torch.Tensor:
         """Scale the gradients down to a norm of ``grad_clip`` at most; returns the norm
@@ -162,7 +180,8 @@ class TrainingRun:
                 'step': self.step,
                 'skipped': self.skipped,
                 'best': self.best, 'best_step': self.best_step, 'rng': _rng_state(),
-                'config': self.config.as_dict()}
+                'config': self.config.as_dict(),
+                **({'average': self.average.state_dict()} if self.average else {})}
 
     def restore(self, path: Path) -> None:
         try:
@@ -182,6 +201,11 @@ class TrainingRun:
         self.step, self.best = int(ckpt['step']), float(ckpt['best'])
         self.skipped = int(ckpt.get('skipped', 0))
         self.best_step = int(ckpt['best_step'])
+        if self.average is not None:
+            if 'average' not in ckpt:
+                raise ConfigError(f'{str(path)!r} holds no weight average: it was trained '
+                                  'without ema, so the run cannot resume with it')
+            self.average.load_state_dict(ckpt['average'])
         _set_rng_state(ckpt['rng'])
 
     def load_init(self, path: Path | str) -> None:

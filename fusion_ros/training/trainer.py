@@ -5,7 +5,7 @@ A run folder holds ``config.yaml`` (the resolved settings), ``last.pt`` (model, 
 step and RNG state; the learning rate is a function of the step, ``training.schedule``:
 ``--resume`` continues it exactly), ``best.pt`` (the weights
 with the lowest validation loss, or the highest ``best_by`` score; the engine loads it by
-``--weights``), ``final.pt``,
+``--weights``), ``final.pt`` (both the moving average of the weights when ``ema`` is on),
 ``log.csv``, ``val.csv``, TensorBoard events, ``loss.png`` and ``summary.json``.
 Checkpoints are written to a temporary file and renamed, so a crash never leaves a torn
 one, and they hold tensors and plain values only (``weights_only=True`` loads them).
@@ -158,6 +158,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
             if config.grad_clip:
                 terms['grad_norm'] = run.clip_gradients()
             skipped = run.optimizer_step()
+            run.update_average()
             run.scaler.update()
             run.step += 1
             # the step's numbers stay on the device until the next step is queued: a GPU is
@@ -189,9 +190,10 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
     seconds = time.perf_counter() - started
     summary: dict[str, Any] = {}
     if ctx.is_main:
-        final = run.export('final.pt', val_row)
-        if not (out / 'best.pt').exists():  # no validation split: the final weights
-            run.export('best.pt', val_row)
+        with run.averaged():
+            final = run.export('final.pt', val_row)
+            if not (out / 'best.pt').exists():  # no validation split: the final weights
+                run.export('best.pt', val_row)
         runlog.close()
         summary = {'model': config.model, 'steps': run.step, 'steps_this_run':
                    run.step - start_step, 'epochs': math.ceil(run.step / steps_per_epoch),
@@ -286,15 +288,16 @@ def _end_of_epoch(run: TrainingRun, val_set: ValidationWindows | None, runlog: R
     ctx.sync_buffers(run.objective)
     row: dict[str, float] = {}
     if ctx.is_main:
-        row = validate(run, val_set)
-        if row:
-            runlog.validation({'step': run.step, 'epoch': epoch + 1, **row})
-            log(f'epoch {epoch + 1} step {run.step}: validation ' +
-                ' '.join(f'{k} {v:.4g}' for k, v in row.items()))
-            value = _selection_value(run.config.best_by, row)
-            if value < run.best:
-                run.best, run.best_step = value, run.step
-                run.export('best.pt', row)
+        with run.averaged():  # the weights best.pt would hold
+            row = validate(run, val_set)
+            if row:
+                runlog.validation({'step': run.step, 'epoch': epoch + 1, **row})
+                log(f'epoch {epoch + 1} step {run.step}: validation ' +
+                    ' '.join(f'{k} {v:.4g}' for k, v in row.items()))
+                value = _selection_value(run.config.best_by, row)
+                if value < run.best:
+                    run.best, run.best_step = value, run.step
+                    run.export('best.pt', row)
         atomic_save(run.checkpoint(), run.out / 'last.pt')
     _stop_if_flat(run, row)
     ctx.barrier()

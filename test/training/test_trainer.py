@@ -122,6 +122,53 @@ def test_a_checkpoint_of_an_unfused_optimizer_resumes_with_the_fused_one(pair_se
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+def test_ema_validates_and_exports_the_average_of_the_steps_weights(pair_set, tmp_path):
+    from fusion_ros.training.distributed import setup_distributed
+    from fusion_ros.training.run import TrainingRun
+
+    start = TrainingRun(_config(pair_set, tmp_path / 'unused', ema=0.9),
+                        setup_distributed('cpu')).objective.model.state_dict()
+    live = []  # the weights after steps 1..4: runs of 1..4 steps walk the same path
+    for k in range(1, 5):
+        train(_config(pair_set, tmp_path / f'k{k}', steps=k, ema=0.9), **_quiet())
+        live.append(torch.load(tmp_path / f'k{k}' / 'last.pt', weights_only=True)['model'])
+    expected = {k: v.clone() for k, v in start.items()}
+    for n, weights in enumerate(live, 1):
+        d = min(0.9, (1 + n) / (10 + n))  # the decay held low over the first steps
+        for k in expected:
+            expected[k] = d * expected[k] + (1 - d) * weights[k]
+    final = torch.load(tmp_path / 'k4' / 'final.pt', weights_only=True)['model']
+    assert all(torch.allclose(final[k], expected[k], atol=1e-6) for k in final)
+    assert not all(torch.allclose(final[k], live[-1][k], atol=1e-4) for k in final)
+    # the average changes nothing of the training itself
+    train(_config(pair_set, tmp_path / 'plain', steps=4), **_quiet())
+    plain = torch.load(tmp_path / 'plain' / 'final.pt', weights_only=True)['model']
+    assert all(torch.equal(plain[k], live[-1][k]) for k in plain)
+    # validation scored the averaged weights, so its numbers differ from the plain run's
+    averaged_val = _rows(tmp_path / 'k4' / 'val.csv')[-1]
+    assert averaged_val['loss'] != _rows(tmp_path / 'plain' / 'val.csv')[-1]['loss']
+    best = torch.load(tmp_path / 'k4' / 'best.pt', weights_only=True)
+    assert best['val']['loss'] == pytest.approx(min(
+        float(r['loss']) for r in _rows(tmp_path / 'k4' / 'val.csv')), rel=1e-5)
+
+
+def test_ema_resumes_exactly_and_refuses_a_run_without_it(pair_set, tmp_path):
+    full = tmp_path / 'full'
+    train(_config(pair_set, full, steps=5, ema=0.8), **_quiet())
+    part = tmp_path / 'part'
+    train(_config(pair_set, part, steps=2, ema=0.8), **_quiet())
+    train(_config(pair_set, part, steps=5, ema=0.8), **_quiet(resume=True))
+    a = torch.load(full / 'final.pt', weights_only=True)['model']
+    b = torch.load(part / 'final.pt', weights_only=True)['model']
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    plain = tmp_path / 'plain'
+    train(_config(pair_set, plain, steps=2), **_quiet())
+    with pytest.raises(ConfigError, match='without ema'):
+        train(_config(pair_set, plain, steps=5, ema=0.8), **_quiet(resume=True))
+    with pytest.raises(ConfigError, match='ema must be'):
+        _config(pair_set, tmp_path / 'bad', ema=1.0)
+
+
 def test_save_every_checkpoints_between_epochs(pair_set, tmp_path):
     out = tmp_path / 'run'
     train(_config(pair_set, out, steps=3, save_every=2), **_quiet())
