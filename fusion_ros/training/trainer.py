@@ -43,6 +43,12 @@ MAX_SKIPPED = 20  # steps with non-finite gradients a run survives before it giv
 # steps of a 2-hour run before anyone looked)
 FLAT_RANGE = 1 / 255
 FLAT_VALIDATIONS = 2
+# a fused image whose EN, SD and SF stay the same (to this relative tolerance) this many
+# validations in a row, in the first half of a run, has stopped learning: FastFusion's
+# fusion maps saturated in the first epoch of a leave-LLVIP-out run without map_range and
+# trained on unchanged for 30 (issue 39); the light curve and day head still learned
+FROZEN_RTOL = 1e-5
+FROZEN_VALIDATIONS = 3
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
@@ -177,7 +183,8 @@ def _train(config: TrainConfig, ctx: DistContext, resume: bool, progress: bool,
                 pending.write(run, runlog, bar, log)
                 pending = None
             if epoch_done or run.step == total:
-                val_row = _end_of_epoch(run, val_set, runlog, epoch, log)
+                val_row = _end_of_epoch(run, val_set, runlog, epoch, log,
+                                        early=run.step <= total // 2)
             elif due:
                 ctx.sync_buffers(objective)
                 if ctx.is_main:
@@ -282,8 +289,10 @@ def _selection_value(best_by: str, row: dict[str, float]) -> float:
 
 
 def _end_of_epoch(run: TrainingRun, val_set: ValidationWindows | None, runlog: RunLog, epoch: int,
-                  log: Callable[[str], None]) -> dict[str, float]:
-    """Validate, keep the best weights, checkpoint (rank 0); the other ranks wait."""
+                  log: Callable[[str], None], early: bool = False) -> dict[str, float]:
+    """Validate, keep the best weights, checkpoint (rank 0); the other ranks wait.
+    ``early``: the first half of the run, where a fused image that stops changing is a
+    stalled network rather than a converged one."""
     ctx = run.ctx
     ctx.sync_buffers(run.objective)
     row: dict[str, float] = {}
@@ -300,6 +309,7 @@ def _end_of_epoch(run: TrainingRun, val_set: ValidationWindows | None, runlog: R
                     run.export('best.pt', row)
         atomic_save(run.checkpoint(), run.out / 'last.pt')
     _stop_if_flat(run, row)
+    _stop_if_frozen(run, row, early)
     ctx.barrier()
     return row
 
@@ -319,3 +329,29 @@ def _stop_if_flat(run: TrainingRun, row: dict[str, float]) -> None:
             'the output head has saturated, where no gradient reaches it, so more steps '
             'cannot bring it back (last.pt holds the dead weights); start the run again '
             'with a warm-up (warmup_steps: 100) or a lower --lr')
+
+
+def _stop_if_frozen(run: TrainingRun, row: dict[str, float], early: bool) -> None:
+    """Stop a run whose fused image has stopped changing: EN, SD and SF the same
+    (FROZEN_RTOL) for FROZEN_VALIDATIONS validations in a row, in the first half of the run.
+    A ``train_only`` run (a head retrained on frozen features) keeps its fused image by
+    design and is not checked; neither is one whose validation scores no fused image."""
+    scores = [row[k] for k in ('EN', 'SD', 'SF') if k in row]
+    seen = run.fused_scores
+    if not early or run.config.train_only or len(scores) < 3:
+        seen.clear()
+    else:
+        if seen and not all(math.isclose(a, b, rel_tol=FROZEN_RTOL, abs_tol=1e-12)
+                            for a, b in zip(seen[-1][1], scores)):
+            seen.clear()
+        seen.append((run.step, scores))
+    frozen = float(run.ctx.is_main and len(seen) >= FROZEN_VALIDATIONS)
+    if float(run.ctx.mean(torch.tensor(frozen))) == 0.0:  # every rank decides alike
+        return
+    steps = ', '.join(str(step) for step, _ in seen)
+    raise TrainingError(
+        f'the fused image has not changed between the validations at steps {steps} (EN, SD '
+        'and SF the same): the fusion maps have saturated, where no gradient reaches them, '
+        'so the fused image will not learn (last.pt holds the stalled weights); start the '
+        'run again with loss.map_range: 0.1 (FastFusion), a warm-up (warmup_steps: 100) or '
+        'a lower --lr')

@@ -315,6 +315,39 @@ def test_a_run_whose_fused_image_went_flat_stops_with_a_clear_error(pair_set, tm
     assert 'error: the fused image is one flat value' in capsys.readouterr().err
 
 
+def test_a_run_whose_fused_image_stopped_changing_stops_with_a_clear_error(pair_set,
+                                                                          tmp_path):
+    """FastFusion's base and gain maps saturated (sigmoids at exactly 1: no gradient) leave
+    the fused image fixed while the light curve and day head still learn (a leave-LLVIP-out
+    run so froze in its first epoch and trained on for 30): the run stops at the third
+    validation with the same fused image, in the first half of the run only; a train_only
+    run keeps its fused image by design and trains to the end."""
+    from fusion_ros.errors import TrainingError
+    from fusion_ros.models.fastfusion import FastFusion
+
+    stuck = FastFusion(width=8)
+    with torch.no_grad():
+        stuck.maps.weight[:2].zero_()
+        stuck.maps.bias[:2].fill_(1e4)
+    torch.save({'model': stuck.state_dict()}, tmp_path / 'stuck.pt')
+    out = tmp_path / 'run'
+    with pytest.raises(TrainingError, match=r'validations at steps 6, 12, 18 .*map_range'):
+        train(_config(pair_set, out, steps=40, init=str(tmp_path / 'stuck.pt')), **_quiet())
+    val = _rows(out / 'val.csv')
+    assert len({(r['EN'], r['SD'], r['SF']) for r in val}) == 1  # the fused image kept
+    assert len({r['exposure'] for r in val}) > 1  # while the light curve learned
+    # the same weights in a 12-step run: only its validation at step 6 lies in the first
+    # half, so the run ends normally
+    summary = train(_config(pair_set, tmp_path / 'late', steps=12,
+                            init=str(tmp_path / 'stuck.pt')), **_quiet())
+    assert summary['steps'] == 12
+    summary = train(_config(pair_set, tmp_path / 'head', steps=40, train_only=['day'],
+                            init=str(tmp_path / 'stuck.pt')), **_quiet())
+    assert summary['steps'] == 40
+    # a live network is not stopped
+    assert train(_config(pair_set, tmp_path / 'live', steps=40), **_quiet())['steps'] == 40
+
+
 def test_refusals(pair_set, tmp_path):
     with pytest.raises(ConfigError, match='no batch'):
         train(_config(pair_set, tmp_path / 'a', batch=64), **_quiet())
