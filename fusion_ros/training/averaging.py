@@ -30,6 +30,8 @@ class WeightAverage:
         self.model, self.decay = model, decay
         self.updates = 0
         self.average = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._floats = [k for k, v in self.average.items() if v.is_floating_point()]
+        self._others = [k for k in self.average if k not in self._floats]
 
     def current_decay(self) -> float:
         """The decay the next update uses."""
@@ -41,13 +43,11 @@ class WeightAverage:
         weight = 1.0 - self.current_decay()
         self.updates += 1
         live = self.model.state_dict()
-        floats = [k for k, v in self.average.items() if v.is_floating_point()]
-        if floats:
-            torch._foreach_lerp_([self.average[k] for k in floats],
-                                 [live[k].detach() for k in floats], weight)
-        for key, value in self.average.items():
-            if not value.is_floating_point():
-                value.copy_(live[key])
+        if self._floats:
+            torch._foreach_lerp_([self.average[k] for k in self._floats],
+                                 [live[k].detach() for k in self._floats], weight)
+        for key in self._others:
+            self.average[key].copy_(live[key])
 
     @contextmanager
     def applied(self) -> Iterator[None]:

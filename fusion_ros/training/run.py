@@ -103,8 +103,10 @@ class TrainingRun:
         self.step = 0
         self.skipped = 0  # steps left out for non-finite gradients
         self.flat_steps: list[int] = []  # validations in a row with a flat fused image
-        # (step, [EN, SD, SF]) of the validations in a row with the same fused image
-        self.fused_scores: list[tuple[int, list[float]]] = []
+        # (step, [EN, SD, SF]) of the last validation, and the steps of the validations in
+        # a row with that same fused image
+        self.fused_scores: tuple[int, list[float | None]] = (0, [None] * 3)
+        self.frozen_steps: list[int] = []
         self.best = math.inf
         self.best_step = 0
         # the weights validation and the exports use, when averaged (config.ema)

@@ -314,15 +314,25 @@ def _end_of_epoch(run: TrainingRun, val_set: ValidationWindows | None, runlog: R
     return row
 
 
+def _in_a_row(run: TrainingRun, streak: list[int], hit: bool, needed: int,
+              start: int | None = None) -> bool:
+    """Count the validations in a row where ``hit`` (rank 0 decides, every rank counts
+    alike) in ``streak``, their steps, begun at ``start`` when given; True once it holds
+    ``needed``."""
+    if float(run.ctx.mean(torch.tensor(float(run.ctx.is_main and hit)))) == 0.0:
+        streak.clear()
+        return False
+    if not streak and start is not None:
+        streak.append(start)
+    streak.append(run.step)
+    return len(streak) >= needed
+
+
 def _stop_if_flat(run: TrainingRun, row: dict[str, float]) -> None:
     """Stop a run whose fused image has been one flat value on every validation window for
     FLAT_VALIDATIONS validations in a row (every rank stops: rank 0 decides)."""
-    flat = float(run.ctx.is_main and row.get('fused_range', math.inf) < FLAT_RANGE)
-    if float(run.ctx.mean(torch.tensor(flat))) == 0.0:
-        run.flat_steps.clear()
-        return
-    run.flat_steps.append(run.step)
-    if len(run.flat_steps) >= FLAT_VALIDATIONS:
+    flat = row.get('fused_range', math.inf) < FLAT_RANGE
+    if _in_a_row(run, run.flat_steps, flat, FLAT_VALIDATIONS):
         steps = ', '.join(map(str, run.flat_steps))
         raise TrainingError(
             f'the fused image is one flat value on every validation window at steps {steps}: '
@@ -336,22 +346,16 @@ def _stop_if_frozen(run: TrainingRun, row: dict[str, float], early: bool) -> Non
     (FROZEN_RTOL) for FROZEN_VALIDATIONS validations in a row, in the first half of the run.
     A ``train_only`` run (a head retrained on frozen features) keeps its fused image by
     design and is not checked; neither is one whose validation scores no fused image."""
-    scores = [row[k] for k in ('EN', 'SD', 'SF') if k in row]
-    seen = run.fused_scores
-    if not early or run.config.train_only or len(scores) < 3:
-        seen.clear()
-    else:
-        if seen and not all(math.isclose(a, b, rel_tol=FROZEN_RTOL, abs_tol=1e-12)
-                            for a, b in zip(seen[-1][1], scores)):
-            seen.clear()
-        seen.append((run.step, scores))
-    frozen = float(run.ctx.is_main and len(seen) >= FROZEN_VALIDATIONS)
-    if float(run.ctx.mean(torch.tensor(frozen))) == 0.0:  # every rank decides alike
-        return
-    steps = ', '.join(str(step) for step, _ in seen)
-    raise TrainingError(
-        f'the fused image has not changed between the validations at steps {steps} (EN, SD '
-        'and SF the same): the fusion maps have saturated, where no gradient reaches them, '
-        'so the fused image will not learn (last.pt holds the stalled weights); start the '
-        'run again with loss.map_range: 0.1 (FastFusion), a warm-up (warmup_steps: 100) or '
-        'a lower --lr')
+    scores = [row.get(k) for k in ('EN', 'SD', 'SF')]
+    (previous_step, previous), run.fused_scores = run.fused_scores, (run.step, scores)
+    same = (early and not run.config.train_only and None not in scores + previous
+            and all(math.isclose(a, b, rel_tol=FROZEN_RTOL, abs_tol=1e-12)
+                    for a, b in zip(previous, scores)))
+    if _in_a_row(run, run.frozen_steps, same, FROZEN_VALIDATIONS, start=previous_step):
+        steps = ', '.join(map(str, run.frozen_steps))
+        raise TrainingError(
+            f'the fused image has not changed between the validations at steps {steps} (EN, '
+            'SD and SF the same): the fusion maps have saturated, where no gradient reaches '
+            'them, so the fused image will not learn (last.pt holds the stalled weights); '
+            'start the run again with loss.map_range: 0.1 (FastFusion), a warm-up '
+            '(warmup_steps: 100) or a lower --lr')
