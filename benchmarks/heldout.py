@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -110,12 +111,43 @@ def _inputs(held: list, night_copies: bool):
             yield _set_of(pair) + '+dark', ir_f, dark.transpose(1, 2, 0)
 
 
-def score_table(held: list, runs: dict[str, tuple[str, str | None]], metrics: tuple[str, ...],
-                options: dict[str, dict] | None = None, what: str = 'Pairs',
-                night_copies: bool = False) -> str:
+@dataclass
+class Scores:
+    """Per (source set, method): the mean of each metric over its pairs; per model with an
+    enhancement head, (input, enhanced) luminance and noise on each LLVIP night pair."""
+
+    what: str
+    held: list
+    metrics: tuple[str, ...]
+    means: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    light: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """A Markdown table of the means, then the enhanced output's light and noise."""
+        held = self.held
+        lines = [f'{self.what} ({len(held)}: '
+                 + ', '.join(f'{s} {sum(_set_of(p) == s for p in held)}'
+                             for s in sorted({_set_of(p) for p in held})) + ')', '',
+                 '| set | method | ' + ' | '.join(self.metrics) + ' |',
+                 '|---|---|' + '---:|' * len(self.metrics)]
+        for (subset, name), means in sorted(self.means.items()):
+            lines.append(f'| {subset} ({self.counts[(subset, name)]}) | {name} | '
+                         + ' | '.join(f'{means[m]:.4g}' for m in self.metrics) + ' |')
+        for name, rows in self.light.items():
+            a = np.array(rows)
+            lines += ['', f'{name} enhanced output on the held-out LLVIP night pairs ({len(a)}): '
+                      f'mean luminance {a[:, 0].mean():.1f} -> {a[:, 1].mean():.1f}, noise '
+                      f'(median |Laplacian|) {a[:, 2].mean():.2f} -> {a[:, 3].mean():.2f}']
+        return '\n'.join(lines)
+
+
+def score(held: list, runs: dict[str, tuple[str, str | None]], metrics: tuple[str, ...],
+          options: dict[str, dict] | None = None, what: str = 'Pairs',
+          night_copies: bool = False) -> Scores:
     """Fuse ``held`` (and with ``night_copies`` a darkened copy of each pair not labelled
     night) with every model of ``runs`` (label -> (model, weights or None)) and the
-    baselines; a Markdown table of the mean of each metric per source set."""
+    baselines, and score every fused image."""
     options = options or {}
     scores: dict[tuple[str, str], list[dict]] = defaultdict(list)
     light: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
@@ -134,22 +166,17 @@ def score_table(held: list, runs: dict[str, tuple[str, str | None]], metrics: tu
                 en = cv2.cvtColor(res.enhanced, cv2.COLOR_RGB2GRAY)
                 light[name].append((vi_grey.mean(), en.mean(), _noise(vi_grey), _noise(en)))
         print(f'{name} done ({engine.describe()})', flush=True)
-    lines = [f'{what} ({len(held)}: '
-             + ', '.join(f'{s} {sum(_set_of(p) == s for p in held)}'
-                         for s in sorted({_set_of(p) for p in held})) + ')', '',
-             '| set | method | ' + ' | '.join(metrics) + ' |',
-             '|---|---|' + '---:|' * len(metrics)]
-    for (subset, name), rows in sorted(scores.items()):
-        means = [np.nanmean([r[m] for r in rows]) for m in metrics]
-        lines.append(f'| {subset} ({len(rows)}) | {name} | '
-                     + ' | '.join(f'{v:.4g}' for v in means) + ' |')
-    for name, rows in light.items():
-        a = np.array(rows)
-        lines += ['', f'{name} enhanced output on the held-out LLVIP night pairs ({len(a)}): '
-                  f'mean luminance {a[:, 0].mean():.1f} -> {a[:, 1].mean():.1f}, noise '
-                  f'(median |Laplacian|) {a[:, 2].mean():.2f} -> {a[:, 3].mean():.2f}']
-    return '\n'.join(lines)
+    return Scores(what, list(held), metrics,
+                  {key: {m: float(np.nanmean([r[m] for r in rows])) for m in metrics}
+                   for key, rows in scores.items()},
+                  {key: len(rows) for key, rows in scores.items()}, dict(light))
 
+
+def score_table(held: list, runs: dict[str, tuple[str, str | None]], metrics: tuple[str, ...],
+                options: dict[str, dict] | None = None, what: str = 'Pairs',
+                night_copies: bool = False) -> str:
+    """:func:`score` as a Markdown table of the mean of each metric per source set."""
+    return score(held, runs, metrics, options, what, night_copies).table()
 
 if __name__ == '__main__':
     main()

@@ -39,12 +39,15 @@ class FusionOutput:
         day_probability: :math:`(B,)`, if the model has an illumination head.
         logits: in training only, a model's pre-activation control maps (FastFusion's, at
             guidance scale), for a loss that keeps them where their activations still learn.
+        base_share: when asked (FastFusion's ``return_base_share``), the thermal image's
+            share of the fused base :math:`(B, 1, H, W)`: 1 all thermal, 0 all visible.
     """
 
     fused: torch.Tensor
     enhanced: torch.Tensor | None = None
     day_probability: torch.Tensor | None = None
     logits: torch.Tensor | None = None
+    base_share: torch.Tensor | None = None
 
 
 class FusionModel(nn.Module):

@@ -123,6 +123,8 @@ class FastFusion(FusionModel):
         'denoise_eps': (0.0, None), 'base_offset': (-20.0, 20.0),
     }
     default_weights = 'models/fastfusion.pt'
+    # a diagnostic: the base's thermal share out with the fused image (benchmarks/base_share.py)
+    return_base_share = False
 
     def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 2,
                  base_sharpness: float = 20.0, detail_sharpness: float = 20.0,
@@ -227,7 +229,8 @@ class FastFusion(FusionModel):
             enhanced = enhanced.clamp(0.0, 1.0)
         day = torch.sigmoid(self.day(feats.mean((2, 3)))).squeeze(1)
         return FusionOutput(fused=fused.clamp(0.0, 1.0), enhanced=enhanced, day_probability=day,
-                            logits=maps_low[:, :n_maps] if self.training else None)
+                            logits=maps_low[:, :n_maps] if self.training else None,
+                            base_share=w_ir if self.return_base_share else None)
 
     def _select(self, energy: torch.Tensor) -> torch.Tensor:
         """Soft choice of the IR detail where its local energy is the larger (1) or not (0)."""

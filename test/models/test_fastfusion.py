@@ -27,6 +27,25 @@ def test_priors_soft_max_bases_and_choose_the_stronger_detail():
     assert out.day_probability.shape == (1,)
 
 
+def test_base_share_is_the_thermal_weight_of_the_fused_base_and_only_when_asked():
+    model = FastFusion().eval()
+    with torch.no_grad():
+        model.maps.weight.zero_()
+        model.maps.bias[0] = -2.0  # an offset towards the visible base
+    ir, y = torch.rand(2, 1, 24, 32), torch.rand(2, 1, 24, 32) * 0.3
+    with torch.no_grad():
+        assert model(ir, y).base_share is None
+        model.return_base_share = True
+        out = model(ir, y)
+        flat = model(torch.full_like(ir, 0.6), torch.full_like(y, 0.4))
+    expected = torch.sigmoid(-2.0 + 20 * (box_blur(ir, 2) - box_blur(y, 2)))
+    torch.testing.assert_close(out.base_share, expected, atol=1e-6, rtol=0)
+    # flat sources: no detail, so the fused image is the base, mixed at that share
+    share = torch.sigmoid(torch.tensor(-2.0 + 20 * 0.2)).item()
+    torch.testing.assert_close(flat.base_share, torch.full_like(ir, share))
+    torch.testing.assert_close(flat.fused, torch.full_like(ir, 0.4 + 0.2 * share))
+
+
 def test_base_offset_starts_a_new_model_leaning_to_the_thermal_base_and_weights_replace_it():
     # flat images: no detail, so the fused image is the bases' mix alone
     ir, vi = torch.full((1, 1, 16, 16), 0.5), torch.full((1, 1, 16, 16), 0.6)
