@@ -179,7 +179,8 @@ def seed_summary(scores: Scores, labels: dict[str, str]) -> str:
     changes (FastFusion's card, session 34), so a recipe's fold result is the mean of
     several."""
     subsets = sorted({subset for subset, _ in scores.means})
-    lines = [f'Over {len(labels)} seeds ({", ".join(labels)}): every pair of the set left out',
+    seeds = f'{len(labels)} seed' + ('s' if len(labels) > 1 else '')
+    lines = [f'Over {seeds} ({", ".join(labels)}): every pair of the set left out',
              '',
              '| set | metric | ' + ' | '.join(labels.values())
              + ' | mean | sd | best baseline | mean - baseline |',
