@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heldout import _set_of
 
 from fusion_ros.models import build_model
-from fusion_ros.ops.color import rgb_to_ycbcr
+from fusion_ros.ops.color import COLOUR_TRANSFORMS
 from fusion_ros.training.sources import load_sources
 
 
@@ -38,6 +38,7 @@ def share_table(pairs: list, models: dict[str, str]) -> str:
     for label, weights in models.items():
         model = build_model('fastfusion', weights)
         model.return_base_share, model.return_enhanced = True, False
+        to_ycbcr = COLOUR_TRANSFORMS[model.colour][0]  # the luminance the model fuses
         with torch.no_grad():
             for pair in pairs:
                 ir, rgb = pair.load()
@@ -45,7 +46,7 @@ def share_table(pairs: list, models: dict[str, str]) -> str:
                 h, w = ir.shape[0] // scale * scale, ir.shape[1] // scale * scale
                 thermal = torch.from_numpy(np.ascontiguousarray(ir[:h, :w]))[None, None].float()
                 image = torch.from_numpy(np.ascontiguousarray(rgb[:h, :w].transpose(2, 0, 1)))
-                visible_y = rgb_to_ycbcr(image[None].float())[:, :1]
+                visible_y = to_ycbcr(image[None].float())[:, :1]
                 out = model(thermal, visible_y)
                 rows[(_set_of(pair), label)].append(
                     (out.base_share.mean().item(), out.day_probability.mean().item()))
