@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f'{args.model} takes sizes in multiples of {m}; '
                               f'{w}x{h} is not (pad it to {w + (-w) % m}x{h + (-h) % m})')
     cached, outputs, _ = runtimes.onnx_for(model, args.model, enhanced=not args.no_enhanced,
-                                           options=dict(args.options))
+                                           options=dict(args.options), size=args.size)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / args.model
     if args.format == 'onnx':

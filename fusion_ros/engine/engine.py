@@ -142,13 +142,15 @@ class FusionEngine:
         self.precision = self.resolved.name  # never 'auto'
         self.network: RuntimeNetwork | None = None
         self.onnx_path: Path | None = None
+        # one exported graph per answer of model.graph_options (FastFusion's radius by size)
+        self._graphs: dict[tuple, tuple[RuntimeNetwork, Path]] = {}
+        self._graph_key: tuple = ()
+        self._export = {'enhanced': enhanced, 'options': model_options}
         if self.backend != 'torch':
-            # the torch model stays fp32 (exported as such; PIAFusion's classifier runs it)
-            path, outputs, _ = onnx_for(self.model, model, enhanced=enhanced,
-                                        options=model_options)
-            self.network = load_network(self.backend, path, outputs, self.resolved.name,
-                                        self.threads.count)
-            self.onnx_path = path
+            # the torch model stays fp32 (exported as such; PIAFusion's classifier runs it);
+            # exported now for the smallest frames, so a model that cannot be fails here
+            small = max(self.model.min_size, self.model.size_multiple)
+            self._network_for(small, small)
             self.resolved = Precision(self.resolved.name, False, self.resolved.requested,
                                       self.resolved.emulated)
         # torch on the CPU: adapt the threads to contention (runtimes keep their own pools)
@@ -349,7 +351,8 @@ class FusionEngine:
         """The network's forward on ready tensors (compiled when it is, or in the runtime
         that runs it), no pre/post work."""
         if self.network is not None and self._runtime_takes(*ir.shape[-2:]):
-            return self.network(ir.contiguous(), y.contiguous())
+            network = self._network_for(*ir.shape[-2:])
+            return network(ir.contiguous(), y.contiguous())
         if self.network is not None:  # a frame larger than the runtime's graph may hold
             return self.model(ir, y)
         if not self.compiled:
@@ -361,6 +364,22 @@ class FusionEngine:
                 f'{str(err).splitlines()[0] if str(err) else ""}'[:300]
             self._forward = self.model
             return self.model(ir, y)
+
+    def _network_for(self, height: int, width: int) -> RuntimeNetwork:
+        """The runtime's graph for (padded) H x W frames, exported and loaded the first time
+        the model's graph options take this value; it becomes ``network``."""
+        key = tuple(sorted(self.model.graph_options(height, width).items()))
+        if self.network is not None and key == self._graph_key:
+            return self.network
+        if key not in self._graphs:
+            path, outputs, _ = onnx_for(self.model, self.model_name, size=(width, height),
+                                        **self._export)
+            network = load_network(self.backend, path, outputs, self.resolved.name,
+                                   self.threads.count)
+            self._graphs[key] = (network, path)
+        self._graph_key = key
+        self.network, self.onnx_path = self._graphs[key]
+        return self.network
 
     def _runtime_takes(self, height: int, width: int) -> bool:
         limit = self.model.runtime_max_pixels

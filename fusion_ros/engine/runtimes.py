@@ -20,7 +20,8 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,8 @@ from fusion_ros.errors import ConfigError
 from fusion_ros.models import FusionModel, FusionOutput
 
 __all__ = ['BACKENDS', 'RUNTIMES', 'RuntimeNetwork', 'cache_dir', 'code_hash', 'export_onnx',
-           'fix_onnx_size', 'load_network', 'onnx_for', 'resolve_backend', 'runtime_missing',
-           'save_openvino', 'weights_hash']
+           'fix_onnx_size', 'fixed_for', 'load_network', 'onnx_for', 'resolve_backend',
+           'runtime_missing', 'save_openvino', 'weights_hash']
 
 RUNTIMES = ('openvino', 'onnxruntime')
 OPSET = 18
@@ -138,6 +139,8 @@ def export_onnx(model: FusionModel, path: Path, *, enhanced: bool,
     import onnx
 
     _check_exportable(model)
+    with fixed_for(model, None):  # refuses a model whose graph would depend on the size
+        pass
     training = model.training
     model.eval()
     try:
@@ -174,6 +177,35 @@ def _check_exportable(model: FusionModel) -> None:
                           f'{model.export_blocker}; use backend torch')
 
 
+@contextmanager
+def fixed_for(model: FusionModel, size: tuple[int, int] | None) -> Iterator[dict[str, Any]]:
+    """``model`` with what its forward chooses from the frame size fixed for ``size``
+    (W, H; :meth:`FusionModel.graph_options`), restored on exit; yields the options set.
+
+    Raises:
+        ConfigError: no ``size`` for a model whose graph depends on it.
+    """
+    if size is None:
+        small = max(model.min_size, model.size_multiple)
+        if model.graph_options(small, small) != model.graph_options(4096, 4096):
+            raise ConfigError(
+                f'{type(model).__name__} chooses from the frame size '
+                f'({", ".join(model.graph_options(4096, 4096))}) and a graph holds one '
+                'choice: export it for a size (--size WXH), or fix the option (FastFusion: '
+                '--option radius_reference=0)')
+        yield {}
+        return
+    options = model.graph_options(size[1], size[0])
+    before = {key: getattr(model, key) for key in options}
+    for key, value in options.items():
+        setattr(model, key, value)
+    try:
+        yield options
+    finally:
+        for key, value in before.items():
+            setattr(model, key, value)
+
+
 def code_hash(model: nn.Module) -> str:
     """A short digest of the source of the modules that define ``model``'s layers (its own
     and its building blocks', e.g. ``dfvo_parts``) and of this exporter: a changed forward
@@ -208,12 +240,21 @@ def _read_entry(path: Path, key: str) -> dict[str, str] | None:
 
 
 def onnx_for(model: FusionModel, model_name: str, *, enhanced: bool,
-             options: dict[str, Any] | None = None, root: Path | None = None
-             ) -> tuple[Path, list[str], bool]:
+             options: dict[str, Any] | None = None, root: Path | None = None,
+             size: tuple[int, int] | None = None) -> tuple[Path, list[str], bool]:
     """The cached ONNX file of ``model`` as it is now (its weights and options); exported
-    first when missing, damaged or stale. Returns ``(path, output names, exported now)``."""
+    first when missing, damaged or stale. Returns ``(path, output names, exported now)``.
+
+    ``size`` (W, H): the frames the graph is for, where the model chooses from the frame
+    size (:func:`fixed_for`); the graph's height and width stay dynamic.
+    """
     _check_exportable(model)
-    options = dict(options or {})
+    with fixed_for(model, size) as fixed:
+        return _onnx_for(model, model_name, enhanced, {**(options or {}), **fixed}, root)
+
+
+def _onnx_for(model: FusionModel, model_name: str, enhanced: bool, options: dict[str, Any],
+              root: Path | None) -> tuple[Path, list[str], bool]:
     digest = weights_hash(model)
     key = _entry_key(model, model_name, options, digest, enhanced)
     folder = root or cache_dir()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -90,6 +90,12 @@ class FusionModel(nn.Module):
     # build_model before the model is built: a value beyond it is one clear line, not a
     # torch error from deep inside the network
     option_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
+
+    def graph_options(self, height: int, width: int) -> dict[str, Any]:
+        """The options that fix, for H x W frames, what the forward chooses from the frame
+        size (FastFusion's ``radius_reference``): a traced graph holds one choice, so the
+        runtimes export one graph per distinct answer. ``{}``: the same graph at every size."""
+        return {}
 
     def num_params(self) -> int:
         """Number of parameters."""

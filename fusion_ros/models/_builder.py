@@ -133,25 +133,29 @@ def build_model(
         WeightsError: weights that do not load (the message names missing/unexpected keys).
     """
     entrypoint = get_model_entrypoint(name)
+    asked = dict(kwargs)
     if weights is not None:
         kwargs = {**_trained_options(weights, name), **kwargs}
-    check_options(name, kwargs)
-    try:
-        model = entrypoint(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f'bad options for model {name!r}: {err}') from err
-    formats = ('native', *getattr(model, 'weight_formats', ()))
-    if weights_format is not None and weights_format not in formats:
-        raise ConfigError(f'model {name!r} reads weight formats {list(formats)}, '
-                          f'not {weights_format!r}')
+    model = _construct(name, entrypoint, kwargs)
+    shipped: Path | None = None
     if weights is None and pretrained and getattr(model, 'default_weights', None):
         from fusion_ros.resources import share_file
 
         shipped = share_file(model.default_weights)
+        # the shipped file's own options (FastFusion's radius_reference), as a training
+        # export's: beneath the ones asked for
+        stored = _trained_options(shipped, name)
+        if any(key not in kwargs for key in stored):
+            model = _construct(name, entrypoint, {**stored, **kwargs})
+    formats = ('native', *getattr(model, 'weight_formats', ()))
+    if weights_format is not None and weights_format not in formats:
+        raise ConfigError(f'model {name!r} reads weight formats {list(formats)}, '
+                          f'not {weights_format!r}')
+    if shipped is not None:
         try:
             _load(model, shipped, weights_format)
         except WeightsError:
-            if not kwargs:
+            if not asked:
                 raise
             # the shipped file is for the default architecture: options that change it
             # (e.g. piafusion flavour=port) leave the model untrained, and the engine says
@@ -160,6 +164,14 @@ def build_model(
     if weights is not None:
         _load(model, weights, weights_format)
     return model.to(device).eval()
+
+
+def _construct(name: str, entrypoint: Any, kwargs: dict[str, Any]) -> nn.Module:
+    check_options(name, kwargs)
+    try:
+        return entrypoint(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f'bad options for model {name!r}: {err}') from err
 
 
 def _trained_options(weights: Path | str, name: str) -> dict[str, Any]:

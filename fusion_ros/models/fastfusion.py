@@ -93,6 +93,11 @@ class FastFusion(FusionModel):
         width: channels of the guidance branch.
         scale: downsampling factor of the guidance branch (input padded to a multiple of it).
         blur_radius: radius of the base/detail box filter at full resolution.
+        radius_reference: 0 (the radius is ``blur_radius`` at every size), or the short side
+            (pixels) up to which it is: a larger frame gets ``blur_radius x short side /
+            radius_reference`` (rounded), so the split keeps the same share of the scene
+            on a camera with more pixels (LLVIP's 1280x1024 frames against the 500x330
+            RoadScene frames most crops come from; models/fastfusion.md, session 37).
         mid_band: 0, or the radius (guidance pixels) of a second, coarser detail band cut
             at guidance scale and chosen by its own energy; the base then comes from the
             coarser blur. No parameters: the same weights load either way.
@@ -121,17 +126,21 @@ class FastFusion(FusionModel):
         'base_sharpness': (0.0, None), 'detail_sharpness': (0.0, None), 'mid_band': (0, 64),
         'weak_detail': (0.0, 1.0), 'mid_mix': (0.0, 1.0), 'detail_gain_floor': (0.0, None),
         'denoise_eps': (0.0, None), 'base_offset': (-20.0, 20.0),
+        'radius_reference': (0, None),
     }
     default_weights = 'models/fastfusion.pt'
     # a diagnostic: the base's thermal share out with the fused image (benchmarks/base_share.py)
     return_base_share = False
+    # the radius an exported graph holds, set while it is traced (runtimes.fixed_for)
+    fixed_radius = 0
 
     def __init__(self, width: int = 24, scale: int = 4, blur_radius: int = 2,
                  base_sharpness: float = 20.0, detail_sharpness: float = 20.0,
                  mid_band: int = 0, weak_detail: float = _WEAK_DETAIL,
                  mid_mix: float = 1.0, learn_mix: bool = False,
                  detail_gain_floor: float = 1.3, denoise_enhanced: bool = True,
-                 denoise_eps: float = 3e-4, base_offset: float = 0.0) -> None:
+                 denoise_eps: float = 3e-4, base_offset: float = 0.0,
+                 radius_reference: int = 0) -> None:
         super().__init__()
         if width < 1 or scale < 1 or blur_radius < 1:
             raise ConfigError('width, scale and blur_radius must be >= 1')
@@ -139,6 +148,7 @@ class FastFusion(FusionModel):
         self.size_multiple = scale
         self.min_size = scale
         self.blur_radius = blur_radius
+        self.radius_reference = radius_reference
         self.mid_band = mid_band
         self.weak_detail = weak_detail
         self.detail_gain_floor = detail_gain_floor
@@ -170,7 +180,8 @@ class FastFusion(FusionModel):
         if h % self.scale or w % self.scale:
             raise ShapeError(f'FastFusion needs H and W multiples of {self.scale}, got {w}x{h}')
         images = torch.cat((thermal, visible_y), 1)
-        base = box_blur(images, self.blur_radius)
+        radius = self.radius_for(h, w)
+        base = box_blur(images, radius)
         base_y = base[:, 1:2]  # kept: the mid band below replaces `base`
         detail = images - base
         magnitude = detail.abs()
@@ -193,7 +204,7 @@ class FastFusion(FusionModel):
         maps = upsample_bilinear(maps_low, (h, w))
         # the full-size arithmetic is memory-bound: each line below is written as few
         # whole-image passes as it can be (lerp, addcmul, add's alpha), same numbers
-        select = self._select(box_blur(magnitude, self.blur_radius))
+        select = self._select(box_blur(magnitude, radius))
         base_gap = base[:, 0:1] - base[:, 1:2]
         w_ir = torch.sigmoid(torch.add(maps[:, 0:1], base_gap, alpha=self.base_sharpness))
         gain = torch.sigmoid(maps[:, 1:2]).mul(0.9).add(self.detail_gain_floor)
@@ -218,8 +229,10 @@ class FastFusion(FusionModel):
             curve = torch.tanh(maps[:, 2:3])
             enhanced = visible_y
             if self.denoise_enhanced:  # the fine noise out before the curve stretches it
+                # the denoiser keeps the trained radius: a wider window smooths less noise
+                mean = base_y if radius == self.blur_radius else None
                 smooth = self_guided_filter(visible_y, self.blur_radius, self.denoise_eps,
-                                            mean=base_y)
+                                            mean=mean)
                 share = curve.clamp(0.0, 1.0).to(visible_y.dtype)  # autocast: bf16 maps
                 enhanced = torch.lerp(visible_y, smooth.clamp(0.0, 1.0), share)
             # the light curve e + c e (1 - e) as e ((1 + c) - c e): two passes a step
@@ -231,6 +244,20 @@ class FastFusion(FusionModel):
         return FusionOutput(fused=fused.clamp(0.0, 1.0), enhanced=enhanced, day_probability=day,
                             logits=maps_low[:, :n_maps] if self.training else None,
                             base_share=w_ir if self.return_base_share else None)
+
+    def graph_options(self, height: int, width: int) -> dict[str, int]:
+        if not self.radius_reference:
+            return {}
+        return {'fixed_radius': self.radius_for(height, width)}
+
+    def radius_for(self, h: int, w: int) -> int:
+        """The base/detail radius for an H x W frame (see ``radius_reference``)."""
+        if self.fixed_radius:  # a graph exported for one frame size (runtimes.fixed_for)
+            return self.fixed_radius
+        if not self.radius_reference:
+            return self.blur_radius
+        grown = round(self.blur_radius * min(h, w) / self.radius_reference)
+        return max(self.blur_radius, grown)
 
     def _select(self, energy: torch.Tensor) -> torch.Tensor:
         """Soft choice of the IR detail where its local energy is the larger (1) or not (0)."""

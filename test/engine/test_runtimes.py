@@ -87,7 +87,7 @@ def test_the_cache_is_reused_rebuilt_when_damaged_and_renewed_with_new_weights(t
                                                                                monkeypatch):
     _installed('onnxruntime')
     root = tmp_path / 'entries'
-    model = build_model('fastfusion')
+    model = build_model('fastfusion', radius_reference=0)  # one graph for every size
     path, outputs, exported = rt.onnx_for(model, 'fastfusion', enhanced=True, root=root)
     assert exported and path.is_file() and outputs[0] == 'fused'
     stamp = path.stat().st_mtime_ns
@@ -191,3 +191,24 @@ def test_frames_above_the_runtimes_limit_run_in_torch(monkeypatch):
         assert len(calls) == 1  # the runtime was not asked
         want = eng.model(*large)
     assert torch.equal(got.fused, want.fused)
+
+
+def test_a_model_that_chooses_from_the_frame_size_gets_one_graph_per_choice():
+    """FastFusion with radius_reference widens its base/detail split on larger frames; a
+    traced graph holds one radius, so the engine exports one graph per radius and each
+    frame runs the graph of its own radius: as torch does."""
+    _installed('onnxruntime')
+    options = {'radius_reference': 32}
+    eng = _engine('fastfusion', precision='fp32', backend='onnxruntime', model_options=options)
+    with pytest.raises(ConfigError, match='radius_reference=0'):  # no size: no one graph
+        rt.onnx_for(eng.model, 'fastfusion', enhanced=True)
+    frames = {(32, 40): 2, (64, 96): 4, (36, 44): 2}
+    for (h, w), radius in frames.items():
+        ir, y = torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
+        with torch.inference_mode():
+            got, want = eng.run_model(ir, y), eng.model(ir, y)
+        assert eng.model.radius_for(h, w) == radius
+        torch.testing.assert_close(got.fused, want.fused, atol=1e-4, rtol=0)
+        torch.testing.assert_close(got.enhanced, want.enhanced, atol=1e-4, rtol=0)
+    assert sorted(key for key in eng._graphs) == [(('fixed_radius', 2),), (('fixed_radius', 4),)]
+    assert eng.model.fixed_radius == 0  # the exports left the torch model as it was

@@ -255,7 +255,38 @@ def test_the_onnx_export_keeps_the_dilated_convolution(tmp_path):
     from fusion_ros.engine.runtimes import export_onnx
 
     path = tmp_path / 'ff.onnx'
-    export_onnx(build_model('fastfusion').eval(), path, enhanced=True)
+    # (the shipped file's radius follows the frame size: a dynamic graph needs it fixed)
+    export_onnx(build_model('fastfusion', radius_reference=0).eval(), path, enhanced=True)
     dilations = [list(a.ints) for n in onnx.load(str(path)).graph.node if n.op_type == 'Conv'
                  for a in n.attribute if a.name == 'dilations']
     assert [8, 8] in dilations
+
+
+def test_the_base_radius_follows_the_frame_size_above_the_reference():
+    """radius_reference: frames with a short side above it get a proportionally wider
+    base/detail split (the same share of the scene on a camera with more pixels)."""
+    grown = FastFusion(radius_reference=32).eval()
+    assert [grown.radius_for(h, w) for h, w in ((16, 24), (32, 40), (64, 96), (100, 80))] \
+        == [2, 2, 4, 5]  # never below blur_radius; round(2 x short side / 32) above it
+    assert FastFusion().eval().radius_for(1024, 1280) == 2  # 0: one radius at every size
+    assert FastFusion(radius_reference=320).radius_for(1024, 1280) == 6  # LLVIP's frames
+    fixed = FastFusion(blur_radius=4).eval()
+    plain = FastFusion().eval()
+    fixed.load_state_dict(grown.state_dict())
+    plain.load_state_dict(grown.state_dict())
+    gen = torch.Generator().manual_seed(3)
+    ir, y = torch.rand(1, 1, 64, 96, generator=gen), torch.rand(1, 1, 64, 96, generator=gen)
+    with torch.no_grad():
+        out, want, trained = grown(ir, y), fixed(ir, y), plain(ir, y)
+        small = grown(ir[..., :32, :40], y[..., :32, :40])
+        small_plain = plain(ir[..., :32, :40], y[..., :32, :40])
+    torch.testing.assert_close(out.fused, want.fused)  # radius 4 at 64x96
+    assert (out.fused - trained.fused).abs().max() > 1e-3  # and not the trained radius
+    torch.testing.assert_close(small.fused, small_plain.fused)  # at the reference: unchanged
+
+
+def test_the_shipped_file_carries_its_radius_reference_beneath_the_asked_options():
+    assert build_model('fastfusion').radius_reference == 320
+    assert build_model('fastfusion', weights='models/fastfusion.pt').radius_reference == 320
+    assert build_model('fastfusion', radius_reference=0).radius_reference == 0
+    assert build_model('fastfusion', pretrained=False).radius_reference == 0
