@@ -191,7 +191,7 @@ def fixed_for(model: FusionModel, size: tuple[int, int] | None) -> Iterator[dict
             raise ConfigError(
                 f'{type(model).__name__} chooses from the frame size '
                 f'({", ".join(model.graph_options(4096, 4096))}) and a graph holds one '
-                'choice: export it for a size (--size WXH), or fix the option (FastFusion: '
+                'choice: export it for a size (--size WxH), or fix the option (FastFusion: '
                 '--option radius_reference=0)')
         yield {}
         return
