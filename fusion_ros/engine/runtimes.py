@@ -139,8 +139,7 @@ def export_onnx(model: FusionModel, path: Path, *, enhanced: bool,
     import onnx
 
     _check_exportable(model)
-    with fixed_for(model, None):  # refuses a model whose graph would depend on the size
-        pass
+    _check_one_graph(model)
     training = model.training
     model.eval()
     try:
@@ -177,6 +176,17 @@ def _check_exportable(model: FusionModel) -> None:
                           f'{model.export_blocker}; use backend torch')
 
 
+def _check_one_graph(model: FusionModel) -> None:
+    """Refuse a model whose forward chooses from the frame size what a graph would fix."""
+    small = max(model.min_size, model.size_multiple)
+    large = model.graph_options(4096, 4096)
+    if model.graph_options(small, small) != large:
+        raise ConfigError(
+            f'{type(model).__name__} chooses from the frame size ({", ".join(large)}) and a '
+            'graph holds one choice: export it for a size (--size WxH), or fix the option '
+            '(FastFusion: --option radius_reference=0)')
+
+
 @contextmanager
 def fixed_for(model: FusionModel, size: tuple[int, int] | None) -> Iterator[dict[str, Any]]:
     """``model`` with what its forward chooses from the frame size fixed for ``size``
@@ -186,13 +196,7 @@ def fixed_for(model: FusionModel, size: tuple[int, int] | None) -> Iterator[dict
         ConfigError: no ``size`` for a model whose graph depends on it.
     """
     if size is None:
-        small = max(model.min_size, model.size_multiple)
-        if model.graph_options(small, small) != model.graph_options(4096, 4096):
-            raise ConfigError(
-                f'{type(model).__name__} chooses from the frame size '
-                f'({", ".join(model.graph_options(4096, 4096))}) and a graph holds one '
-                'choice: export it for a size (--size WxH), or fix the option (FastFusion: '
-                '--option radius_reference=0)')
+        _check_one_graph(model)
         yield {}
         return
     options = model.graph_options(size[1], size[0])

@@ -39,7 +39,7 @@ from fusion_ros.ops.conv import depthwise3x3_shifted
 from fusion_ros.ops.filters import box_blur, self_guided_filter, upsample_bilinear
 from fusion_ros.ops.shape import check_fusion_inputs
 
-__all__ = ['FastFusion', 'frame_radius']
+__all__ = ['FastFusion']
 
 _MAPS = 3  # base-selection offset, detail gain, light-curve parameter
 _WEAK_DETAIL = 0.3  # share of the weaker detail layer that is kept
@@ -254,7 +254,7 @@ class FastFusion(FusionModel):
         """The base/detail radius for an H x W frame (see ``radius_reference``)."""
         if self.fixed_radius:  # a graph exported for one frame size (runtimes.fixed_for)
             return self.fixed_radius
-        return frame_radius(self.blur_radius, self.radius_reference, h, w)
+        return _frame_radius(self.blur_radius, self.radius_reference, h, w)
 
     def _select(self, energy: torch.Tensor) -> torch.Tensor:
         """Soft choice of the IR detail where its local energy is the larger (1) or not (0)."""
@@ -268,7 +268,7 @@ class FastFusion(FusionModel):
         return coarse, self._select(energy)
 
 
-def frame_radius(radius: int, reference: int, height: int, width: int) -> int:
+def _frame_radius(radius: int, reference: int, height: int, width: int) -> int:
     """``radius`` for frames whose short side is up to ``reference`` pixels (or for every
     frame when it is 0), grown in proportion above it (rounded)."""
     if not reference:

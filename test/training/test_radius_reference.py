@@ -66,3 +66,16 @@ def test_each_reference_is_scored_by_the_models_rule_and_the_choice_follows_the_
     best = max(allowed, key=lambda i: (everything[i][0], -[0, 32, 64][i]))
     chosen = int(re.search(r'Chosen: radius_reference (\d+)', table).group(1))
     assert chosen == [0, 32, 64][best]
+
+
+def test_the_speed_mode_times_each_reference_at_its_radius(tmp_path):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    done = subprocess.run([sys.executable, str(SCRIPT), '--speed', '96x64', '--references',
+                           '32', '--frames', '2', '--threads', '1', '--out',
+                           str(tmp_path / 's.md')],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split('|')[1:-1] for line in (tmp_path / 's.md').read_text().splitlines()[2:]]
+    # one row per reference (0 always), the radius the model's rule gives 96x64, a time
+    assert [(r[0].strip(), int(r[1])) for r in rows] == [('0 (one radius)', 2), ('32', 4)]
+    assert all(float(r[2]) > 0 for r in rows)
