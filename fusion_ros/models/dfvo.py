@@ -57,6 +57,7 @@ from fusion_ros.models.dfvo_parts import (
     run_in_strips,
     stretch_to_range,
 )
+from fusion_ros.ops.export import onnx_exporting
 from fusion_ros.ops.shape import check_fusion_inputs
 
 __all__ = ['ATTENTION_MODES', 'DFVO', 'TRAINING_ONLY_PREFIXES', 'UPSAMPLING', 'VARIANTS',
@@ -191,7 +192,7 @@ class DFVO(FusionModel):
         if h % 4 or w % 4:
             raise ShapeError(f'DFVO needs H and W multiples of 4, got {w}x{h} (the engine pads)')
         if (self.strip_rows and not self.training and not torch.is_grad_enabled()
-                and not torch.onnx.is_in_onnx_export()):  # strips: a loop sized by the frame
+                and not onnx_exporting()):  # strips: a loop sized by the frame
             out = self._forward_strips(thermal, visible_y)
         else:
             out, _ = self.forward_all(thermal, visible_y)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion_ros.models._base import ReflectionPad
+from fusion_ros.ops.export import onnx_exporting
 
 __all__ = ['DECODER_HALO', 'ENCODER_HALO', 'Conv2dBnLeakyRelu', 'Conv2dSigmoid',
            'CrossSelfAttention', 'DetailFeatureExtraction', 'ILNet', 'UpConv2dBnLeakyRelu',
@@ -104,7 +105,7 @@ def _attention_fp32(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                     mode: str) -> torch.Tensor:
     if mode == 'dense':
         return torch.softmax(q @ k.transpose(1, 2), -1) @ v
-    if torch.onnx.is_in_onnx_export():
+    if onnx_exporting():
         # bounds from the traced token count (q.chunk would trace its chunk *count* at the
         # export size: fewer than asked where the size does not divide)
         n_q = q.shape[1]

@@ -36,6 +36,7 @@ from fusion_ros.errors import ConfigError, ShapeError
 from fusion_ros.models._base import FusionModel, FusionOutput
 from fusion_ros.models._registry import register_model
 from fusion_ros.ops.conv import depthwise3x3_shifted
+from fusion_ros.ops.export import onnx_exporting
 from fusion_ros.ops.filters import box_blur, self_guided_filter, upsample_bilinear
 from fusion_ros.ops.shape import check_fusion_inputs
 
@@ -83,7 +84,7 @@ class _SeparableBlock(nn.Module):
         return (self.dw.dilation[0] >= _SHIFTED_FROM_DILATION and x.device.type == 'cpu'
                 and x.dtype == torch.float32
                 and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
-                and not torch.onnx.is_in_onnx_export())
+                and not onnx_exporting())
 
 
 class FastFusion(FusionModel):
