@@ -9,7 +9,7 @@ from fusion_ros.metrics.fusion_metrics import (
     compute_metrics,
     to_grey_uint8,
 )
-from fusion_ros.metrics.pooled import POOLED_METRICS, PooledScore
+from fusion_ros.metrics.pooled import POOLED_METRICS, SOURCE_CORRELATIONS, PooledScore
 
-__all__ = ['CONVENTIONS', 'METRICS', 'POOLED_METRICS', 'PooledScore', 'compute_metrics',
-           'to_grey_uint8']
+__all__ = ['CONVENTIONS', 'METRICS', 'POOLED_METRICS', 'SOURCE_CORRELATIONS', 'PooledScore',
+           'compute_metrics', 'to_grey_uint8']

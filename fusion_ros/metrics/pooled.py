@@ -26,9 +26,13 @@ from fusion_ros.metrics.fusion_metrics import (
     standard_deviation,
 )
 
-__all__ = ['POOLED_METRICS', 'PooledScore', 'Window', 'tile_windows']
+__all__ = ['POOLED_METRICS', 'SOURCE_CORRELATIONS', 'PooledScore', 'Window', 'tile_windows']
 
 POOLED_METRICS = ('EN', 'SD', 'SF', 'Qabf')
+# Pearson correlation of the fused image with the thermal (a) and the visible (b) image: not
+# a quality score but a check that the network fuses; |r| near 1 with one source is a copy of
+# that source (or of its negative), which can still score a high Qabf and VIF
+SOURCE_CORRELATIONS = ('corr_ir', 'corr_vi')
 
 Box = tuple[int, int, int, int]  # top, left, bottom, right (exclusive) in window coordinates
 
@@ -71,6 +75,9 @@ class _Sums:
     sf_cols: float = 0.0
     sf_cols_n: int = 0
     pixels: list[np.ndarray] = field(default_factory=list)
+    # sums over the tiles' pixels for the source correlations: n, and per (source, fused)
+    # pair sum x, sum y, sum x^2, sum y^2, sum x y
+    corr: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class PooledScore:
@@ -93,9 +100,10 @@ class PooledScore:
     def __init__(self, metrics: Iterable[str] = POOLED_METRICS, convention: str = 'tang'
                  ) -> None:
         self.metrics = tuple(metrics)
-        unknown = sorted(set(self.metrics) - set(POOLED_METRICS))
+        poolable = (*POOLED_METRICS, *SOURCE_CORRELATIONS)
+        unknown = sorted(set(self.metrics) - set(poolable))
         if unknown:
-            raise ConfigError(f'cannot pool {unknown} over windows; poolable: {POOLED_METRICS}')
+            raise ConfigError(f'cannot pool {unknown} over windows; poolable: {poolable}')
         if convention not in CONVENTIONS:
             raise ConfigError(f'unknown convention {convention!r}; use one of {CONVENTIONS}')
         self.convention = convention
@@ -130,6 +138,11 @@ class PooledScore:
             sums.sf_cols_n += cols.size
         if 'EN' in self.metrics or 'SD' in self.metrics:
             sums.pixels.append(np.ascontiguousarray(f[tile]).ravel())
+        for name, source in zip(SOURCE_CORRELATIONS, (a, b)):
+            if name in self.metrics:
+                x, ff = (v[tile].astype(np.float64).ravel() for v in (source, f))
+                moments = np.array([x.size, x.sum(), ff.sum(), x @ x, ff @ ff, x @ ff])
+                sums.corr[name] = sums.corr.get(name, 0.0) + moments
 
     def image_scores(self) -> dict[object, dict[str, float]]:
         """Each image's pooled scores."""
@@ -160,4 +173,9 @@ class PooledScore:
             scores['SF'] = float(np.sqrt(rf + cf))
         if 'Qabf' in self.metrics:
             scores['Qabf'] = sums.qabf_num / sums.qabf_den if sums.qabf_den > 0 else float('nan')
+        for name, (n, sx, sy, sxx, syy, sxy) in sums.corr.items():
+            spread = (n * sxx - sx * sx) * (n * syy - sy * sy)
+            # a flat source or fused image correlates with nothing: NaN, left out of the mean
+            scores[name] = float((n * sxy - sx * sy) / np.sqrt(spread)) if spread > 0 \
+                else float('nan')
         return scores

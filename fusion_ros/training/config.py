@@ -150,6 +150,10 @@ def load_train_config(model: str, config_file: Path | str | None = None,
         values['betas'] = tuple(float(b) for b in values['betas'])
     config = TrainConfig(**values)
     _validate(config)
+    # before any stage runs: a misspelt loss weight would otherwise train without its term
+    from fusion_ros.training.objectives import check_loss_terms, objective_class
+
+    check_loss_terms(objective_class(model), config.loss)
     return config
 
 

@@ -49,6 +49,13 @@ FLAT_VALIDATIONS = 2
 # trained on unchanged for 30 (issue 39); the light curve and day head still learned
 FROZEN_RTOL = 1e-5
 FROZEN_VALIDATIONS = 3
+# a fused image that correlates this closely with one source is a copy of it, not a fusion,
+# however high its Qabf and VIF; one this far below zero draws that source inverted. Two
+# PIAFusion folds with edge weight 80 learnt the thermal image (r = 0.997 on RoadScene) and
+# its negative (r = -0.989); the shipped PIAFusion and FastFusion files stay within
+# -0.1..0.96 on every shared set (issue 39, models/piafusion.md)
+COPY_CORRELATION = 0.98
+INVERTED_CORRELATION = -0.9
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
@@ -303,6 +310,9 @@ def _end_of_epoch(run: TrainingRun, val_set: ValidationWindows | None, runlog: R
                 runlog.validation({'step': run.step, 'epoch': epoch + 1, **row})
                 log(f'epoch {epoch + 1} step {run.step}: validation ' +
                     ' '.join(f'{k} {v:.4g}' for k, v in row.items()))
+                warning = copy_warning(row)
+                if warning:
+                    log(f'warning (step {run.step}): {warning}')
                 value = _selection_value(run.config.best_by, row)
                 if value < run.best:
                     run.best, run.best_step = value, run.step
@@ -326,6 +336,22 @@ def _in_a_row(run: TrainingRun, streak: list[int], hit: bool, needed: int,
         streak.append(start)
     streak.append(run.step)
     return len(streak) >= needed
+
+
+def copy_warning(row: dict[str, float]) -> str | None:
+    """What to tell the user when a validation's fused image copies one source
+    (``corr_ir`` / ``corr_vi`` >= COPY_CORRELATION) or inverts one (<=
+    INVERTED_CORRELATION); None when it does neither. A warning, not a stop: a night scene
+    whose visible image holds almost nothing can come close."""
+    for key, source in (('corr_ir', 'thermal'), ('corr_vi', 'visible')):
+        r = row.get(key, 0.0)
+        if r >= COPY_CORRELATION or r <= INVERTED_CORRELATION:
+            what = (f'a copy of the {source} image, not a fusion of both' if r > 0 else
+                    f'the {source} image inverted (its bright parts dark)')
+            return (f'the fused image is {what} (correlation {r:.3f} on the validation '
+                    'pairs), whatever its Qabf; a loss term that outweighs the intensity '
+                    'terms (a high edge weight) can do this')
+    return None
 
 
 def _stop_if_flat(run: TrainingRun, row: dict[str, float]) -> None:

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from fusion_ros.errors import ConfigError
-from fusion_ros.metrics import PooledScore
+from fusion_ros.metrics import SOURCE_CORRELATIONS, PooledScore
 from fusion_ros.metrics.pooled import Window, tile_windows
 from fusion_ros.training.config import VALIDATION_METRICS
 from fusion_ros.training.data import PairCache, _unit
@@ -78,15 +78,17 @@ class ValidationWindows(Dataset):
 
 def validate(run: TrainingRun, dataset: ValidationWindows | None) -> dict[str, float]:
     """Mean loss terms over the windows, plus each fusion metric pooled per held-out image
-    and averaged over the images, and ``fused_range``: the fused image's max - min over
-    every window (0 for a network whose output head has saturated)."""
+    and averaged over the images, ``corr_ir`` / ``corr_vi``: the fused image's correlation
+    with each source (|r| near 1: a copy of one source, not a fusion), and ``fused_range``:
+    the fused image's max - min over every window (0 for a network whose output head has
+    saturated)."""
     from fusion_ros.ops.convert import tensor_to_uint8
 
     if dataset is None or len(dataset) == 0:
         return {}
     sums: dict[str, float] = {}
     count = 0
-    score = PooledScore(VALIDATION_METRICS)
+    score = PooledScore((*VALIDATION_METRICS, *SOURCE_CORRELATIONS))
     low, high = math.inf, -math.inf  # the fused image's extremes over every window
     objective = run.objective
     objective.eval()

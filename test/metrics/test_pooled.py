@@ -84,3 +84,22 @@ def test_refusals():
     flat = PooledScore(['Qabf'])
     flat.add(0, a, a, a, (0, 0, 16, 16))  # no edges anywhere: no Qabf, not NaN
     assert flat.result() == {}
+
+
+def test_source_correlations_pool_to_the_whole_images_pearson_r():
+    ir, vi = _scene(5), _scene(6)
+    blend = np.clip(0.7 * ir.astype(float) + 0.3 * vi, 0, 255).astype(np.uint8)
+    inverted = (255 - ir).astype(np.uint8)
+    for fused in (blend, inverted, vi):
+        score = PooledScore(['corr_ir', 'corr_vi'])
+        for win in tile_windows(*ir.shape, 48, 8):
+            cut = np.s_[win.top:win.top + 64, win.left:win.left + 64]
+            score.add('image', ir[cut], vi[cut], fused[cut], win.box)
+        got = score.result()
+        for key, source in (('corr_ir', ir), ('corr_vi', vi)):
+            want = np.corrcoef(source.ravel().astype(float), fused.ravel().astype(float))[0, 1]
+            assert got[key] == pytest.approx(want, abs=1e-9)
+    assert got['corr_vi'] == pytest.approx(1.0)  # the last: a copy of the visible image
+    flat = PooledScore(['corr_ir'])
+    flat.add(0, np.zeros((16, 16), np.uint8), ir[:16, :16], ir[:16, :16], (0, 0, 16, 16))
+    assert flat.result() == {}  # a flat source correlates with nothing: left out, not NaN

@@ -55,8 +55,9 @@ def test_run_folder_and_best_checkpoint_for_the_engine(pair_set, tmp_path):
     assert [r['epoch'] for r in rows] == ['1'] * 6 + ['2']
     val = _rows(out / 'val.csv')
     assert [int(r['step']) for r in val] == [6, 7]  # every epoch end and the last step
-    assert {'loss', 'EN', 'SD', 'SF', 'Qabf', 'fused_range'} <= set(val[0])
+    assert {'loss', 'EN', 'SD', 'SF', 'Qabf', 'fused_range', 'corr_ir', 'corr_vi'} <= set(val[0])
     assert all(float(r['fused_range']) > 1 / 255 for r in val)  # a live network's spread
+    assert all(-1 <= float(r[k]) <= 1 for r in val for k in ('corr_ir', 'corr_vi'))
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(out))
@@ -433,3 +434,22 @@ def test_ddp_two_processes_end_with_identical_weights(pair_set, tmp_path):
     rows = _rows(out / 'log.csv')
     assert [int(r['step']) for r in rows] == [1, 2, 3]  # rank 0 logs, once per step
     assert build_model('didfuse', weights=out / 'best.pt') is not None
+
+
+def test_a_validation_that_copies_or_inverts_one_source_is_warned_about(pair_set, tmp_path,
+                                                                         monkeypatch):
+    from fusion_ros.training import trainer
+
+    # what two PIAFusion folds with edge 80 learnt (models/piafusion.md, session 38), and what
+    # the shipped files score (never above 0.96)
+    assert 'a copy of the thermal image' in trainer.copy_warning({'corr_ir': 0.997,
+                                                                   'corr_vi': -0.07})
+    assert 'thermal image inverted' in trainer.copy_warning({'corr_ir': -0.989, 'corr_vi': 0.13})
+    assert 'visible' in trainer.copy_warning({'corr_ir': 0.2, 'corr_vi': 0.99})
+    assert trainer.copy_warning({'corr_ir': 0.958, 'corr_vi': 0.399}) is None
+    assert trainer.copy_warning({'loss': 1.0}) is None  # no fused image, no correlations
+    # a run's validation hands its row to the check and logs the warning, with its step
+    lines = []
+    monkeypatch.setattr(trainer, 'COPY_CORRELATION', -1.0)  # every fused image "copies"
+    train(_config(pair_set, tmp_path / 'run', steps=6), progress=False, log=lines.append)
+    assert [line for line in lines if line.startswith('warning (step 6): the fused image')]

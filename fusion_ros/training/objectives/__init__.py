@@ -10,8 +10,10 @@ from typing import Any
 from fusion_ros.training.objectives import dfvo, didfuse, fastfusion, piafusion  # noqa: F401
 from fusion_ros.training.objectives.base import (
     OBJECTIVES,
+    SHARED_LOSS_TERMS,
     Objective,
     as_fp32,
+    check_loss_terms,
     objective_class,
     register_objective,
     weighted_sum,
@@ -24,9 +26,10 @@ from fusion_ros.training.objectives.piafusion import (
     PIAFusionObjective,
 )
 
-__all__ = ['OBJECTIVES', 'DFVOObjective', 'DIDFuseObjective', 'FastFusionObjective',
-           'Objective', 'PIAFusionClassifierObjective', 'PIAFusionObjective', 'as_fp32',
-           'build_objective', 'objective_class', 'register_objective', 'weighted_sum']
+__all__ = ['OBJECTIVES', 'SHARED_LOSS_TERMS', 'DFVOObjective', 'DIDFuseObjective',
+           'FastFusionObjective', 'Objective', 'PIAFusionClassifierObjective',
+           'PIAFusionObjective', 'as_fp32', 'build_objective', 'check_loss_terms',
+           'objective_class', 'register_objective', 'weighted_sum']
 
 
 def build_objective(name: str, options: Mapping[str, Any], weights: Mapping[str, float],

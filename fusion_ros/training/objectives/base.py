@@ -61,6 +61,19 @@ def weighted_sum(w: Mapping[str, float], terms: Mapping[str, torch.Tensor],
     return total
 
 
+# weights that every objective's source_terms and teacher_term read
+SHARED_LOSS_TERMS = ('edge', 'edge_night', 'vif', 'teacher')
+
+
+def check_loss_terms(objective: type[Objective], weights: Mapping[str, float]) -> None:
+    """Raise ConfigError naming the keys of ``weights`` that ``objective`` never reads."""
+    known = {*objective.loss_terms, *SHARED_LOSS_TERMS}
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        name = objective.model_name or objective.__name__
+        raise ConfigError(f'unknown loss term(s) {unknown} for {name}; known: {sorted(known)}')
+
+
 class Objective(nn.Module):
     """Base: ``model`` (registry name ``model_name``) plus the loss weights ``w``.
 
@@ -71,10 +84,14 @@ class Objective(nn.Module):
     """
 
     model_name = ''
+    # the loss weights (a config's `loss:` keys) this objective reads besides
+    # SHARED_LOSS_TERMS; any other key is a typo that would train without the term it meant
+    loss_terms: tuple[str, ...] = ()
 
     def __init__(self, options: Mapping[str, Any], weights: Mapping[str, float],
                  settings: Mapping[str, Any]) -> None:
         super().__init__()
+        check_loss_terms(type(self), weights)
         self.model = self.build(options).train()
         self.w = dict(weights)
         self.settings = dict(settings)

@@ -46,6 +46,9 @@ class DFVOObjective(Objective):
     """
 
     model_name = 'dfvo'
+    loss_terms = ('ir_rec', 'retinex', 'il_mg', 'il_smooth', 'perceptual', 'enhance',
+                  'enhance_noise', 'sobel', 'content', 'colour', 'max_intensity',
+                  'max_texture', 'tf')
 
     def __init__(self, options: Mapping[str, Any], weights: Mapping[str, float],
                  settings: Mapping[str, Any]) -> None:

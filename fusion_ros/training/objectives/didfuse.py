@@ -17,6 +17,7 @@ class DIDFuseObjective(Objective):
     """DIDFuse: each source through the auto-encoder (grey), decomposition + reconstruction."""
 
     model_name = 'didfuse'
+    loss_terms = ('reconstruction', 'ssim', 'mse', 'base', 'detail', 'gradient')
 
     def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
                 ) -> tuple[dict[str, torch.Tensor], None]:

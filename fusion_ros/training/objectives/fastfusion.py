@@ -20,6 +20,7 @@ class FastFusionObjective(Objective):
     smoothness on the light curve, BCE on the day head."""
 
     model_name = 'fastfusion'
+    loss_terms = ('intensity', 'max', 'texture', 'exposure', 'curve_tv', 'day_bce', 'map_range')
 
     def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

@@ -26,6 +26,8 @@ class PIAFusionClassifierObjective(Objective):
     """PIAFusion stage 1: cross-entropy of the illumination classifier on day/night patches
     (labels from the data; unlabelled patches by the luminance estimate)."""
 
+    loss_terms = ('cross_entropy',)
+
     def build(self, options: Mapping[str, Any]) -> nn.Module:
         from fusion_ros.models.piafusion import IlluminationClassifier
 
@@ -56,6 +58,7 @@ class PIAFusionObjective(Objective):
     each patch (``illumination: classifier``), or by the data's labels / the luminance."""
 
     model_name = 'piafusion'
+    loss_terms = ('intensity', 'max', 'texture')  # the paper variant's (tf: fixed weights)
 
     @classmethod
     def first_stage(cls, settings: Mapping[str, Any]) -> tuple[str, str] | None:
