@@ -53,7 +53,7 @@ FROZEN_VALIDATIONS = 3
 # however high its Qabf and VIF; one this far below zero draws that source inverted. Two
 # PIAFusion folds with edge weight 80 learnt the thermal image (r = 0.997 on RoadScene) and
 # its negative (r = -0.989); the shipped PIAFusion and FastFusion files stay within
-# -0.1..0.96 on every shared set (issue 39, models/piafusion.md)
+# 0.06..0.96 on samples of every shared set (issue 39, models/piafusion.md)
 COPY_CORRELATION = 0.98
 INVERTED_CORRELATION = -0.9
 
