@@ -62,8 +62,10 @@ class WarmStart:
         with self._lock:
             if self._cancelled:
                 return False
-            self._when_warm()
+            # warm before ``when_warm`` subscribes: a diagnostics tick that sees the
+            # subscriptions must not also see 'warming up' (ready false)
             self._warm_done = True
+            self._when_warm()
             return True
 
 
