@@ -16,7 +16,11 @@ PATH (a candidate beside the shipped file); ``--option LABEL:KEY=VALUE`` passes 
 option (DFVO's ``variant=full`` keeps its enhancement head). ``--night-copies`` also scores
 each pair not labelled night as a camera would see it at night (``training.data.darken``,
 seeded by the pair's position), as the set ``SET+dark``: validation pairs of day streets
-that can speak for night. Metrics: tang convention,
+that can speak for night. ``--resize-copies F ...`` also scores each pair resized by F, as
+the set ``SET xF``: a camera of another frame size (LLVIP's frames have 3.4x the short side
+of RoadScene's), where a network of a small receptive field may lose the edges it keeps at
+the size it trained on; ``--first N`` scores the first N pairs only (large copies are
+slow). Metrics: tang convention,
 full-size images, the engine's default precision. Noise: median absolute Laplacian of the
 luminance.
 """
@@ -78,8 +82,14 @@ def main() -> None:
                         help='a model option for one label (yaml value), e.g. dfvo:variant=full')
     parser.add_argument('--night-copies', action='store_true',
                         help='also score a synthetic night copy of every pair not labelled night')
+    parser.add_argument('--resize-copies', nargs='+', type=float, default=[], metavar='F',
+                        help='also score a copy of every pair resized by each factor F')
+    parser.add_argument('--first', type=int, default=None, metavar='N',
+                        help='score the first N pairs only')
     parser.add_argument('--out', type=Path, default=None)
     args = parser.parse_args()
+    if any(f <= 0 for f in args.resize_copies) or (args.first is not None and args.first < 1):
+        parser.error('--resize-copies factors must be > 0 and --first >= 1')
     options: dict[str, dict] = defaultdict(dict)
     for text in args.option:
         label, _, item = text.partition(':')
@@ -92,15 +102,18 @@ def main() -> None:
         parser.error('give a RUN_DIR or --data, not both')
     runs = dict(_model_spec(m) for m in args.models)  # label -> (model, weights or None)
     held = heldout_pairs(args.run) if args.run else load_sources(args.data)
+    held = held[:args.first]
     what = f'Held-out pairs of {args.run}' if args.run else 'Pairs of ' + ', '.join(args.data)
-    table = score_table(held, runs, tuple(args.metrics), options, what, args.night_copies)
+    table = score_table(held, runs, tuple(args.metrics), options, what, args.night_copies,
+                        tuple(args.resize_copies))
     print(table)
     if args.out:
         args.out.write_text(table + '\n')
 
 
-def _inputs(held: list, night_copies: bool):
-    """(set, thermal, RGB) in [0, 1] of every pair, each followed by its synthetic night copy."""
+def _inputs(held: list, night_copies: bool, resize_copies: tuple[float, ...] = ()):
+    """(set, thermal, RGB) in [0, 1] of every pair, each followed by its synthetic night
+    copy and its copies resized by each factor of ``resize_copies``."""
     for i, pair in enumerate(held):
         ir_f, rgb_f = pair.load()
         # a labelled set (MSRS) is scored by light too: its day and night pairs differ most
@@ -109,6 +122,18 @@ def _inputs(held: list, night_copies: bool):
         if night_copies and not pair.is_night:
             dark = darken(rgb_f.transpose(2, 0, 1), np.random.default_rng((7, i)))
             yield _set_of(pair) + '+dark', ir_f, dark.transpose(1, 2, 0)
+        for factor in resize_copies:
+            yield (_set_of(pair) + light + f' x{factor:g}', resized(ir_f, factor),
+                   resized(rgb_f, factor))
+
+
+def resized(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` as a camera of ``factor`` times the frame size would see it: cubic when
+    enlarging (edges spread over more pixels), area when shrinking (no aliasing)."""
+    h, w = image.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    out = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA)
+    return np.clip(out, 0.0, 1.0)
 
 
 @dataclass
@@ -144,7 +169,7 @@ class Scores:
 
 def score(held: list, runs: dict[str, tuple[str, str | None]], metrics: tuple[str, ...],
           options: dict[str, dict] | None = None, what: str = 'Pairs',
-          night_copies: bool = False) -> Scores:
+          night_copies: bool = False, resize_copies: tuple[float, ...] = ()) -> Scores:
     """Fuse ``held`` (and with ``night_copies`` a darkened copy of each pair not labelled
     night) with every model of ``runs`` (label -> (model, weights or None)) and the
     baselines, and score every fused image."""
@@ -155,7 +180,7 @@ def score(held: list, runs: dict[str, tuple[str, str | None]], metrics: tuple[st
         model, weights = runs.get(name, (name, None))
         engine = FusionEngine(model, enhanced=True, weights=weights,
                               model_options=options.get(name) or None)
-        for subset, ir_f, rgb_f in _inputs(held, night_copies):
+        for subset, ir_f, rgb_f in _inputs(held, night_copies, resize_copies):
             ir = np.rint(ir_f * 255).astype(np.uint8)
             rgb = np.rint(rgb_f * 255).astype(np.uint8)
             res = engine.fuse(ir, rgb)
@@ -174,9 +199,9 @@ def score(held: list, runs: dict[str, tuple[str, str | None]], metrics: tuple[st
 
 def score_table(held: list, runs: dict[str, tuple[str, str | None]], metrics: tuple[str, ...],
                 options: dict[str, dict] | None = None, what: str = 'Pairs',
-                night_copies: bool = False) -> str:
+                night_copies: bool = False, resize_copies: tuple[float, ...] = ()) -> str:
     """:func:`score` as a Markdown table of the mean of each metric per source set."""
-    return score(held, runs, metrics, options, what, night_copies).table()
+    return score(held, runs, metrics, options, what, night_copies, resize_copies).table()
 
 if __name__ == '__main__':
     main()

@@ -55,6 +55,10 @@ class TrainConfig:
     # share of the training crops whose thermal and visible images each get a random gamma
     # (training.data.photometric_gamma): which source is the brighter varies by rig
     photometric: float = 0.0
+    # share of the random crops zoomed by a factor in [1 / zoom_spread, zoom_spread]
+    # (training.data.PatchDataset): edges at the pixel scales of other cameras' frame sizes
+    zoom: float = 0.0
+    zoom_spread: float = 3.0
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -194,5 +198,8 @@ def _validate(c: TrainConfig) -> None:
         problems.append(f'night_augment must be in [0, 1], got {c.night_augment}')
     if not 0 <= c.photometric <= 1:
         problems.append(f'photometric must be in [0, 1], got {c.photometric}')
+    if not 0 <= c.zoom <= 1 or c.zoom_spread < 1:
+        problems.append(f'zoom must be in [0, 1] and zoom_spread >= 1, got {c.zoom}, '
+                        f'{c.zoom_spread}')
     if problems:
         raise ConfigError('; '.join(problems))

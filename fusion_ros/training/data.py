@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -94,6 +95,12 @@ class PatchDataset(Dataset):
         photometric: share of the crops whose two images each get a gamma of their own
             (:func:`photometric_gamma`): the relative brightness of the sources varies
             from camera to camera, so the base choice must not learn one rig's.
+        zoom: share of the random crops cut from a square of ``patch / s`` pixels and
+            resized to ``patch``, with ``s`` drawn log-uniformly in
+            ``[1 / zoom_spread, zoom_spread]`` (bounded by the frame's short side): a
+            camera of another resolution sees the same scene with its edges spread over
+            more or fewer pixels, and a network with a small receptive field learns the
+            edges of one pixel scale only.
 
     Items: ``(ir (1, P, P), rgb (3, P, P), day)`` with ``day`` 1.0, 0.0 or NaN (no label).
     """
@@ -101,7 +108,8 @@ class PatchDataset(Dataset):
     def __init__(self, cache: PairCache, patch: int = 128, sampling: str = 'random',
                  patches_per_image: int = 8, stride: int | None = None, flips: bool = True,
                  seed: int = 0, max_items: int | None = None,
-                 night_augment: float = 0.0, photometric: float = 0.0) -> None:
+                 night_augment: float = 0.0, photometric: float = 0.0,
+                 zoom: float = 0.0, zoom_spread: float = 3.0) -> None:
         if sampling not in SAMPLINGS:
             raise ConfigError(f'sampling must be one of {SAMPLINGS}, got {sampling!r}')
         if patch < 8 or patches_per_image < 1 or (stride is not None and stride < 1):
@@ -110,7 +118,13 @@ class PatchDataset(Dataset):
             raise ConfigError(f'night_augment must be in [0, 1], got {night_augment}')
         if not 0.0 <= photometric <= 1.0:
             raise ConfigError(f'photometric must be in [0, 1], got {photometric}')
+        if not 0.0 <= zoom <= 1.0 or zoom_spread < 1.0:
+            raise ConfigError(f'zoom must be in [0, 1] and zoom_spread >= 1, got {zoom}, '
+                              f'{zoom_spread}')
+        if zoom and sampling != 'random':
+            raise ConfigError(f'zoom needs random sampling (crops anywhere), not {sampling!r}')
         self.night_augment, self.photometric = night_augment, photometric
+        self.zoom, self.zoom_spread = zoom, zoom_spread
         self.cache, self.patch, self.sampling = cache, patch, sampling
         self.per_image, self.seed, self.epoch = patches_per_image, seed, 0
         self.flips = flips and sampling != 'grid'
@@ -142,12 +156,16 @@ class PatchDataset(Dataset):
             pair_index = index // self.per_image
         ir, rgb = self.cache.get(pair_index)
         h, w = ir.shape
+        side = p if self.positions else self._zoomed_side(h, w, (self.seed, epoch, index))
         if not self.positions:
-            top = int(rng.integers(0, max(h - p, 0) + 1))
-            left = int(rng.integers(0, max(w - p, 0) + 1))
+            top = int(rng.integers(0, max(h - side, 0) + 1))
+            left = int(rng.integers(0, max(w - side, 0) + 1))
         # crop first, then stack: copying whole 1280x1024 frames per crop cost 4 ms
-        crop = np.concatenate((ir[top:top + p, left:left + p, None],
-                               rgb[top:top + p, left:left + p]), 2)
+        crop = np.concatenate((ir[top:top + side, left:left + side, None],
+                               rgb[top:top + side, left:left + side]), 2)
+        if side != p:  # area when shrinking (no aliasing), cubic when enlarging
+            crop = cv2.resize(crop, (p, p), interpolation=cv2.INTER_AREA if side > p
+                              else cv2.INTER_CUBIC)
         pad_h, pad_w = p - crop.shape[0], p - crop.shape[1]
         if pad_h or pad_w:  # image smaller than the patch
             mode = 'reflect' if min(crop.shape[:2]) > 1 else 'edge'
@@ -167,6 +185,20 @@ class PatchDataset(Dataset):
             crop = photometric_gamma(crop, rng)
         tensor = torch.from_numpy(crop)
         return tensor[:1], tensor[1:], day
+
+    def _zoomed_side(self, h: int, w: int, key: tuple[int, int, int]) -> int:
+        """The side of the square a random crop is cut from: ``patch``, or for the zoomed
+        share ``patch / s``. Drawn from a generator of its own, so switching the zoom on
+        changes no other choice of any crop."""
+        p = self.patch
+        if not self.zoom:
+            return p
+        rng = np.random.default_rng((*key, 1))
+        if rng.random() >= self.zoom:
+            return p
+        scale = np.exp(rng.uniform(-np.log(self.zoom_spread), np.log(self.zoom_spread)))
+        side = int(round(p / scale))
+        return max(8, min(side, max(p, min(h, w))))
 
 
 def darken(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -85,7 +85,8 @@ def _datasets(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]
     train_set = PatchDataset(PairCache(train_pairs, config.cache_mb), config.patch,
                              config.sampling, config.patches_per_image, config.stride,
                              config.flips, config.seed, night_augment=config.night_augment,
-                             photometric=config.photometric)
+                             photometric=config.photometric, zoom=config.zoom,
+                             zoom_spread=config.zoom_spread)
     val_set = None
     if val_pairs and ctx.is_main:
         val_set = ValidationWindows(PairCache(val_pairs, config.cache_mb),

@@ -231,3 +231,52 @@ def test_cache_budget_keeps_nothing_when_zero(pair_set):
     cache = PairCache(load_sources([str(pair_set)]), budget_mb=0)
     a = cache.get(0)[0]
     assert cache.used == 0 and np.array_equal(a, cache.get(0)[0])
+
+
+def _ramp_pair(root, size=(250, 250)):
+    """A pair whose images climb one grey level a pixel from left to right."""
+    h, w = size
+    ramp = np.tile(np.arange(w), (h, 1)).astype(np.uint8)
+    for sub in ('ir', 'vi'):
+        (root / sub).mkdir(parents=True)
+    cv2.imwrite(str(root / 'ir' / 'a.png'), ramp)
+    cv2.imwrite(str(root / 'vi' / 'a.png'), cv2.merge([ramp, ramp, ramp]))
+    return root
+
+
+def _slope(ir: torch.Tensor) -> float:
+    """Grey levels a pixel along the rows of a crop (either direction: crops flip)."""
+    return float(np.abs(np.diff(ir[0].numpy().astype(np.float64) * 255, axis=1)).mean())
+
+
+def test_zoom_spreads_edges_over_more_or_fewer_pixels_and_changes_nothing_else(tmp_path):
+    cache = PairCache(load_sources([str(_ramp_pair(tmp_path / 'ramp'))]))
+    plain = PatchDataset(cache, patch=32, patches_per_image=200, seed=5)
+    zoomed = PatchDataset(cache, patch=32, patches_per_image=200, seed=5, zoom=0.5,
+                          zoom_spread=3.0)
+    slopes, untouched = [], 0
+    for i in range(len(plain)):
+        ir, rgb, _ = zoomed[i]
+        assert ir.shape == (1, 32, 32) and rgb.shape == (3, 32, 32)
+        if torch.equal(ir, plain[i][0]):
+            untouched += 1  # the same crop, flips and all: the zoom drew its own numbers
+            assert _slope(ir) == pytest.approx(1.0)
+        else:
+            slopes.append(_slope(ir))
+    assert 70 <= untouched <= 130  # about half of 200
+    slopes = np.array(slopes)
+    # a square of 32 / s pixels resized to 32: the ramp climbs s levels a pixel
+    assert slopes.min() >= 1 / 3.0 - 0.05 and slopes.max() <= 3.0 + 0.05
+    assert (slopes < 0.7).sum() > 10 and (slopes > 1.4).sum() > 10  # both ways
+
+
+def test_zoom_is_bounded_by_the_frame_and_refused_where_it_cannot_work(tmp_path):
+    cache = PairCache(load_sources([str(_ramp_pair(tmp_path / 'small', size=(40, 60)))]))
+    zoomed = PatchDataset(cache, patch=32, patches_per_image=100, seed=1, zoom=1.0,
+                          zoom_spread=4.0)
+    # shrinking can take at most the frame's short side (40 px): at most 40/32 levels a pixel
+    assert max(_slope(zoomed[i][0]) for i in range(100)) <= 40 / 32 + 0.05
+    with pytest.raises(ConfigError, match='zoom'):
+        PatchDataset(cache, patch=32, zoom=1.5)
+    with pytest.raises(ConfigError, match='random sampling'):
+        PatchDataset(cache, patch=32, sampling='grid', stride=16, zoom=0.5)

@@ -217,6 +217,16 @@ def test_train_only_retrains_the_day_head_and_nothing_else(pair_set, tmp_path):
         _config(pair_set, tmp_path / 'bad', night_augment=2.0)
 
 
+def test_a_zoomed_run_trains_and_records_its_zoom(pair_set, tmp_path):
+    run = tmp_path / 'zoom'
+    train(_config(pair_set, run, steps=2, zoom=0.5, zoom_spread=2.0), **_quiet())
+    saved = yaml.safe_load((run / 'config.yaml').read_text())
+    assert (saved['zoom'], saved['zoom_spread']) == (0.5, 2.0)
+    assert (run / 'final.pt').is_file()
+    with pytest.raises(ConfigError, match='zoom'):
+        _config(pair_set, tmp_path / 'bad', zoom=0.5, zoom_spread=0.5)
+
+
 def _fresh_final(pair_set, tmp_path):
     out = tmp_path / 'fresh'
     train(_config(pair_set, out, steps=1, lr=1e-9), **_quiet())
