@@ -39,7 +39,7 @@ import yaml
 from fusion_ros.cli._args import model_option
 from fusion_ros.engine import FusionEngine
 from fusion_ros.metrics import compute_metrics
-from fusion_ros.training.data import darken, split_validation
+from fusion_ros.training.data import darken, resized, split_validation
 from fusion_ros.training.sources import load_sources
 
 METRICS = ('EN', 'SD', 'SF', 'AG', 'MI', 'VIF', 'Qabf')
@@ -122,18 +122,11 @@ def _inputs(held: list, night_copies: bool, resize_copies: tuple[float, ...] = (
         if night_copies and not pair.is_night:
             dark = darken(rgb_f.transpose(2, 0, 1), np.random.default_rng((7, i)))
             yield _set_of(pair) + '+dark', ir_f, dark.transpose(1, 2, 0)
+        h, w = ir_f.shape[:2]
         for factor in resize_copies:
-            yield (_set_of(pair) + light + f' x{factor:g}', resized(ir_f, factor),
-                   resized(rgb_f, factor))
-
-
-def resized(image: np.ndarray, factor: float) -> np.ndarray:
-    """``image`` as a camera of ``factor`` times the frame size would see it: cubic when
-    enlarging (edges spread over more pixels), area when shrinking (no aliasing)."""
-    h, w = image.shape[:2]
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    out = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA)
-    return np.clip(out, 0.0, 1.0)
+            size = (max(1, round(w * factor)), max(1, round(h * factor)))
+            yield (_set_of(pair) + light + f' x{factor:g}', resized(ir_f, size),
+                   resized(rgb_f, size))
 
 
 @dataclass

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from fusion_ros.errors import ConfigError
 from fusion_ros.training.sources import TrainPair
 
-__all__ = ['SAMPLINGS', 'PairCache', 'PatchDataset', 'darken', 'photometric_gamma',
+__all__ = ['SAMPLINGS', 'PairCache', 'PatchDataset', 'darken', 'photometric_gamma', 'resized',
            'split_validation']
 
 SAMPLINGS = ('random', 'stride', 'grid')
@@ -156,16 +156,16 @@ class PatchDataset(Dataset):
             pair_index = index // self.per_image
         ir, rgb = self.cache.get(pair_index)
         h, w = ir.shape
-        side = p if self.positions else self._zoomed_side(h, w, (self.seed, epoch, index))
+        side = p
         if not self.positions:
+            side = self._zoomed_side(h, w, (self.seed, epoch, index))
             top = int(rng.integers(0, max(h - side, 0) + 1))
             left = int(rng.integers(0, max(w - side, 0) + 1))
         # crop first, then stack: copying whole 1280x1024 frames per crop cost 4 ms
         crop = np.concatenate((ir[top:top + side, left:left + side, None],
                                rgb[top:top + side, left:left + side]), 2)
-        if side != p:  # area when shrinking (no aliasing), cubic when enlarging
-            crop = cv2.resize(crop, (p, p), interpolation=cv2.INTER_AREA if side > p
-                              else cv2.INTER_CUBIC)
+        if side != p:
+            crop = resized(crop, (p, p))
         pad_h, pad_w = p - crop.shape[0], p - crop.shape[1]
         if pad_h or pad_w:  # image smaller than the patch
             mode = 'reflect' if min(crop.shape[:2]) > 1 else 'edge'
@@ -199,6 +199,16 @@ class PatchDataset(Dataset):
         scale = np.exp(rng.uniform(-np.log(self.zoom_spread), np.log(self.zoom_spread)))
         side = int(round(p / scale))
         return max(8, min(side, max(p, min(h, w))))
+
+
+def resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (H, W[, C]) at ``size`` (W, H) as a camera of that frame size would see it:
+    area averaging when shrinking (no aliasing), cubic when enlarging (edges spread over
+    more pixels); float images stay in [0, 1] (cubic overshoots)."""
+    h, w = image.shape[:2]
+    shrink = size[0] * size[1] < w * h
+    out = cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return out if out.dtype == np.uint8 else np.clip(out, 0.0, 1.0)
 
 
 def darken(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
