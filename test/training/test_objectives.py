@@ -484,3 +484,63 @@ def test_a_teacher_needs_a_model_and_a_weight():
         build_objective('dfvo', cfg.model_options, cfg.loss, {'teacher': 'laplacian'})
     with pytest.raises(ConfigError, match='teacher'):
         build_objective('dfvo', cfg.model_options, {**cfg.loss, 'teacher': 1.0}, {})
+
+
+def test_swapped_sources_exchange_whole_samples_and_turn_their_day_weight():
+    from fusion_ros.training.objectives.piafusion import swapped_sources
+
+    torch.manual_seed(3)
+    ir, y = torch.rand(64, 1, 8, 8), torch.rand(64, 1, 8, 8)
+    p_day = torch.rand(64)
+    a, b, p = swapped_sources(ir, y, p_day, 0.5)
+    flipped = torch.tensor([torch.equal(a[i], y[i]) for i in range(64)])
+    kept = torch.tensor([torch.equal(a[i], ir[i]) for i in range(64)])
+    assert torch.all(flipped ^ kept) and 16 < int(flipped.sum()) < 48
+    assert torch.equal(b[flipped], ir[flipped]) and torch.equal(b[kept], y[kept])
+    assert torch.allclose(p[flipped], 1 - p_day[flipped]) and torch.equal(p[kept], p_day[kept])
+    a, b, p = swapped_sources(ir, y, p_day, 1.0)
+    assert torch.equal(a, y) and torch.equal(b, ir) and torch.allclose(p, 1 - p_day)
+
+
+@pytest.mark.parametrize('variant', ['tf', 'paper'])
+def test_the_piafusion_loss_and_edge_term_are_the_same_with_the_sources_and_weights_swapped(
+        variant):
+    from fusion_ros.training import losses as L
+
+    torch.manual_seed(4)
+    fused, ir, y = (torch.rand(3, 1, 24, 24) for _ in range(3))
+    p_day = torch.tensor([0.1, 0.5, 0.9])
+    straight = L.piafusion_loss(fused, ir, y, p_day, variant)
+    swapped = L.piafusion_loss(fused, y, ir, 1 - p_day, variant)
+    for term in ('total', 'intensity', 'max', 'texture'):
+        assert torch.allclose(straight[term], swapped[term], atol=1e-6), term
+    assert torch.allclose(L.edge_loss_per_sample(fused, ir, y),
+                          L.edge_loss_per_sample(fused, y, ir), atol=1e-6)
+
+
+def test_piafusion_swap_sources_feeds_each_branch_the_other_image_in_training_only(pair_set):
+    ir, rgb, day = _batch(pair_set, n=4)
+    with pytest.raises(ConfigError, match='swap_sources'):
+        _objective('piafusion', illumination='labels', swap_sources=1.5)
+    objective = _objective('piafusion', illumination='labels', swap_sources=1.0)
+    seen = []
+    forward = objective.model.forward
+
+    def recording(thermal, visible_y):
+        seen.append((thermal.clone(), visible_y.clone()))
+        return forward(thermal, visible_y)
+
+    objective.model.forward = recording
+    y = objective.luminance(rgb)
+    objective.train()
+    objective(ir, rgb, day)
+    assert torch.equal(seen[-1][0], y) and torch.equal(seen[-1][1], ir)
+    objective.eval()
+    with torch.no_grad():
+        objective(ir, rgb, day)
+    assert torch.equal(seen[-1][0], ir) and torch.equal(seen[-1][1], y)
+    # off (the default), training draws nothing from the run's generator
+    plain = _objective('piafusion', illumination='labels').train()
+    state = torch.get_rng_state()
+    plain(ir, rgb, day)
+    assert torch.equal(torch.get_rng_state(), state)

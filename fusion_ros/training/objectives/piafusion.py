@@ -82,12 +82,17 @@ class PIAFusionObjective(Objective):
                 raise ConfigError('PIAFusion fusion training needs the stage-1 classifier '
                                   '(--classifier PATH), or illumination: labels')
             self.classifier = self.freeze(_load_classifier(path))
+        self.swap = float(self.settings.get('swap_sources', 0.0))
+        if not 0.0 <= self.swap <= 1.0:
+            raise ConfigError(f'settings.swap_sources must be in [0, 1], got {self.swap}')
 
     def compute(self, ir: torch.Tensor, rgb: torch.Tensor, day: torch.Tensor
                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         y = self.luminance(rgb)
         p_day = (self.network(_classifier_day, self.classifier, rgb)
                  if self.classifier is not None else self.day_weights(rgb, day))
+        if self.training and self.swap:
+            ir, y, p_day = swapped_sources(ir, y, p_day, self.swap)
         fused = self.network(self.model, ir, y).fused
         out = L.piafusion_loss(fused, ir, y, p_day, self.settings.get('variant', 'paper'))
         return self._reweight(out, fused, ir, y, p_day), fused
@@ -117,3 +122,21 @@ class PIAFusionObjective(Objective):
         if self.classifier is None:
             return {}
         return {'classifier_options': {'head': self.classifier.head}}
+
+
+def swapped_sources(ir: torch.Tensor, y: torch.Tensor, p_day: torch.Tensor, share: float
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(ir, y, p_day)`` with a ``share`` of the samples' sources exchanged (the thermal
+    patch fed as the visible one and back) and their day weight turned to ``1 - p_day``.
+
+    Every term of the loss treats the two sources alike once their weights go with them
+    (the target ``0.7 max(ir, y) + 0.3 (p y + (1 - p) ir)`` is the same), so only which
+    encoder branch sees which image changes. Why: a fold trained almost only on night
+    streets shows its visible branch dark, noisy images and never a well-lit, textured
+    one; fed the thermal patches too, it learns to keep strong edges whichever branch they
+    come in by. Drawn from torch's global generator (seeded by the run, saved and restored
+    by ``--resume``); no draw when ``share`` is 0."""
+    flip = (torch.rand(ir.shape[0]) < share).to(ir.device)
+    mask = flip.view(-1, 1, 1, 1)
+    return (torch.where(mask, y, ir), torch.where(mask, ir, y),
+            torch.where(flip, 1.0 - p_day.reshape(-1), p_day.reshape(-1)).view_as(p_day))
