@@ -539,6 +539,19 @@ def test_piafusion_swap_sources_feeds_each_branch_the_other_image_in_training_on
     with torch.no_grad():
         objective(ir, rgb, day)
     assert torch.equal(seen[-1][0], ir) and torch.equal(seen[-1][1], y)
+    # edge_night weighs by the scene's P(day), not the exchanged loss weight: all swapped,
+    # a day-labelled batch with edge_night 0 keeps its whole edge term
+    day_batch = torch.ones_like(day)
+    weights = {**load_train_config('piafusion').loss, 'edge': 20.0, 'edge_night': 0.0}
+    torch.manual_seed(0)
+    swapping = build_objective('piafusion', {}, weights, {'illumination': 'labels',
+                                                         'swap_sources': 1.0}).train()
+    terms = swapping(ir, rgb, day_batch)
+    no_night = {k: v for k, v in weights.items() if k != 'edge_night'}
+    torch.manual_seed(0)
+    plain_edge = build_objective('piafusion', {}, no_night, {'illumination': 'labels',
+                                                            'swap_sources': 1.0}).train()
+    assert torch.allclose(terms['total'], plain_edge(ir, rgb, day_batch)['total'])
     # off (the default), training draws nothing from the run's generator
     plain = _objective('piafusion', illumination='labels').train()
     state = torch.get_rng_state()

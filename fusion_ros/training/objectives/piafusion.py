@@ -91,10 +91,11 @@ class PIAFusionObjective(Objective):
         y = self.luminance(rgb)
         p_day = (self.network(_classifier_day, self.classifier, rgb)
                  if self.classifier is not None else self.day_weights(rgb, day))
+        weight_y = p_day  # the loss's weight of the visible input; p_day stays the scene's
         if self.training and self.swap:
-            ir, y, p_day = swapped_sources(ir, y, p_day, self.swap)
+            ir, y, weight_y = swapped_sources(ir, y, p_day, self.swap)
         fused = self.network(self.model, ir, y).fused
-        out = L.piafusion_loss(fused, ir, y, p_day, self.settings.get('variant', 'paper'))
+        out = L.piafusion_loss(fused, ir, y, weight_y, self.settings.get('variant', 'paper'))
         return self._reweight(out, fused, ir, y, p_day), fused
 
     def _reweight(self, out: dict[str, torch.Tensor], fused: torch.Tensor, ir: torch.Tensor,
