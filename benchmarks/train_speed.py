@@ -14,12 +14,15 @@ objective under autocast instead, as the trainer did before the losses moved to 
 difference is what fp32 losses cost a step.
 The first step is warm-up and not counted. Multiply by the
 steps of a full run (epochs x patches / batch) for the time a run takes.
+``--memory default kept`` times each run with glibc's default heap and with freed memory kept
+for reuse (``fusion_ros.memory``, what ``fusion-ros train`` does), each in a fresh process.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -50,8 +53,12 @@ def _batch(batch: int, patch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 
 
 def measure(model: str, steps: int, device: str, precision: str,
-            whole_autocast: bool = False) -> dict:
+            whole_autocast: bool = False, memory: str = 'kept') -> dict:
     """One model in this process: seconds per step (median) and peak RSS."""
+    from fusion_ros.memory import keep_freed_memory
+
+    if memory == 'kept' and not keep_freed_memory():
+        raise RuntimeError('freed memory cannot be kept here (not glibc, or MALLOC_* set)')
     from fusion_ros.engine.precision import resolve_precision
     from fusion_ros.training.config import load_train_config
     from fusion_ros.training.objectives import build_objective
@@ -100,7 +107,8 @@ def measure(model: str, steps: int, device: str, precision: str,
            's_per_step': steps_times[len(steps_times) // 2],
            'patches_per_s': cfg.batch / steps_times[len(steps_times) // 2],
            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           'params': sum(p.numel() for p in objective.model.parameters())}
+           'params': sum(p.numel() for p in objective.model.parameters()),
+           'memory': memory}
     if device.startswith('cuda'):
         out['peak_gpu_mb'] = torch.cuda.max_memory_allocated() / 2**20
     return out
@@ -116,21 +124,24 @@ def main() -> None:
     parser.add_argument('--whole-autocast', action='store_true',
                         help='also time each reduced precision with the losses under autocast '
                              '(the trainer before the losses moved to fp32)')
+    parser.add_argument('--memory', nargs='+', choices=['default', 'kept'], default=['kept'],
+                        help="freed memory: glibc's default, or kept for reuse as the "
+                             'trainer does (default: kept)')
     parser.add_argument('--one', default=None, help=argparse.SUPPRESS)
     parser.add_argument('--precision', default='auto', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(args.one, args.steps, args.device, args.precision,
-                                 args.whole_autocast)))
+                                 args.whole_autocast, args.memory[0])))
         return
     rows = []
     for model in args.models:
         runs = [(p, False) for p in args.precisions]
         if args.whole_autocast:
             runs += [(p, True) for p in args.precisions if p != 'fp32']
-        for precision, whole in runs:
+        for (precision, whole), memory in itertools.product(runs, args.memory):
             cmd = [sys.executable, __file__, '--one', model, '--steps', str(args.steps),
-                   '--device', args.device, '--precision', precision,
+                   '--device', args.device, '--precision', precision, '--memory', memory,
                    *(['--whole-autocast'] if whole else [])]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode:
@@ -144,12 +155,12 @@ def main() -> None:
     gpu_col = args.device.startswith('cuda')
     lines = [f'Training step cost on {device} (torch {torch.__version__}, '
              f'median of {args.steps} steps after one warm-up):', '',
-             '| model | precision | params | batch x patch | s/step | patches/s | peak RSS (MB) |'
-             + (' peak GPU (MB) |' if gpu_col else ''),
-             '|---|---|---:|---|---:|---:|---:|' + ('---:|' if gpu_col else '')]
+             '| model | precision | freed memory | params | batch x patch | s/step | patches/s '
+             '| peak RSS (MB) |' + (' peak GPU (MB) |' if gpu_col else ''),
+             '|---|---|---|---:|---|---:|---:|---:|' + ('---:|' if gpu_col else '')]
     for r in rows:
         gpu = f' {r["peak_gpu_mb"]:.0f} |' if 'peak_gpu_mb' in r else ''
-        lines.append(f'| {r["model"]} | {r["precision"]} | {r["params"]:,d} | '
+        lines.append(f'| {r["model"]} | {r["precision"]} | {r["memory"]} | {r["params"]:,d} | '
                      f'{r["batch"]} x {r["patch"]}² | '
                      f'{r["s_per_step"]:.3f} | {r["patches_per_s"]:.1f} | '
                      f'{r["peak_rss_mb"]:.0f} |{gpu}')

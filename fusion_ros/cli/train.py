@@ -90,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fusion_ros.memory import keep_freed_memory
     from fusion_ros.threads import apply_threads, resolve_threads
     from fusion_ros.training.config import load_train_config
     from fusion_ros.training.distributed import shutdown_distributed
@@ -98,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     threads = resolve_threads(args.threads)
     apply_threads(threads)
     print(f'CPU threads: {threads.describe()}', flush=True)
+    if keep_freed_memory():  # each step reuses the last one's buffers (fusion_ros.memory)
+        print('freed memory kept for reuse (FUSION_ROS_KEEP_FREED_MEMORY=0: glibc default)',
+              flush=True)
     shared = Path(os.environ.get('FUSION_ROS_SHARED', '../shared'))
     stage_overrides = {'epochs': args.epochs, 'steps': args.steps, 'batch': args.batch,
                        'patch': args.patch, 'lr': args.lr, 'sampling': args.sampling,
