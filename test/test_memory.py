@@ -5,6 +5,7 @@ own glibc settings or the opt-out leave the default. Counted in page faults, not
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -63,23 +64,56 @@ def test_the_opt_out_and_the_users_own_glibc_settings_are_left_alone(env):
     assert result['faults'] > 4 * _PAGES
 
 
-def test_the_trainer_cli_keeps_freed_memory(monkeypatch, tmp_path):
-    """``fusion-ros train`` turns it on before it trains (and says so)."""
+@pytest.fixture
+def calls(monkeypatch) -> list[str]:
+    """Records who asked to keep freed memory, instead of asking glibc."""
+    seen: list[str] = []
+    monkeypatch.setattr('fusion_ros.memory.keep_freed_memory',
+                        lambda: seen.append('memory') or True)
+    return seen
+
+
+def test_every_fusion_ros_command_keeps_freed_memory_first(monkeypatch, calls):
+    from fusion_ros.cli import main as cli_main
+
+    monkeypatch.setattr(cli_main, 'keep_freed_memory', lambda: calls.append('cli') or True)
+    with pytest.raises(SystemExit):
+        cli_main.main(['--version'])
+    assert calls == ['cli']
+
+
+def test_the_trainer_cli_says_whether_it_took(monkeypatch, tmp_path, calls, capsys):
+    """``fusion-ros train`` (also run as ``python -m fusion_ros.train`` under torchrun)."""
     from fusion_ros.cli import train as train_cli
 
-    calls = []
-    monkeypatch.setattr('fusion_ros.memory.keep_freed_memory', lambda: calls.append(1) or True)
-    monkeypatch.setattr('fusion_ros.training.stages.train_with_stages',
-                        lambda *a, **k: {})
-    parser = __import__('argparse').ArgumentParser()
+    monkeypatch.setattr('fusion_ros.training.stages.train_with_stages', lambda *a, **k: {})
+    parser = argparse.ArgumentParser()
     train_cli.add_arguments(parser)
-    pairs = tmp_path / 'pairs'
-    args = parser.parse_args(['fastfusion', '--data', f'pairs:{pairs}', '--out',
+    args = parser.parse_args(['fastfusion', '--data', f'pairs:{tmp_path}', '--out',
                               str(tmp_path / 'run'), '--threads', '1'])
     assert train_cli.run(args) == 0
-    assert calls == [1]
+    assert calls == ['memory']
+    assert 'freed memory kept for reuse' in capsys.readouterr().out
+
+
+def test_a_node_process_keeps_freed_memory_before_rclpy_starts(monkeypatch, calls):
+    node_support = pytest.importorskip('fusion_ros.ros.node_support',
+                                       reason='rclpy is not installed')
+    monkeypatch.setattr(node_support, 'keep_freed_memory', lambda: calls.append('node'))
+
+    def no_ros(args):
+        calls.append('rclpy')
+        raise KeyboardInterrupt  # a Ctrl-C while rclpy starts: a normal stop
+
+    monkeypatch.setattr(node_support, 'init_node_process', no_ros)
+    assert node_support.run_node(lambda: None, []) == 0
+    assert calls == ['node', 'rclpy']
 
 
 def test_in_this_process_it_reports_whether_glibc_took_it(monkeypatch):
+    keep_freed_memory.cache_clear()  # once a process otherwise
     monkeypatch.setenv('FUSION_ROS_KEEP_FREED_MEMORY', '0')
-    assert keep_freed_memory() is False
+    try:
+        assert keep_freed_memory() is False
+    finally:
+        keep_freed_memory.cache_clear()

@@ -14,6 +14,7 @@ import threading
 from fusion_ros import __version__
 from fusion_ros.errors import FusionError, ModelNotFoundError, UsageError
 from fusion_ros.interrupt import forget_caught_interrupt
+from fusion_ros.memory import keep_freed_memory
 
 # subcommand -> module in fusion_ros.cli (imported lazily so --help stays instant)
 SUBCOMMANDS = {
@@ -109,6 +110,7 @@ def error_line(err: BaseException) -> tuple[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fusion-ros`` console script."""
+    keep_freed_memory()  # before any tensor: each frame or step reuses the last one's pages
     try:
         args = build_parser().parse_args(argv)  # imports every subcommand: takes a moment
     except KeyboardInterrupt:

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     threads = resolve_threads(args.threads)
     apply_threads(threads)
     print(f'CPU threads: {threads.describe()}', flush=True)
-    if keep_freed_memory():  # each step reuses the last one's buffers (fusion_ros.memory)
+    if keep_freed_memory():  # (fusion-ros main set it already; this says whether it took)
         print('freed memory kept for reuse (FUSION_ROS_KEEP_FREED_MEMORY=0: glibc default)',
               flush=True)
     shared = Path(os.environ.get('FUSION_ROS_SHARED', '../shared'))

@@ -25,6 +25,7 @@ from fusion_ros.errors import FusionError
 from fusion_ros.interrupt import forget_caught_interrupt
 from fusion_ros.io.image_msg import array_to_fields
 from fusion_ros.load import parent_gone
+from fusion_ros.memory import keep_freed_memory
 from fusion_ros.stream.slot import LatestSlot
 from fusion_ros.topics import compressed
 
@@ -226,6 +227,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None, *,
     (:func:`fusion_ros.load.parent_gone`, checked every second)."""
     node = executor = None
     code = 0
+    keep_freed_memory()  # each frame reuses the last one's buffers (fusion_ros.memory)
     try:
         with stopping_quietly():  # a Ctrl-C may land while rclpy starts or the node is built
             executor = init_node_process(args)
