@@ -20,7 +20,6 @@ Linux with glibc only (elsewhere a no-op); left alone when the user set glibc's 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 
@@ -45,13 +44,11 @@ def keep_freed_memory() -> bool:
         return False
     if 'MALLOC_MMAP_THRESHOLD_' in os.environ or 'MALLOC_TRIM_THRESHOLD_' in os.environ:
         return False
-    name = ctypes.util.find_library('c')
-    if not name:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl, macOS, Windows: no mallopt
+        if not os.confstr('CS_GNU_LIBC_VERSION'):  # musl: no mallopt of glibc's kind
+            return False
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols: glibc's
+    except (OSError, AttributeError, ValueError):  # macOS, Windows: no such name or call
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     # mallopt returns 1 on success, 0 when glibc refuses the value

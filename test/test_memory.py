@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -15,9 +16,8 @@ import pytest
 
 from fusion_ros.memory import keep_freed_memory
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith('linux') or os.confstr('CS_GNU_LIBC_VERSION') is None,
-    reason='mallopt is glibc-only')
+pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != 'glibc',
+                                reason='mallopt is glibc-only')
 
 # a child that runs 8 "steps" of a convolution on a batch (32 MiB of output a step, freed
 # at the end of each, as a training step's activations) and counts the page faults of the
