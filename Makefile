@@ -26,14 +26,15 @@ help:
 
 setup: $(STAMP)
 
-# --no-compile: pip would byte-compile every installed module up front (torch's thousands:
-# 32 of 70 s of the install on a 2-core EPYC); Python compiles the ones it imports, once
+# pip byte-compiles every installed module here (about half of the install's time), and must:
+# with PYTHONDONTWRITEBYTECODE=1 (set in CI) Python would otherwise compile torch's modules
+# again in every process (a whole suite 90 s slower with --no-compile)
 
 $(STAMP): requirements.txt setup.py setup.cfg package.xml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
 		|| (echo "error: .venv must be Python 3.11 (set PYTHON=python3.11)"; exit 1)
-	$(BIN)/python -m pip install -q --no-compile --disable-pip-version-check -r requirements.txt 2>&1 | $(PIP_FILTER)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | $(PIP_FILTER)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e . 2>&1 | $(PIP_FILTER)
 	@$(BIN)/python -c 'import rclpy, torch, cv2, rosbags, fusion_ros' && touch $(STAMP)
 	@echo "setup done: $(VENV)"
