@@ -16,7 +16,7 @@ import pytest
 
 from fusion_ros.memory import keep_freed_memory
 
-pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != 'glibc',
+glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != 'glibc',
                                 reason='mallopt is glibc-only')
 
 # a child that runs "steps" of a convolution on a batch (32 MiB of output a step, freed at
@@ -43,6 +43,7 @@ print(json.dumps({'default': default, 'kept': kept, 'kept_faults': last_4_of_8()
 _PAGES = (32 << 20) // 4096  # 8,192 pages of 4 KiB in one step's output
 
 
+@glibc_only
 def test_each_step_reuses_the_last_ones_buffers_without_faulting_them_in_again():
     environ = {k: v for k, v in os.environ.items()
                if not k.startswith('MALLOC_') and k != 'FUSION_ROS_KEEP_FREED_MEMORY'}
