@@ -13,8 +13,14 @@ ROS2_TOOLS := $(FUSION_ROS_SHARED)/ros2/install.sh
 TOOLS_STAMP := $(VENV)/.ros2-tools-stamp
 # pip prints one warning per missing local index directory; they are noise here.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
-# the slowest tests and a JUnit report (.ci/summary.py names what failed from it)
-PYTEST_ARGS ?= --durations=25 --junitxml=test-results/junit.xml
+# the slowest tests of each pass; each pass writes a JUnit report (.ci/summary.py names what
+# failed from them)
+PYTEST_ARGS ?= --durations=25
+# Two pytest-xdist workers, one test file each at a time (module fixtures are built once): a
+# third of the suite's time is spent waiting on child processes and ROS discovery, so two
+# workers on 2 CPUs take 460 s where one took 650 s (docs/BENCHMARKS.md, "Test suite").
+# The `openvino` tests get a pass of their own afterwards (test/conftest.py says why).
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup tools demo test lint clean help
 
@@ -51,7 +57,12 @@ tools: $(TOOLS_STAMP)
 
 test: setup tools
 	$(BIN)/ruff check fusion_ros test launch setup.py
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@rc=0; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m 'not openvino' $(PYTEST_ARGS) \
+		--junitxml=test-results/junit.xml || rc=$$?; \
+	$(BIN)/python -m pytest -m openvino $(PYTEST_ARGS) \
+		--junitxml=test-results/junit-openvino.xml || rc=$$?; \
+	exit $$rc
 
 lint: setup
 	$(BIN)/ruff check fusion_ros test launch setup.py

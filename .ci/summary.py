@@ -25,13 +25,15 @@ def failures(junit: Path) -> list[tuple[str, str]]:
 
 
 def main(argv: list[str]) -> int:
-    junit = Path(argv[1]) if len(argv) > 1 else Path('test-results/junit.xml')
-    if not junit.is_file():
-        print(f'CI summary: no {junit}: the run failed before the tests (setup or lint), '
-              'or a test hung past the per-test timeout (setup.cfg) and ended the run: '
-              "see the lines above (a hang prints every thread's stack)")
-        return 0
-    found = failures(junit)
+    reports = [Path(arg) for arg in argv[1:]] or [Path('test-results/junit.xml')]
+    found = []
+    for junit in reports:
+        if not junit.is_file():
+            print(f'CI summary: no {junit}: the run failed before the tests (setup or lint), '
+                  'or a test hung past the per-test timeout (setup.cfg) and ended the run: '
+                  "see the lines above (a hang prints every thread's stack)")
+            continue
+        found += failures(junit)
     print(f'CI summary: {len(found)} failing test(s)')
     for test_id, text in found:
         print(f'FAILED {test_id}')

@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 # Isolate every ROS participant this test run creates (in-process and child processes), so
-# parallel runs on one machine never hear each other.
-os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
+# parallel runs on one machine never hear each other. Under pytest-xdist (`make test`) the
+# controller draws one base domain, which its workers inherit, and worker N takes base + N:
+# two workers' nodes never share a domain (two independent draws could collide).
+_XDIST_WORKER = os.environ.get('PYTEST_XDIST_WORKER', '')  # 'gw0', 'gw1', ... in a worker
+_XDIST_WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+if not _XDIST_WORKER or 'FUSION_ROS_TEST_DOMAIN_BASE' not in os.environ:
+    os.environ['FUSION_ROS_TEST_DOMAIN_BASE'] = str(random.SystemRandom().randint(1, 101 - 16))
+os.environ['ROS_DOMAIN_ID'] = str(int(os.environ['FUSION_ROS_TEST_DOMAIN_BASE'])
+                                  + int(_XDIST_WORKER.removeprefix('gw') or 0) % 16)
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 
@@ -28,6 +35,18 @@ os.environ['FUSION_ROS_BACKEND'] = 'torch'
 # see CLIs that rightly ignore Ctrl-C. Children get Python's own SIGINT handling back.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# Workers share the CPUs: each one's torch/OpenCV get an equal share, so two workers never
+# run two OpenMP teams on the same cores (busy-waiting teams slow each other down many times).
+if _XDIST_WORKER:
+    import cv2
+    import torch
+
+    from fusion_ros.threads import usable_cpus
+
+    _share = max(1, usable_cpus() // _XDIST_WORKERS)
+    torch.set_num_threads(_share)
+    cv2.setNumThreads(_share)
 
 SHARED = Path(os.environ.get('FUSION_ROS_SHARED', Path(__file__).parents[1] / '..' / 'shared'))
 
