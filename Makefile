@@ -18,7 +18,8 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 PYTEST_ARGS ?= --durations=25
 # Two pytest-xdist workers, one test file each at a time (module fixtures are built once): a
 # third of the suite's time is spent waiting on child processes and ROS discovery, so two
-# workers on 2 CPUs take 460 s where one took 650 s (docs/BENCHMARKS.md, "Test suite").
+# workers on 2 CPUs take 435-470 s where one took 650-725 s (docs/BENCHMARKS.md, "Two test
+# workers").
 # The `openvino` tests get a pass of their own afterwards (test/conftest.py says why).
 PYTEST_WORKERS ?= 2
 
