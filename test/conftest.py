@@ -39,14 +39,9 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 # Workers share the CPUs: each one's torch/OpenCV get an equal share, so two workers never
 # run two OpenMP teams on the same cores (busy-waiting teams slow each other down many times).
 if _XDIST_WORKER:
-    import cv2
-    import torch
+    from fusion_ros.threads import set_thread_count, usable_cpus
 
-    from fusion_ros.threads import usable_cpus
-
-    _share = max(1, usable_cpus() // _XDIST_WORKERS)
-    torch.set_num_threads(_share)
-    cv2.setNumThreads(_share)
+    set_thread_count(max(1, usable_cpus() // _XDIST_WORKERS))
 
 SHARED = Path(os.environ.get('FUSION_ROS_SHARED', Path(__file__).parents[1] / '..' / 'shared'))
 
